@@ -1,0 +1,30 @@
+//! hearth: private, in-browser small language models. A GGUF runtime (llama, gemma3) with WASM SIMD
+//! kernels, compiled natively for the CLI and tests and to wasm for the browser.
+//!
+//! Data flows one way: bytes → [`gguf`] → [`engine::Model`] (transformer + tokenizer + chat template) →
+//! [`session::Session`] (KV cache, sampling) → tokens and text.
+
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod gguf;
+pub mod kv_cache;
+pub mod model;
+pub mod perplexity;
+pub mod quant;
+pub mod sampler;
+pub mod session;
+pub mod tokenizer;
+#[doc(hidden)]
+pub mod testutil;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use chat::Message;
+pub use engine::{Model, ModelInfo};
+pub use error::{Error, Result};
+pub use sampler::SamplerParams;
+pub use session::{GenerateParams, Session, Stats, StopReason};

@@ -1,0 +1,136 @@
+//! WASM SIMD128 dot products for the weight types our models spend their time in. Each returns exactly what
+//! the portable kernel returns (integer sums are exact; only the f32 accumulation order differs), which the
+//! wasm tests check.
+
+use core::arch::wasm32::*;
+
+use super::{f16_at, GgmlType, Q8Row};
+
+pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Option<f32> {
+    // SAFETY: every load below reads 16 bytes inside a block whose length the caller's row length fixes:
+    // rows are whole blocks (checked when the GGUF is parsed) and `acts` holds one i8 per element.
+    unsafe {
+        Some(match ty {
+            GgmlType::F32 => dot_f32(row, x),
+            GgmlType::Q4_0 => dot_q4(row, acts, 18, 2, true),
+            GgmlType::Q4_1 => dot_q4(row, acts, 20, 4, false),
+            GgmlType::Q5_0 => dot_q5(row, acts, false),
+            GgmlType::Q5_1 => dot_q5(row, acts, true),
+            GgmlType::Q8_0 => dot_q8_0(row, acts),
+            _ => return None,
+        })
+    }
+}
+
+#[inline(always)]
+unsafe fn load(p: *const u8) -> v128 {
+    core::ptr::read_unaligned(p as *const v128)
+}
+
+#[inline(always)]
+fn hsum_f32(v: v128) -> f32 {
+    f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v)
+}
+
+/// Sum of products of 32 small unsigned weights (`w0` for y[0..16], `w1` for y[16..32], each < 32) with 32
+/// i8 activations, as an i32x4 of partial sums. Four products of |w| < 32 and |y| ≤ 127 fit in i16.
+#[inline(always)]
+unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
+    let y0 = load(y as *const u8);
+    let y1 = load(y.add(16) as *const u8);
+    let p = i16x8_add(
+        i16x8_add(i16x8_extmul_low_i8x16(w0, y0), i16x8_extmul_high_i8x16(w0, y0)),
+        i16x8_add(i16x8_extmul_low_i8x16(w1, y1), i16x8_extmul_high_i8x16(w1, y1)),
+    );
+    i32x4_extadd_pairwise_i16x8(p)
+}
+
+unsafe fn dot_q4(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    let mut acc = f32x4_splat(0.0);
+    let mut macc = 0f32;
+    let nb = row.len() / bb;
+    for b in 0..nb {
+        let blk = row.as_ptr().add(b * bb);
+        let v = load(blk.add(qoff));
+        let isum = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b));
+        let d = f16_at(row, b * bb);
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(d * a.d[b])));
+        // Q4_0 stores q + 8 and Q4_1 carries a min: both fold into a per-block term on sum(y).
+        macc += if offset8 { -8.0 * d * a.s[b] } else { f16_at(row, b * bb + 2) * a.s[b] };
+    }
+    hsum_f32(acc) + macc
+}
+
+unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
+    let bb = if with_min { 24 } else { 22 };
+    let hoff = if with_min { 4 } else { 2 };
+    let m4 = u8x16_splat(0x0F);
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let h16 = u8x16_splat(0x10);
+    let zero = u8x16_splat(0);
+    let mut acc = f32x4_splat(0.0);
+    let mut macc = 0f32;
+    for b in 0..row.len() / bb {
+        let off = b * bb;
+        let blk = row.as_ptr().add(off);
+        let qh = u32::from_le_bytes(row[off + hoff..off + hoff + 4].try_into().unwrap());
+        let qhv = u32x4_splat(qh);
+        // Spread bit j of qh onto byte j: byte k of the u32 covers elements 8k..8k+8.
+        let sel0 = u8x16_swizzle(qhv, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        let sel1 = u8x16_swizzle(qhv, u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        let h0 = v128_and(v128_not(u8x16_eq(v128_and(sel0, bit), zero)), h16);
+        let h1 = v128_and(v128_not(u8x16_eq(v128_and(sel1, bit), zero)), h16);
+        let v = load(blk.add(hoff + 4));
+        let w0 = v128_or(v128_and(v, m4), h0);
+        let w1 = v128_or(u8x16_shr(v, 4), h1);
+        let isum = dot_u5_i8(w0, w1, a.qs.as_ptr().add(32 * b));
+        let d = f16_at(row, off);
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(d * a.d[b])));
+        macc += if with_min { f16_at(row, off + 2) * a.s[b] } else { -16.0 * d * a.s[b] };
+    }
+    hsum_f32(acc) + macc
+}
+
+unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    for b in 0..row.len() / 34 {
+        let blk = row.as_ptr().add(b * 34);
+        let y = a.qs.as_ptr().add(32 * b) as *const u8;
+        let (w0, w1) = (load(blk.add(2)), load(blk.add(18)));
+        let (y0, y1) = (load(y), load(y.add(16)));
+        // |w·y| ≤ 127² so only pairs fit in i16: widen each product vector on its own.
+        let s = i32x4_add(
+            i32x4_add(
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w0, y0)),
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w0, y0)),
+            ),
+            i32x4_add(
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w1, y1)),
+                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w1, y1)),
+            ),
+        );
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(f16_at(row, b * 34) * a.d[b])));
+    }
+    hsum_f32(acc)
+}
+
+unsafe fn dot_f32(row: &[u8], x: &[f32]) -> f32 {
+    let n = x.len();
+    let mut acc0 = f32x4_splat(0.0);
+    let mut acc1 = f32x4_splat(0.0);
+    let mut i = 0;
+    while i + 8 <= n {
+        let w0 = load(row.as_ptr().add(4 * i));
+        let w1 = load(row.as_ptr().add(4 * i + 16));
+        acc0 = f32x4_add(acc0, f32x4_mul(w0, load(x.as_ptr().add(i) as *const u8)));
+        acc1 = f32x4_add(acc1, f32x4_mul(w1, load(x.as_ptr().add(i + 4) as *const u8)));
+        i += 8;
+    }
+    let mut s = hsum_f32(f32x4_add(acc0, acc1));
+    while i < n {
+        s += f32::from_le_bytes(row[4 * i..4 * i + 4].try_into().unwrap()) * x[i];
+        i += 1;
+    }
+    s
+}

@@ -1,0 +1,65 @@
+use super::*;
+use super::tests_support::{random_row, ALL};
+use crate::sampler::Rng;
+
+#[test]
+fn vec_dot_matches_dequantized_dot_for_every_type() {
+    let mut rng = Rng::new(7);
+    let n = 512;
+    for ty in ALL {
+        for _ in 0..5 {
+            let row = random_row(ty, n, &mut rng);
+            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let mut acts = Q8Acts::default();
+            acts.quantize_from(&x);
+            let mut w = vec![0f32; n];
+            dequantize_row(ty, &row, &mut w);
+            // Reference: float weights against float x, quantised weights against the dequantised acts.
+            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
+            let xr = if ty.is_float() { &x } else { &xq };
+            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
+            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: got {got}, want {want}", ty.name());
+        }
+    }
+}
+
+#[test]
+fn q8_acts_round_trip_is_close() {
+    let mut rng = Rng::new(1);
+    let x: Vec<f32> = (0..256).map(|_| rng.next_f32() * 4.0 - 2.0).collect();
+    let mut a = Q8Acts::default();
+    a.quantize_from(&x);
+    for i in 0..256 {
+        let back = a.d[i / 32] * a.qs[i] as f32;
+        assert!((back - x[i]).abs() <= a.d[i / 32] * 0.5 + 1e-6);
+    }
+    let sum: i32 = a.qs[..32].iter().map(|&q| q as i32).sum();
+    assert_eq!(a.s[0], a.d[0] * sum as f32);
+}
+
+#[test]
+fn known_q8_0_block_dequantizes_exactly() {
+    // d = 0.5 (f16 0x3800), values -4..27
+    let mut blk = vec![0x00, 0x38];
+    blk.extend((0..32).map(|i| (i as i8 - 4) as u8));
+    let mut out = [0f32; 32];
+    dequantize_row(GgmlType::Q8_0, &blk, &mut out);
+    for (i, v) in out.iter().enumerate() {
+        assert_eq!(*v, (i as f32 - 4.0) * 0.5);
+    }
+}
+
+#[test]
+fn known_q4_1_block_dequantizes_exactly() {
+    // d = 1.0 (0x3C00), m = -2.0 (0xC000); byte j holds element j (low) and j + 16 (high).
+    let mut blk = vec![0x00, 0x3C, 0x00, 0xC0];
+    blk.extend((0..16u8).map(|j| (j & 0xF) | ((15 - j) << 4)));
+    let mut out = [0f32; 32];
+    dequantize_row(GgmlType::Q4_1, &blk, &mut out);
+    for j in 0..16 {
+        assert_eq!(out[j], j as f32 - 2.0);
+        assert_eq!(out[j + 16], (15 - j) as f32 - 2.0);
+    }
+}
