@@ -1,0 +1,103 @@
+// Failures are shown and leave the page usable; Stop ends a long generation.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { askAndWait, launchBrowser, lastAnswer, openApp, screenshot, startServer, statusText, waitReady } from './helpers.mjs';
+
+let server, browser, app, tmp;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  app = await openApp(browser, server.url);
+  await waitReady(app.page);
+  tmp = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const alertText = (page) => page.getByRole('alert').textContent();
+
+async function waitAlert(page, pattern) {
+  await page.waitForFunction(
+    (src) => new RegExp(src, 'i').test(document.querySelector('[role="alert"]')?.textContent ?? ''),
+    pattern.source,
+    { timeout: 60_000, polling: 100 },
+  );
+}
+
+test('a bad model file shows a GGUF error and the page stays usable', { timeout: 300_000 }, async () => {
+  const { page } = app;
+  const bad = join(tmp, 'bad.gguf');
+  writeFileSync(bad, randomBytes(64 * 1024));
+  await page.getByLabel('Model file').setInputFiles(bad);
+  await waitAlert(page, /GGUF/);
+  await waitReady(page);
+  await screenshot(page, 'errors-1-bad-file');
+  const message = await alertText(page);
+  console.log(`# alert: ${message}`);
+  assert.match(message, /bad\.gguf/);
+  assert.match(message, /not a GGUF file/);
+
+  // The model loaded before is still there and answers.
+  const answer = await askAndWait(page, 'What is the capital of France?');
+  assert.match(answer.text, /paris/i);
+  assert.equal(await alertText(page), '', 'the error is cleared by the next action');
+});
+
+test('a bad file dropped on the page shows a GGUF error', { timeout: 120_000 }, async () => {
+  const { page } = app;
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(1024).fill(7)], 'dropped.gguf'));
+    return dt;
+  });
+  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+  await waitAlert(page, /dropped\.gguf.*GGUF/);
+  await waitReady(page);
+});
+
+test('a missing model URL shows the HTTP error', { timeout: 120_000 }, async () => {
+  const { page } = app;
+  await page.getByLabel('Model URL').fill('/models/nowhere/missing.gguf');
+  await page.getByRole('button', { name: 'Load', exact: true }).click();
+  await waitAlert(page, /404/);
+  await waitReady(page);
+  assert.match(await alertText(page), /missing\.gguf/);
+});
+
+test('Stop ends a long generation', { timeout: 300_000 }, async () => {
+  const { page } = app;
+  await page.getByText('Settings').click();
+  await page.getByLabel('Max tokens').fill('200');
+  await page.getByLabel('Question').fill('Write a long story about a dragon who learns to bake bread.');
+  await page.getByRole('button', { name: 'Ask' }).click();
+
+  const stop = page.getByRole('button', { name: 'Stop' });
+  await page.waitForFunction(
+    () => (document.querySelector('[data-role="assistant"].pending .text')?.textContent.length ?? 0) > 20,
+    null,
+    { timeout: 120_000, polling: 50 },
+  );
+  assert.equal(await statusText(page), 'Generating…');
+  assert.equal(await stop.isEnabled(), true);
+  await screenshot(page, 'errors-2-generating');
+  await stop.click();
+
+  await waitReady(page, 60_000);
+  await screenshot(page, 'errors-3-stopped');
+  const answer = await lastAnswer(page);
+  console.log(`# stopped answer: ${JSON.stringify(answer)}`);
+  assert.equal(answer.stopReason, 'cancelled');
+  assert.ok(answer.generatedTokens > 0 && answer.generatedTokens < 200, `${answer.generatedTokens} tokens`);
+  assert.ok(answer.text.length > 20);
+  assert.equal(await stop.isEnabled(), false);
+  assert.equal(await page.getByRole('button', { name: 'Ask' }).isEnabled(), true);
+});

@@ -1,0 +1,131 @@
+// Shared set-up for the browser tests: the static server, Debian's Chromium through playwright-core,
+// and small page helpers. Run from anywhere: paths are relative to the repository root.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
+export const LOAD_TIMEOUT = 180_000;
+export const ANSWER_TIMEOUT = 180_000;
+
+/** Starts scripts/serve.py on a free port (--port 0: the OS picks it, the server prints it). */
+export async function startServer() {
+  const proc = spawn('python3', ['scripts/serve.py', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = []; // one line per request the server answered
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  const url = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`serve.py did not start: ${stderr}`)), 15_000);
+    proc.on('exit', (code) => reject(new Error(`serve.py exited (${code}): ${stderr}`)));
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = line.match(/^serving (http:\/\/\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        } else if (line) log.push(line);
+      }
+    });
+  });
+  return {
+    url,
+    log,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * Opens the page in a fresh context, recording every request (the page's and its worker's) and
+ * console errors. Returns { context, page, requests, errors }.
+ */
+export async function openApp(browser, url) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 850 } });
+  const requests = [];
+  context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? '' }));
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return { context, page, requests, errors };
+}
+
+export const statusText = (page) => page.getByRole('status').textContent();
+
+/** Waits until the status reads exactly "Ready". */
+export async function waitReady(page, timeout = LOAD_TIMEOUT) {
+  await page.waitForFunction(() => document.querySelector('[role="status"]')?.textContent === 'Ready', null, {
+    timeout,
+    polling: 100,
+  });
+}
+
+/** Number of finished (or failed) assistant answers. */
+export const answerCount = (page) =>
+  page.getByRole('region', { name: 'Answer' }).locator('[data-role="assistant"]:not(.pending)').count();
+
+/** Types `question`, clicks Ask and waits for the answer to finish. Returns the last answer. */
+export async function askAndWait(page, question, timeout = ANSWER_TIMEOUT) {
+  const before = await answerCount(page);
+  await page.getByLabel('Question').fill(question);
+  await page.getByRole('button', { name: 'Ask' }).click();
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-role="assistant"]:not(.pending)').length > n,
+    before,
+    { timeout, polling: 100 },
+  );
+  await waitReady(page, timeout);
+  return lastAnswer(page);
+}
+
+/** The last assistant turn: { text, stats, generatedTokens, stopReason }. */
+export async function lastAnswer(page) {
+  return page.evaluate(() => {
+    const turns = document.querySelectorAll('[role="region"][aria-label="Answer"] [data-role="assistant"]');
+    const turn = turns[turns.length - 1];
+    if (!turn) return null;
+    const stats = turn.querySelector('.stats');
+    return {
+      text: turn.querySelector('.text').textContent,
+      stats: stats?.textContent ?? '',
+      generatedTokens: stats ? Number(stats.dataset.generatedTokens) : NaN,
+      stopReason: stats?.dataset.stopReason ?? '',
+    };
+  });
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
