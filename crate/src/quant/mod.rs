@@ -208,8 +208,10 @@ impl Q8Acts {
                 *qi = r.clamp(-127, 127) as i8;
                 sum += *qi as i32;
             }
-            self.d[b] = d;
-            self.s[b] = d * sum as f32;
+            // ggml stores these two as f16 (block_q8_0 / block_q8_1); rounding them the same way keeps our
+            // logits, and so greedy output, closest to llama.cpp's.
+            self.d[b] = f16::from_f32(d).to_f32();
+            self.s[b] = f16::from_f32(d * sum as f32).to_f32();
         }
     }
 

@@ -1,0 +1,57 @@
+# hearth: two commands do everything on a fresh machine.
+#   make demo   build, fetch the default model, serve the page on http://127.0.0.1:$(PORT)
+#   make test   every test: native (unit + real models), wasm in headless Chromium, browser end-to-end
+# The other targets are the steps they are made of. Builds run one at a time (two cores).
+
+SHELL := /bin/bash
+PORT ?= 8080
+SHARED ?= ../shared
+PPL_TEXT := target/ppl.txt
+
+.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench reference clean
+
+setup:
+	scripts/setup.sh
+
+models:
+	python3 models/fetch.py
+
+native:
+	cargo build --release
+
+wasm: setup
+	scripts/build-wasm.sh
+
+demo: setup models wasm
+	PORT=$(PORT) python3 scripts/serve.py
+
+$(PPL_TEXT): tests/reference/make_ppl_text.py
+	mkdir -p target
+	python3 tests/reference/make_ppl_text.py $(SHARED)/data/squad-dev-a/dev-v1.1-a.json $(PPL_TEXT)
+
+test: setup models $(PPL_TEXT)
+	$(MAKE) test-native
+	$(MAKE) wasm
+	$(MAKE) test-wasm
+	$(MAKE) test-e2e
+
+test-native: $(PPL_TEXT)
+	cargo test --release
+
+test-wasm:
+	scripts/test-wasm.sh
+
+test-e2e:
+	cd tests && node --test --test-concurrency=1 e2e/
+
+bench: setup models native wasm
+	scripts/bench.sh
+
+# Rebuilds llama.cpp (reference only) and regenerates the committed tokenizer and perplexity fixtures.
+reference: models $(PPL_TEXT)
+	bash tests/reference/build_llama_cpp.sh
+	python3 tests/reference/make_tokenizer_fixture.py
+	bash tests/reference/make_perplexity_refs.sh
+
+clean:
+	rm -rf www/pkg tests/artifacts
