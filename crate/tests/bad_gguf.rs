@@ -1,5 +1,7 @@
 //! Every class of bad model file gets a clear error naming the problem, never a panic or a huge allocation.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use hearth::gguf::writer::{write, TensorData};
 use hearth::gguf::Value;
 use hearth::quant::GgmlType;

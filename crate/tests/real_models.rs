@@ -1,6 +1,8 @@
 //! The user-facing claims, checked on the real models that `make models` fetches: token ids identical to
 //! llama.cpp's, perplexity within 2% of llama.cpp's, and sensible chat answers.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

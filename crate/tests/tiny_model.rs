@@ -1,6 +1,8 @@
 //! Behaviour of the runtime on tiny synthetic models (fast): the KV cache, batching, sampling, stopping,
 //! context limits and prefix reuse.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use hearth::kv_cache::KvCache;
 use hearth::model::Scratch;
 use hearth::quant::GgmlType;

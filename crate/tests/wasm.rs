@@ -1,0 +1,100 @@
+//! wasm-bindgen tests, run in headless Chromium by `scripts/test-wasm.sh`: the SIMD128 kernels, a whole
+//! generation through the JS API, and errors surfacing as JS `Error`s.
+#![cfg(target_arch = "wasm32")]
+
+use hearth::quant::tests_support::{random_row, ALL};
+use hearth::quant::{dequantize_row, vec_dot, Q8Acts};
+use hearth::sampler::Rng;
+use hearth::testutil::{tiny_gguf, TinySpec};
+use hearth::wasm::{simd_enabled, Model, ModelLoader};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+fn built_with_simd128() {
+    assert!(simd_enabled());
+}
+
+#[wasm_bindgen_test]
+fn simd_kernels_match_the_dequantized_reference() {
+    let mut rng = Rng::new(11);
+    let n = 512;
+    for ty in ALL {
+        for _ in 0..5 {
+            let row = random_row(ty, n, &mut rng);
+            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let mut acts = Q8Acts::default();
+            acts.quantize_from(&x);
+            let mut w = vec![0f32; n];
+            dequantize_row(ty, &row, &mut w);
+            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
+            let xr = if ty.is_float() { &x } else { &xq };
+            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
+            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: {got} vs {want}", ty.name());
+        }
+    }
+}
+
+fn error_message(e: JsValue) -> String {
+    e.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn loader_streams_chunks_and_the_model_chats() {
+    let bytes = tiny_gguf(&TinySpec::default());
+    let mut loader = ModelLoader::new(bytes.len() as f64).unwrap();
+    for c in bytes.chunks(1000) {
+        loader.push(c).unwrap();
+    }
+    assert_eq!(loader.loaded() as usize, bytes.len());
+    let mut model = loader.finish(Some(64)).unwrap();
+    assert_eq!(model.context_size(), 64);
+    let msgs = serde_wasm_bindgen::to_value(&vec![hearth::Message::new("user", "hello")]).unwrap();
+    let opts = js_sys::JSON::parse(r#"{"max_tokens": 5, "temperature": 0}"#).unwrap();
+    model.begin_chat(msgs, opts).unwrap();
+    let mut steps = 0;
+    while model.next_piece().unwrap().is_some() {
+        steps += 1;
+        assert!(steps <= 6, "max_tokens ignored");
+    }
+    let stats = model.stats().unwrap();
+    let generated = js_sys::Reflect::get(&stats, &"generated_tokens".into()).unwrap().as_f64().unwrap();
+    assert!(generated <= 5.0);
+    let prefill = js_sys::Reflect::get(&stats, &"prefill_ms".into()).unwrap().as_f64().unwrap();
+    assert!(prefill >= 0.0, "performance.now() based timing works in the browser");
+}
+
+#[wasm_bindgen_test]
+fn bad_bytes_are_js_errors_with_the_rust_message() {
+    let e = Model::from_bytes(b"not a model at all".to_vec(), None).err().unwrap();
+    let msg = error_message(e.into());
+    assert!(msg.contains("not a GGUF file"), "{msg}");
+
+    let bytes = tiny_gguf(&TinySpec::default());
+    let mut loader = ModelLoader::new(bytes.len() as f64).unwrap();
+    loader.push(&bytes[..bytes.len() / 2]).unwrap();
+    let msg = error_message(loader.finish(None).err().unwrap().into());
+    assert!(msg.contains("model truncated"), "{msg}");
+
+    let mut loader = ModelLoader::new(10.0).unwrap();
+    let msg = error_message(loader.push(&[0u8; 11]).err().unwrap().into());
+    assert!(msg.contains("more than the announced 10 bytes"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+fn invalid_options_and_overlong_prompts_are_errors_and_the_model_stays_usable() {
+    let mut model = Model::from_bytes(tiny_gguf(&TinySpec::default()), Some(16)).unwrap();
+    let bad = js_sys::JSON::parse(r#"{"temperature": "hot"}"#).unwrap();
+    let msg = error_message(model.begin_completion("ab", bad).err().unwrap().into());
+    assert!(msg.contains("invalid generation options"), "{msg}");
+    let msg = error_message(model.begin_completion(&"ab ".repeat(40), JsValue::UNDEFINED).err().unwrap().into());
+    assert!(msg.contains("context window is 16 tokens"), "{msg}");
+    model.begin_completion("ab", JsValue::UNDEFINED).unwrap();
+    assert!(model.next_piece().is_ok());
+    model.stop();
+    assert_eq!(model.next_piece().unwrap(), None);
+}
