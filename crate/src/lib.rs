@@ -4,6 +4,7 @@
 //! Data flows one way: bytes → [`gguf`] → [`engine::Model`] (transformer + tokenizer + chat template) →
 //! [`session::Session`] (KV cache, sampling) → tokens and text.
 
+pub mod bench;
 pub mod chat;
 pub mod clock;
 pub mod config;

@@ -58,6 +58,20 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// Time prefill and decode: a fixed prompt of N tokens, then M greedy tokens, several runs.
+        Bench {
+            #[arg(long)]
+            model: PathBuf,
+            #[arg(long, default_value_t = 200)]
+            prompt_tokens: usize,
+            #[arg(long, default_value_t = 128)]
+            gen_tokens: usize,
+            #[arg(long, default_value_t = 3)]
+            runs: usize,
+            /// Print one JSON object with every run instead of a summary line.
+            #[arg(long)]
+            json: bool,
+        },
         /// Print what the model file holds (architecture, sizes, tensor types, chat template) as JSON.
         Info {
             #[arg(long)]
@@ -139,6 +153,29 @@ mod cli {
                 println!("PPL = {:.4} +/- {:.5}", r.ppl, r.ppl_stderr);
                 Ok(())
             }
+            Cmd::Bench { model, prompt_tokens, gen_tokens, runs, json } => {
+                let m = load(&model)?;
+                let t0 = hearth::clock::now_ms();
+                let runs: Vec<_> = (0..runs.max(1)).map(|_| hearth::bench::run(&m, prompt_tokens, gen_tokens)).collect::<hearth::Result<_>>()?;
+                let med = |f: fn(&hearth::bench::BenchRun) -> f64| {
+                    let mut v: Vec<f64> = runs.iter().map(f).collect();
+                    v.sort_by(f64::total_cmp);
+                    v[v.len() / 2]
+                };
+                let (pp, tg) = (med(|r| r.prefill_tokens_per_s), med(|r| r.decode_tokens_per_s));
+                if json {
+                    let v = serde_json::json!({"model": m.info.name, "prefill_tokens_per_s": pp, "decode_tokens_per_s": tg, "runs": runs});
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{}: prefill {pp:.1} tok/s, decode {tg:.1} tok/s (median of {} runs, {prompt_tokens} + {gen_tokens} tokens, {:.1} s)",
+                        m.info.name,
+                        runs.len(),
+                        (hearth::clock::now_ms() - t0) / 1000.0
+                    );
+                }
+                Ok(())
+            }
             Cmd::Info { model } => {
                 let m = load(&model)?;
                 println!("{}", serde_json::to_string_pretty(&m.info).unwrap());
@@ -164,6 +201,7 @@ mod cli {
         let params = GenerateParams {
             max_tokens: a.max_tokens,
             stop: a.stop.clone(),
+            ignore_eos: false,
             sampler: SamplerParams {
                 temperature: a.temperature,
                 top_k: a.top_k,

@@ -22,13 +22,15 @@ pub struct GenerateParams {
     pub max_tokens: usize,
     /// Generation stops before any of these strings; the string itself is not part of the answer.
     pub stop: Vec<String>,
+    /// Keep generating past the end-of-turn token (benchmarks want a fixed number of tokens).
+    pub ignore_eos: bool,
     #[serde(flatten)]
     pub sampler: SamplerParams,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, stop: Vec::new(), sampler: SamplerParams::default() }
+        GenerateParams { max_tokens: 256, stop: Vec::new(), ignore_eos: false, sampler: SamplerParams::default() }
     }
 }
 
@@ -186,7 +188,7 @@ impl Session {
         }
         let t0 = now_ms();
         let tok = a.sampler.sample(&mut a.logits, &self.tokens);
-        if model.tokenizer.is_eog(tok) {
+        if model.tokenizer.is_eog(tok) && !a.params.ignore_eos {
             self.stats.decode_ms += now_ms() - t0;
             return Ok(self.finish(StopReason::Eos));
         }

@@ -170,6 +170,12 @@ impl Model {
         to_js(&out)
     }
 
+    /// One benchmark run (fresh session): a fixed prompt of `prompt_tokens`, then `gen_tokens` greedy
+    /// tokens. Returns prompt/generated tokens, ms and tokens/s of both phases.
+    pub fn bench(&self, prompt_tokens: usize, gen_tokens: usize) -> Result<JsValue, JsError> {
+        to_js(&crate::bench::run(&self.inner, prompt_tokens, gen_tokens).map_err(js_err)?)
+    }
+
     /// Forgets the conversation (the next prompt is prefilled from scratch).
     pub fn reset(&mut self) {
         self.session.reset();
