@@ -6,12 +6,18 @@
 
 pub mod bench;
 pub mod chat;
+pub mod chunker;
 pub mod clock;
 pub mod config;
+pub mod embedder;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod gguf;
+pub mod index;
+pub mod ingest;
 pub mod kv_cache;
+pub mod matmul;
 pub mod model;
 pub mod perplexity;
 pub mod quant;

@@ -17,6 +17,9 @@ mod cli {
     use std::path::{Path, PathBuf};
 
     use clap::{Args, Parser, Subcommand};
+    use hearth::chunker::ChunkSpec;
+    use hearth::embedder::{Embedder, Precision};
+    use hearth::index::{Index, Mode, SearchOptions};
     use hearth::{GenerateParams, Message, Model, SamplerParams, Session};
 
     #[derive(Parser)]
@@ -72,10 +75,109 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
+        /// Build or search a retrieval index.
+        #[command(subcommand)]
+        Index(IndexCmd),
+        /// BEIR evaluation (nDCG@10, Recall@10/100, latency) of bm25, dense and hybrid search.
+        Eval {
+            /// A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+            #[arg(long)]
+            data: PathBuf,
+            #[arg(long, default_value = "test")]
+            split: String,
+            #[command(flatten)]
+            emb: EmbedderArgs,
+            /// Reuse (or create) this index file instead of rebuilding each run.
+            #[arg(long)]
+            index: Option<PathBuf>,
+            #[command(flatten)]
+            fusion: FusionArgs,
+            /// Also print one JSON line per mode.
+            #[arg(long)]
+            json: bool,
+        },
         /// Print what the model file holds (architecture, sizes, tensor types, chat template) as JSON.
         Info {
             #[arg(long)]
             model: PathBuf,
+        },
+    }
+
+    #[derive(Args)]
+    struct EmbedderArgs {
+        /// The sentence-transformers folder of the embedder.
+        #[arg(long, default_value = "models/cache/minilm-l6-v2")]
+        embedder: PathBuf,
+        /// Embedder weights: f32, or q8 (Q8_0, 4x smaller).
+        #[arg(long, default_value = "f32")]
+        precision: String,
+    }
+
+    impl EmbedderArgs {
+        fn load(&self) -> hearth::Result<Embedder> {
+            let p = match self.precision.as_str() {
+                "f32" => Precision::F32,
+                "q8" => Precision::Q8,
+                other => return Err(hearth::Error::Invalid(format!("--precision {other} (use f32 or q8)"))),
+            };
+            Embedder::from_dir(&self.embedder, p)
+        }
+    }
+
+    #[derive(Args, Clone)]
+    struct FusionArgs {
+        /// Weight of BM25 in hybrid reciprocal rank fusion.
+        #[arg(long, default_value_t = 1.0)]
+        bm25_weight: f32,
+        /// Weight of dense search in hybrid reciprocal rank fusion.
+        #[arg(long, default_value_t = 1.0)]
+        dense_weight: f32,
+        #[arg(long, default_value_t = 60.0)]
+        rrf_k: f32,
+    }
+
+    impl FusionArgs {
+        fn options(&self, mode: Mode, k: usize) -> SearchOptions {
+            SearchOptions { k, mode, bm25_weight: self.bm25_weight, dense_weight: self.dense_weight, rrf_k: self.rrf_k, ..SearchOptions::default() }
+        }
+    }
+
+    #[derive(Subcommand)]
+    enum IndexCmd {
+        /// Chunk, embed and index a folder of .txt/.md/.html files or a BEIR corpus.jsonl.
+        Build {
+            #[arg(long)]
+            input: PathBuf,
+            #[arg(long)]
+            out: PathBuf,
+            #[command(flatten)]
+            emb: EmbedderArgs,
+            /// Chunk size in embedder tokens.
+            #[arg(long, default_value_t = 200)]
+            max_tokens: usize,
+            /// Tokens of whole sentences repeated between consecutive chunks.
+            #[arg(long, default_value_t = 32)]
+            overlap: usize,
+        },
+        /// Search an index with one query or a BEIR queries.jsonl.
+        Search {
+            #[arg(long)]
+            index: PathBuf,
+            #[arg(long, conflicts_with = "queries", required_unless_present = "queries")]
+            query: Option<String>,
+            #[arg(long)]
+            queries: Option<PathBuf>,
+            #[arg(long, default_value_t = 10)]
+            k: usize,
+            #[arg(long, default_value = "hybrid")]
+            mode: String,
+            #[command(flatten)]
+            emb: EmbedderArgs,
+            #[command(flatten)]
+            fusion: FusionArgs,
+            /// One JSON line per query: {"query_id", "hits": [{"doc_id", "chunk", "score"}]}.
+            #[arg(long)]
+            json: bool,
         },
     }
 
@@ -176,12 +278,130 @@ mod cli {
                 }
                 Ok(())
             }
+            Cmd::Index(c) => index_cmd(c),
+            Cmd::Eval { data, split, emb, index, fusion, json } => eval(data, split, emb, index, fusion, json),
             Cmd::Info { model } => {
                 let m = load(&model)?;
                 println!("{}", serde_json::to_string_pretty(&m.info).unwrap());
                 Ok(())
             }
         }
+    }
+
+    fn read_text(p: &Path) -> hearth::Result<String> {
+        std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))
+    }
+
+    fn progress(label: &str) -> impl FnMut(usize, usize) + '_ {
+        let t0 = hearth::clock::now_ms();
+        let mut last = 0.0;
+        move |done, total| {
+            let now = hearth::clock::now_ms();
+            if now - last > 500.0 || done == total {
+                last = now;
+                let rate = done as f64 * 1000.0 / (now - t0).max(1.0);
+                eprint!("\r{label}: {done}/{total} chunks ({rate:.0}/s)   ");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        }
+    }
+
+    fn build_index(input: &Path, emb: &Embedder, spec: ChunkSpec) -> hearth::Result<Index> {
+        let docs = if input.is_dir() { hearth::ingest::read_folder(input)? } else { hearth::ingest::read_beir_corpus(&read_text(input)?)? };
+        eprintln!("{} documents from {}", docs.len(), input.display());
+        let mut index = Index::new(emb.dim());
+        hearth::ingest::add_documents(&mut index, emb, docs, spec, progress("embedding"))?;
+        Ok(index)
+    }
+
+    fn load_index(p: &Path) -> hearth::Result<Index> {
+        Index::from_bytes(&std::fs::read(p).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))?)
+    }
+
+    fn index_cmd(c: IndexCmd) -> hearth::Result<()> {
+        match c {
+            IndexCmd::Build { input, out, emb, max_tokens, overlap } => {
+                let e = emb.load()?;
+                let t0 = hearth::clock::now_ms();
+                let index = build_index(&input, &e, ChunkSpec { max_tokens, overlap_tokens: overlap })?;
+                let bytes = index.to_bytes();
+                std::fs::write(&out, &bytes)?;
+                eprintln!(
+                    "{} documents, {} chunks, {} bytes written to {} in {:.1} s",
+                    index.len(),
+                    index.chunk_count(),
+                    bytes.len(),
+                    out.display(),
+                    (hearth::clock::now_ms() - t0) / 1000.0
+                );
+                Ok(())
+            }
+            IndexCmd::Search { index, query, queries, k, mode, emb, fusion, json } => {
+                let index = load_index(&index)?;
+                let mode: Mode = mode.parse()?;
+                let e = if mode == Mode::Bm25 { None } else { Some(emb.load()?) };
+                let qs = match (&query, &queries) {
+                    (Some(q), _) => vec![hearth::eval::Query { id: "0".into(), text: q.clone() }],
+                    (None, Some(p)) => hearth::eval::read_queries(&read_text(p)?)?,
+                    _ => unreachable!("clap requires --query or --queries"),
+                };
+                let o = fusion.options(mode, k);
+                for q in qs {
+                    let qv = match &e {
+                        Some(e) => Some(e.embed(&[q.text.as_str()])?.remove(0)),
+                        None => None,
+                    };
+                    let hits = index.search(&q.text, qv.as_deref(), &o)?;
+                    if json {
+                        let hits: Vec<_> = hits.iter().map(|h| serde_json::json!({"doc_id": h.doc_id, "chunk": h.chunk, "score": h.score})).collect();
+                        println!("{}", serde_json::json!({"query_id": q.id, "hits": hits}));
+                    } else {
+                        println!("query {}: {}", q.id, q.text);
+                        for (i, h) in hits.iter().enumerate() {
+                            let d = index.document(&h.doc_id).unwrap();
+                            let snippet: String = d.text[h.start..h.end].chars().take(100).collect();
+                            println!("  {:>2}. {} #{} ({:.4}) {}", i + 1, h.doc_id, h.chunk, h.score, snippet.replace('\n', " "));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn eval(data: PathBuf, split: String, emb: EmbedderArgs, index_path: Option<PathBuf>, fusion: FusionArgs, json: bool) -> hearth::Result<()> {
+        let e = emb.load()?;
+        let t0 = hearth::clock::now_ms();
+        let (index, built) = match &index_path {
+            Some(p) if p.exists() => (load_index(p)?, false),
+            _ => (build_index(&data.join("corpus.jsonl"), &e, ChunkSpec::default())?, true),
+        };
+        let build_s = (hearth::clock::now_ms() - t0) / 1000.0;
+        if let (Some(p), true) = (&index_path, built) {
+            std::fs::write(p, index.to_bytes())?;
+        }
+        let queries = hearth::eval::read_queries(&read_text(&data.join("queries.jsonl"))?)?;
+        let qrels = hearth::eval::read_qrels(&read_text(&data.join("qrels").join(format!("{split}.tsv")))?);
+        println!(
+            "{}: {} documents, {} chunks; index {} in {build_s:.1} s; {} queries with {split} judgements",
+            data.display(),
+            index.len(),
+            index.chunk_count(),
+            if built { "built" } else { "loaded" },
+            qrels.len()
+        );
+        println!("| mode | nDCG@10 | Recall@10 | Recall@100 | p50 ms | p95 ms |");
+        println!("|---|---|---|---|---|---|");
+        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+            let r = hearth::eval::evaluate(&index, Some(&e), &queries, &qrels, &fusion.options(mode, 10))?;
+            println!("| {:?} | {:.4} | {:.4} | {:.4} | {:.1} | {:.1} |", mode, r.ndcg_at_10, r.recall_at_10, r.recall_at_100, r.latency_p50_ms, r.latency_p95_ms);
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap());
+            }
+        }
+        Ok(())
     }
 
     fn generate(a: GenerateArgs) -> hearth::Result<()> {

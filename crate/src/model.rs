@@ -10,27 +10,8 @@ use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kv_cache::KvCache;
-use crate::quant::{dequantize_row, dot_f32, vec_dot, GgmlType, Q8Acts};
-
-/// A weight matrix: `rows` rows of `cols` elements of type `ty`, stored at `offset` in the model bytes.
-#[derive(Debug, Clone)]
-pub struct Weight {
-    pub ty: GgmlType,
-    pub rows: usize,
-    pub cols: usize,
-    pub offset: usize,
-}
-
-impl Weight {
-    fn row_bytes(&self) -> usize {
-        self.ty.row_bytes(self.cols)
-    }
-
-    fn row<'a>(&self, bytes: &'a [u8], r: usize) -> &'a [u8] {
-        let rb = self.row_bytes();
-        &bytes[self.offset + r * rb..self.offset + (r + 1) * rb]
-    }
-}
+use crate::matmul::{matmul, quantize, Weight};
+use crate::quant::{dequantize_row, dot_f32, Q8Acts};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -291,29 +272,6 @@ fn norm(g: &Gguf, bytes: &[u8], name: &str, n: usize) -> Result<Vec<f32>> {
     let mut out = vec![0f32; n];
     dequantize_row(t.ty, &bytes[t.offset..t.offset + t.n_bytes], &mut out);
     Ok(out)
-}
-
-/// Quantises the activations for the matmuls that follow (skipped when rows don't split into blocks,
-/// which only float weights allow).
-fn quantize(acts: &mut Q8Acts, x: &[f32]) {
-    if x.len() % 32 == 0 {
-        acts.quantize_from(x);
-    }
-}
-
-/// `out[t][r] = W[r] · x[t]` for every token row t. Row-outer so each weight row is read from memory once
-/// per batch.
-fn matmul(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
-    let nt = x.len() / w.cols;
-    debug_assert_eq!(out.len(), nt * w.rows);
-    let blocks = w.cols / 32;
-    for r in 0..w.rows {
-        let row = w.row(bytes, r);
-        for t in 0..nt {
-            let a = acts.row(t, blocks);
-            out[t * w.rows + r] = vec_dot(w.ty, row, &x[t * w.cols..(t + 1) * w.cols], &a);
-        }
-    }
 }
 
 fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {

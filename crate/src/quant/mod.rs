@@ -234,6 +234,18 @@ impl Q8Acts {
     }
 }
 
+/// Quantises a row of weights to Q8_0 (ggml's reference rounding), appending the blocks to `out`.
+pub fn quantize_row_q8_0(x: &[f32], out: &mut Vec<u8>) {
+    debug_assert_eq!(x.len() % 32, 0);
+    for xb in x.chunks_exact(32) {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        out.extend(xb.iter().map(|v| ((v * id).round() as i32).clamp(-127, 127) as i8 as u8));
+    }
+}
+
 /// One token's quantised activations, borrowed from [`Q8Acts`].
 #[derive(Debug, Clone, Copy)]
 pub struct Q8Row<'a> {

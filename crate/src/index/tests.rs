@@ -1,0 +1,146 @@
+use super::*;
+
+/// Deterministic pseudo-embeddings: a bag of hashed words, normalised (enough to test the plumbing).
+fn vec_of(text: &str) -> Vec<f32> {
+    let mut v = vec![0f32; 16];
+    for w in text.split_whitespace() {
+        let h = w.to_lowercase().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+        v[(h % 16) as usize] += 1.0;
+    }
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.iter().map(|x| x / n).collect()
+}
+
+fn doc(id: &str, tags: &[&str], chunks: &[&str]) -> NewDocument {
+    let text = chunks.join("\n\n");
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for c in chunks {
+        spans.push(Span { start: at, end: at + c.len() });
+        at += c.len() + 2;
+    }
+    NewDocument {
+        id: id.into(),
+        title: id.to_uppercase(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        vectors: chunks.iter().map(|c| vec_of(c)).collect(),
+        text,
+        spans,
+    }
+}
+
+fn sample() -> Index {
+    let mut ix = Index::new(16);
+    ix.add(doc("travel", &["finance"], &["Travel expenses above 500 EUR need prior approval.", "Taxis are reimbursed at night."])).unwrap();
+    ix.add(doc("meals", &["finance"], &["Meal allowance is 30 EUR per day.", "Alcohol is never reimbursed."])).unwrap();
+    ix.add(doc("it", &["it"], &["Laptops are replaced every four years.", "Report lost phones at once."])).unwrap();
+    ix
+}
+
+fn ids(h: &[Hit]) -> Vec<(String, usize)> {
+    h.iter().map(|h| (h.doc_id.clone(), h.chunk)).collect()
+}
+
+#[test]
+fn every_mode_finds_the_passage() {
+    let ix = sample();
+    let q = "approval for travel expenses";
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let hits = ix.search(q, Some(&vec_of(q)), &SearchOptions { mode, k: 3, ..Default::default() }).unwrap();
+        assert_eq!(ids(&hits)[0], ("travel".into(), 0), "{mode:?}: {hits:?}");
+        let h = &hits[0];
+        assert_eq!(&ix.document("travel").unwrap().text[h.start..h.end], "Travel expenses above 500 EUR need prior approval.");
+    }
+}
+
+#[test]
+fn filters_by_document_and_tag() {
+    let ix = sample();
+    let q = "reimbursed";
+    let o = SearchOptions { mode: Mode::Bm25, tags: Some(vec!["finance".into()]), ..Default::default() };
+    let hits = ix.search(q, None, &o).unwrap();
+    assert_eq!(hits.len(), 2);
+    let o = SearchOptions { mode: Mode::Bm25, doc_ids: Some(vec!["meals".into()]), ..Default::default() };
+    assert_eq!(ids(&ix.search(q, None, &o).unwrap()), [("meals".to_string(), 1)]);
+}
+
+#[test]
+fn remove_and_re_add() {
+    let mut ix = sample();
+    assert!(ix.remove("travel"));
+    assert!(!ix.remove("travel"));
+    assert_eq!(ix.len(), 2);
+    let hits = ix.search("travel approval", None, &SearchOptions { mode: Mode::Bm25, ..Default::default() }).unwrap();
+    assert!(hits.iter().all(|h| h.doc_id != "travel"));
+    ix.add(doc("travel", &[], &["Travel now needs approval from the CFO."])).unwrap();
+    // Re-adding replaces: one chunk now.
+    assert_eq!(ix.document("travel").unwrap().chunk_spans().count(), 1);
+    assert_eq!(ix.chunk_count(), 5);
+}
+
+#[test]
+fn a_failed_add_changes_nothing() {
+    let mut ix = sample();
+    let before = ix.to_bytes();
+    let mut bad = doc("travel", &[], &["replacement"]);
+    bad.vectors[0] = vec![1.0; 3];
+    assert!(ix.add(bad).unwrap_err().to_string().contains("3 dimensions"));
+    let mut bad = doc("travel", &[], &["replacement"]);
+    bad.spans[0].end = 999;
+    assert!(ix.add(bad).is_err());
+    let mut bad = doc("new", &[], &["x"]);
+    bad.vectors[0][0] = f32::NAN;
+    assert!(ix.add(bad).is_err());
+    assert_eq!(ix.to_bytes(), before);
+}
+
+#[test]
+fn save_and_load_give_identical_results() {
+    let ix = sample();
+    let bytes = ix.to_bytes();
+    let back = Index::from_bytes(&bytes).unwrap();
+    assert_eq!(back.to_bytes(), bytes);
+    for q in ["approval for travel", "lost phone", "alcohol"] {
+        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+            let o = SearchOptions { mode, ..Default::default() };
+            assert_eq!(ix.search(q, Some(&vec_of(q)), &o).unwrap(), back.search(q, Some(&vec_of(q)), &o).unwrap());
+        }
+    }
+}
+
+#[test]
+fn damaged_files_are_clear_errors() {
+    let bytes = sample().to_bytes();
+    let err = |b: &[u8]| Index::from_bytes(b).err().expect("damaged index loaded").to_string();
+    assert!(err(&bytes[..10]).contains("too short"));
+    assert!(err(&bytes[..bytes.len() - 1]).contains("truncated"));
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n / 2] ^= 0x40;
+    assert!(err(&flipped).contains("checksum mismatch"));
+    let mut wrong = bytes.clone();
+    wrong[0] = b'X';
+    assert!(err(&wrong).contains("bad magic"));
+    let mut v2 = bytes.clone();
+    v2[8] = 9;
+    assert!(err(&v2).contains("version 9"));
+    // Random corruption with a recomputed checksum still never panics.
+    let mut rng = crate::sampler::Rng::new(5);
+    for _ in 0..200 {
+        let mut b = bytes.clone();
+        for _ in 0..3 {
+            let i = 28 + rng.next_u32() as usize % (b.len() - 28);
+            b[i] = rng.next_u32() as u8;
+        }
+        let crc = crc32fast::hash(&b[28..]).to_le_bytes();
+        b[24..28].copy_from_slice(&crc);
+        let _ = Index::from_bytes(&b);
+    }
+}
+
+#[test]
+fn dense_search_needs_a_query_vector() {
+    let ix = sample();
+    assert!(ix.search("x", None, &SearchOptions::default()).unwrap_err().to_string().contains("needs the query's embedding"));
+    assert!(ix.search("x", Some(&[1.0]), &SearchOptions::default()).unwrap_err().to_string().contains("1 dimensions"));
+}

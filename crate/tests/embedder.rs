@@ -1,0 +1,76 @@
+//! all-MiniLM-L6-v2 parity with sentence-transformers on a committed fixture (70 texts), at f32 and Q8.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+
+use hearth::embedder::{Embedder, Precision};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn embedder(p: Precision) -> Embedder {
+    let dir = repo().join("models/cache/minilm-l6-v2");
+    assert!(dir.join("model.safetensors").exists(), "{} is missing: run `make models`", dir.display());
+    Embedder::from_dir(&dir, p).unwrap()
+}
+
+fn fixture() -> Vec<(String, Vec<u32>, Vec<f32>)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/embedding_fixture.json")).unwrap()).unwrap();
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["text"].as_str().unwrap().to_string(),
+                c["token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect(),
+                c["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            )
+        })
+        .collect()
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    d / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+}
+
+fn check(p: Precision, min_cos: f32) {
+    let e = embedder(p);
+    let cases = fixture();
+    assert!(cases.len() >= 50);
+    let texts: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+    // All at once: texts share matmul batches, which must not change any embedding.
+    let got = e.embed(&texts).unwrap();
+    let mut worst = (1.0f32, "");
+    for ((text, ids, want), g) in cases.iter().zip(&got) {
+        assert_eq!(&e.token_ids(text).unwrap(), ids, "token ids of {text:?}");
+        assert_eq!(g.len(), 384);
+        let c = cos(g, want);
+        if c < worst.0 {
+            worst = (c, text);
+        }
+    }
+    println!("{p:?}: worst cosine {:.5} on {:?}", worst.0, worst.1);
+    assert!(worst.0 >= min_cos, "{p:?}: cosine {} on {:?}", worst.0, worst.1);
+    // One at a time gives the same vectors as batched.
+    for (t, g) in texts.iter().zip(&got).take(8) {
+        let one = e.embed(&[t]).unwrap().remove(0);
+        assert!(cos(&one, g) > 0.99999, "batching changed {t:?}");
+    }
+}
+
+#[test]
+fn f32_embeddings_match_sentence_transformers() {
+    check(Precision::F32, 0.999);
+}
+
+#[test]
+fn q8_embeddings_stay_close() {
+    let e = embedder(Precision::Q8);
+    assert!(e.weight_bytes() < 30_000_000, "{} bytes", e.weight_bytes());
+    check(Precision::Q8, 0.995);
+}
