@@ -183,20 +183,28 @@ impl Embedder {
     /// Unit-length embeddings of `texts`, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.token_ids(t)).collect::<Result<_>>()?;
-        let mut out = Vec::with_capacity(texts.len());
+        // Group whole texts until a batch is full (a single long text is a batch of its own).
+        let mut groups: Vec<&[Vec<u32>]> = Vec::new();
         let mut i = 0;
         while i < ids.len() {
-            // Group whole texts until the batch is full (a single long text is a batch of its own).
             let mut j = i + 1;
             let mut n = ids[i].len();
             while j < ids.len() && n + ids[j].len() <= BATCH_TOKENS {
                 n += ids[j].len();
                 j += 1;
             }
-            out.extend(self.embed_group(&ids[i..j]));
+            groups.push(&ids[i..j]);
             i = j;
         }
-        Ok(out)
+        // Groups are independent: natively they run on all cores.
+        #[cfg(not(target_arch = "wasm32"))]
+        let out: Vec<Vec<Vec<f32>>> = {
+            use rayon::prelude::*;
+            groups.par_iter().map(|g| self.embed_group(g)).collect()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let out: Vec<Vec<Vec<f32>>> = groups.iter().map(|g| self.embed_group(g)).collect();
+        Ok(out.into_iter().flatten().collect())
     }
 
     fn embed_group(&self, seqs: &[Vec<u32>]) -> Vec<Vec<f32>> {
@@ -225,7 +233,7 @@ impl Embedder {
         let scale = 1.0 / (hd as f32).sqrt();
         let mut att = Vec::new();
         for ly in &self.layers {
-            quantize(&mut acts, &x);
+            self.prepare(&mut acts, &x);
             self.linear(&ly.q, &x, &acts, &mut q);
             self.linear(&ly.k, &x, &acts, &mut k);
             self.linear(&ly.v, &x, &acts, &mut v);
@@ -254,16 +262,16 @@ impl Embedder {
                 }
                 start += n;
             }
-            quantize(&mut acts, &ctx);
+            self.prepare(&mut acts, &ctx);
             self.linear(&ly.o, &ctx, &acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln1, c.layer_norm_eps);
             }
-            quantize(&mut acts, &x);
+            self.prepare(&mut acts, &x);
             self.linear(&ly.up, &x, &acts, &mut hid);
             hid.iter_mut().for_each(|v| *v = gelu_erf(*v));
-            quantize(&mut acts, &hid);
+            self.prepare(&mut acts, &hid);
             self.linear(&ly.down, &hid, &acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
@@ -284,6 +292,13 @@ impl Embedder {
             out.push(e);
         }
         out
+    }
+
+    /// Quantises activations for the matmuls that follow, unless the weights are float.
+    fn prepare(&self, acts: &mut Q8Acts, x: &[f32]) {
+        if self.precision == Precision::Q8 {
+            quantize(acts, x);
+        }
     }
 
     fn linear(&self, l: &Linear, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
@@ -321,8 +336,8 @@ fn gelu_erf(x: f32) -> f32 {
 
 fn erf(x: f32) -> f32 {
     let s = x.signum();
-    let x = x.abs() as f64;
-    let t = 1.0 / (1.0 + 0.3275911 * x);
-    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
-    s * y as f32
+    let x = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * (-x * x).exp();
+    s * y
 }

@@ -32,10 +32,38 @@ pub fn quantize(acts: &mut Q8Acts, x: &[f32]) {
 }
 
 /// `out[t][r] = W[r] · x[t]` for every token row t. Row-outer so each weight row is read from memory once
-/// per batch.
+/// per batch. Natively, big products are split by rows across the cores.
 pub fn matmul(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
     let nt = x.len() / w.cols;
     debug_assert_eq!(out.len(), nt * w.rows);
+    if w.ty == GgmlType::F32 && nt > 1 && sgemm(bytes, w, x, nt, out) {
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        // Below about a million multiply-adds the hand-off costs more than it saves.
+        if w.rows * w.cols * nt >= 1 << 20 && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            let parts = rayon::current_num_threads() * 4;
+            let per = w.rows.div_ceil(parts);
+            let mut partial: Vec<Vec<f32>> = (0..parts).map(|_| Vec::new()).collect();
+            partial.par_iter_mut().enumerate().for_each(|(p, buf)| {
+                let (r0, r1) = (p * per, ((p + 1) * per).min(w.rows));
+                if r0 < r1 {
+                    buf.resize((r1 - r0) * nt, 0.0);
+                    rows_into(bytes, w, x, acts, r0, r1, nt, buf);
+                }
+            });
+            for (p, buf) in partial.iter().enumerate() {
+                let r0 = p * per;
+                let n = buf.len() / nt.max(1);
+                for t in 0..nt {
+                    out[t * w.rows + r0..t * w.rows + r0 + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
+                }
+            }
+            return;
+        }
+    }
     let blocks = w.cols / 32;
     for r in 0..w.rows {
         let row = w.row(bytes, r);
@@ -46,3 +74,34 @@ pub fn matmul(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut [f32
     }
 }
 
+/// Rows `r0..r1` for every token, into `buf` laid out token-major (`buf[t * (r1 - r0) + r - r0]`).
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
+fn rows_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, r0: usize, r1: usize, nt: usize, buf: &mut [f32]) {
+    let blocks = w.cols / 32;
+    let n = r1 - r0;
+    for r in r0..r1 {
+        let row = w.row(bytes, r);
+        for t in 0..nt {
+            buf[t * n + r - r0] = vec_dot(w.ty, row, &x[t * w.cols..(t + 1) * w.cols], &acts.row(t, blocks));
+        }
+    }
+}
+
+/// Float weights times a batch: one blocked GEMM, `out (nt × rows) = x (nt × cols) · Wᵀ`. Returns false
+/// (and does nothing) if the weights are not 4-byte aligned in memory.
+fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32]) -> bool {
+    let raw = &bytes[w.offset..w.offset + w.rows * w.row_bytes()];
+    // SAFETY: every bit pattern is a valid f32; only the aligned middle is used, and only if it is all.
+    let (pre, wf, post) = unsafe { raw.align_to::<f32>() };
+    if !pre.is_empty() || !post.is_empty() {
+        return false;
+    }
+    let (m, k, n) = (nt, w.cols, w.rows);
+    // SAFETY: the pointers cover m×k, k×n (W read transposed: row stride 1, column stride k) and m×n
+    // elements of live slices, and `out` does not alias the inputs.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, 1.0, x.as_ptr(), k as isize, 1, wf.as_ptr(), 1, k as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
+    }
+    true
+}

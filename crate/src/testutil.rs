@@ -139,3 +139,54 @@ pub fn tiny_gguf(spec: &TinySpec) -> Vec<u8> {
     }
     write(&md, &tensors)
 }
+
+/// A tiny random BERT in the sentence-transformers layout (safetensors, config.json, tokenizer.json with
+/// a small WordPiece vocabulary), for fast embedder and index tests.
+pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
+    use safetensors::tensor::{Dtype, TensorView};
+    let words = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "travel", "expenses", "need", "approval", "meal", "allowance", "per", "day", "laptop", "replaced",
+        "every", "four", "years", "policy", "the", "is", "a", "of", "and", "to", ".", ",", "?", "##s", "##ing", "lost", "phone", "report", "eur", "500",
+    ];
+    let (h, f, layers, vocab) = (64usize, 128usize, 2usize, words.len());
+    let mut rng = Rng::new(seed);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>, rng: &mut Rng, scale: f32, offset: f32| {
+        let n: usize = shape.iter().product();
+        tensors.push((name, shape, (0..n).flat_map(|_| ((rng.next_f32() - 0.5) * scale + offset).to_le_bytes()).collect()));
+    };
+    add("embeddings.word_embeddings.weight".into(), vec![vocab, h], &mut rng, 1.0, 0.0);
+    add("embeddings.position_embeddings.weight".into(), vec![64, h], &mut rng, 0.2, 0.0);
+    add("embeddings.token_type_embeddings.weight".into(), vec![2, h], &mut rng, 0.2, 0.0);
+    add("embeddings.LayerNorm.weight".into(), vec![h], &mut rng, 0.2, 1.0);
+    add("embeddings.LayerNorm.bias".into(), vec![h], &mut rng, 0.1, 0.0);
+    for l in 0..layers {
+        let p = format!("encoder.layer.{l}");
+        for (n, rows, cols) in [("attention.self.query", h, h), ("attention.self.key", h, h), ("attention.self.value", h, h), ("attention.output.dense", h, h), ("intermediate.dense", f, h), ("output.dense", h, f)] {
+            add(format!("{p}.{n}.weight"), vec![rows, cols], &mut rng, 0.3, 0.0);
+            add(format!("{p}.{n}.bias"), vec![rows], &mut rng, 0.1, 0.0);
+        }
+        for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            add(format!("{p}.{n}.weight"), vec![h], &mut rng, 0.2, 1.0);
+            add(format!("{p}.{n}.bias"), vec![h], &mut rng, 0.1, 0.0);
+        }
+    }
+    let views: Vec<(String, TensorView)> = tensors.iter().map(|(n, s, d)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap())).collect();
+    let st = safetensors::serialize(views, None).unwrap();
+    let config = format!(
+        r#"{{"hidden_size": {h}, "num_hidden_layers": {layers}, "num_attention_heads": 4, "intermediate_size": {f}, "max_position_embeddings": 64, "vocab_size": {vocab}, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}}"#
+    );
+    let vocab_json: Vec<String> = words.iter().enumerate().map(|(i, w)| format!("\"{w}\": {i}")).collect();
+    let added: Vec<String> = (0..5).map(|i| format!(r#"{{"id": {i}, "content": "{}", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}}"#, words[i])).collect();
+    let tokenizer = format!(
+        r###"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [{}],
+"normalizer": {{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true}},
+"pre_tokenizer": {{"type": "BertPreTokenizer"}},
+"post_processor": {{"type": "TemplateProcessing", "single": [{{"SpecialToken": {{"id": "[CLS]", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}, {{"SpecialToken": {{"id": "[SEP]", "type_id": 0}}}}], "pair": [{{"Sequence": {{"id": "A", "type_id": 0}}}}], "special_tokens": {{"[CLS]": {{"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]}}, "[SEP]": {{"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}}}}},
+"decoder": null,
+"model": {{"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {{{}}}}}}}"###,
+        added.join(", "),
+        vocab_json.join(", ")
+    );
+    (st, config, tokenizer.into_bytes())
+}

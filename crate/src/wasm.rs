@@ -14,7 +14,11 @@
 use wasm_bindgen::prelude::*;
 
 use crate::chat::Message;
+use crate::chunker::{ChunkSpec, Format};
+use crate::embedder::{Embedder, Precision};
 use crate::engine;
+use crate::index::{Index, SearchOptions};
+use crate::retriever::Retriever;
 use crate::session::{GenerateParams, Session};
 
 #[wasm_bindgen(start)]
@@ -185,6 +189,121 @@ impl Model {
     #[wasm_bindgen(js_name = memoryBytes)]
     pub fn memory_bytes(&self) -> f64 {
         (self.inner.transformer.weight_bytes() + self.session.cache_bytes()) as f64
+    }
+}
+
+/// A private document library: embedder + index. Documents are added step by step (so the worker can show
+/// progress and stop), searched by BM25, vector or hybrid, and saved to / loaded from bytes.
+#[wasm_bindgen]
+pub struct Library {
+    inner: Retriever,
+}
+
+#[wasm_bindgen]
+impl Library {
+    /// From the sentence-transformers files of the embedder. `precision`: "f32" or "q8".
+    #[wasm_bindgen(constructor)]
+    pub fn new(safetensors: &[u8], config_json: &str, tokenizer_json: &[u8], max_seq_length: usize, precision: &str) -> Result<Library, JsError> {
+        let p = match precision {
+            "f32" => Precision::F32,
+            "q8" => Precision::Q8,
+            other => return Err(js_err(format!("precision `{other}` (use f32 or q8)"))),
+        };
+        let e = Embedder::new(safetensors, config_json, tokenizer_json, max_seq_length, p).map_err(js_err)?;
+        Ok(Library { inner: Retriever::new(e, ChunkSpec::default()) })
+    }
+
+    /// Sets the chunk size and overlap (embedder tokens) for documents added from now on.
+    #[wasm_bindgen(js_name = setChunking)]
+    pub fn set_chunking(&mut self, max_tokens: usize, overlap_tokens: usize) {
+        self.inner.spec = ChunkSpec { max_tokens, overlap_tokens };
+    }
+
+    /// Unit-length embeddings of `texts` (string[]) as number[][].
+    pub fn embed(&self, texts: JsValue) -> Result<JsValue, JsError> {
+        let texts: Vec<String> = serde_wasm_bindgen::from_value(texts).map_err(|e| js_err(format!("texts: {e}")))?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        to_js(&self.inner.embedder.embed(&refs).map_err(js_err)?)
+    }
+
+    /// Reads and chunks a document (format "text", "markdown" or "html", or from the file name when
+    /// empty); returns its chunk count. Then call `embedNext` until done, and `commitDocument`.
+    #[wasm_bindgen(js_name = beginDocument)]
+    pub fn begin_document(&mut self, id: &str, title: &str, text: &str, format: &str, tags: JsValue) -> Result<usize, JsError> {
+        let tags: Vec<String> = if tags.is_undefined() || tags.is_null() { vec![] } else { serde_wasm_bindgen::from_value(tags).map_err(|e| js_err(format!("tags: {e}")))? };
+        let format = match format {
+            "text" => Format::Text,
+            "markdown" => Format::Markdown,
+            "html" => Format::Html,
+            "" => Format::from_name(id),
+            other => return Err(js_err(format!("format `{other}` (use text, markdown or html)"))),
+        };
+        self.inner.begin_document(id, title, text, format, tags).map_err(js_err)
+    }
+
+    /// Embeds up to `max_chunks` more chunks; returns the number embedded so far.
+    #[wasm_bindgen(js_name = embedNext)]
+    pub fn embed_next(&mut self, max_chunks: usize) -> Result<usize, JsError> {
+        Ok(self.inner.embed_pending(max_chunks).map_err(js_err)?.0)
+    }
+
+    /// Adds the embedded document to the index (replacing one with the same id).
+    #[wasm_bindgen(js_name = commitDocument)]
+    pub fn commit_document(&mut self) -> Result<(), JsError> {
+        self.inner.commit_document().map_err(js_err)
+    }
+
+    #[wasm_bindgen(js_name = cancelDocument)]
+    pub fn cancel_document(&mut self) {
+        self.inner.cancel_document();
+    }
+
+    /// Removes a document; returns whether it was there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        self.inner.index.remove(id)
+    }
+
+    /// [{id, title, tags, chunks, bytes}] of the indexed documents.
+    pub fn documents(&self) -> Result<JsValue, JsError> {
+        let docs: Vec<serde_json::Value> = self
+            .inner
+            .index
+            .documents()
+            .map(|d| serde_json::json!({"id": d.id, "title": d.title, "tags": d.tags, "chunks": d.chunk_spans().count(), "bytes": d.text.len()}))
+            .collect();
+        to_js(&docs)
+    }
+
+    /// Hits [{doc_id, chunk, score, start, end, text}] for `query`. Options: {k, mode: "bm25"|"dense"|
+    /// "hybrid", doc_ids, tags, bm25_weight, dense_weight, rrf_k, candidates}.
+    pub fn search(&self, query: &str, options: JsValue) -> Result<JsValue, JsError> {
+        let o: SearchOptions = if options.is_undefined() || options.is_null() {
+            SearchOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| js_err(format!("invalid search options: {e}")))?
+        };
+        let hits = self.inner.search(query, &o).map_err(js_err)?;
+        let out: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                let text = self.inner.index.document(&h.doc_id).map(|d| &d.text[h.start..h.end]).unwrap_or("");
+                serde_json::json!({"doc_id": h.doc_id, "chunk": h.chunk, "score": h.score, "start": h.start, "end": h.end, "text": text})
+            })
+            .collect();
+        to_js(&out)
+    }
+
+    /// The index as bytes (the versioned, checksummed format the CLI writes too).
+    #[wasm_bindgen(js_name = saveIndex)]
+    pub fn save_index(&self) -> Vec<u8> {
+        self.inner.index.to_bytes()
+    }
+
+    /// Replaces the index with one saved before; on any error the current index stays as it was.
+    #[wasm_bindgen(js_name = loadIndex)]
+    pub fn load_index(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let index = Index::from_bytes(bytes).map_err(js_err)?;
+        self.inner.set_index(index).map_err(js_err)
     }
 }
 

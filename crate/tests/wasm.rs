@@ -98,3 +98,38 @@ fn invalid_options_and_overlong_prompts_are_errors_and_the_model_stays_usable() 
     model.stop();
     assert_eq!(model.next_piece().unwrap(), None);
 }
+
+#[wasm_bindgen_test]
+fn library_builds_saves_reloads_and_searches_identically() {
+    use hearth::testutil::tiny_bert;
+    use hearth::wasm::Library;
+    let (st, cfg, tok) = tiny_bert(3);
+    let mut lib = Library::new(&st, &cfg, &tok, 64, "q8").unwrap();
+    lib.set_chunking(12, 0);
+    let docs = [
+        ("travel.md", "# Travel\n\nTravel expenses need approval. Meal allowance per day is 500 eur."),
+        ("it.html", "<h1>IT</h1><p>Report a lost phone.</p><script>alert(1)</script><p>Laptop replaced every four years.</p>"),
+    ];
+    for (id, text) in docs {
+        let n = lib.begin_document(id, "", text, "", JsValue::UNDEFINED).unwrap();
+        while lib.embed_next(1).unwrap() < n {}
+        lib.commit_document().unwrap();
+    }
+    let q = "lost phone";
+    let opts = js_sys::JSON::parse(r#"{"k": 3, "mode": "hybrid"}"#).unwrap();
+    let before = js_sys::JSON::stringify(&lib.search(q, opts.clone()).unwrap()).unwrap();
+    assert!(String::from(before.clone()).contains("it.html"));
+    assert!(!String::from(before.clone()).contains("alert"), "scripts are not indexed");
+    let bytes = lib.save_index();
+    let mut other = Library::new(&st, &cfg, &tok, 64, "q8").unwrap();
+    other.load_index(&bytes).unwrap();
+    let after = js_sys::JSON::stringify(&other.search(q, opts).unwrap()).unwrap();
+    assert_eq!(String::from(before), String::from(after));
+    // A damaged file is an Error and leaves the loaded index untouched.
+    let mut bad = bytes.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 1;
+    let msg = error_message(other.load_index(&bad).err().unwrap().into());
+    assert!(msg.contains("checksum mismatch"), "{msg}");
+    assert_eq!(other.save_index(), bytes);
+}

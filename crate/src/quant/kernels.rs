@@ -179,7 +179,15 @@ unsafe fn vec_dot_avx2(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> f32
 fn vec_dot_generic(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> f32 {
     use GgmlType::*;
     match ty {
-        F32 => row.chunks_exact(4).zip(x).map(|(c, &v)| f32::from_le_bytes(c.try_into().unwrap()) * v).sum(),
+        F32 => {
+            // SAFETY: any bit pattern is a valid f32; `align_to` only hands out the aligned middle.
+            let (pre, mid, post) = unsafe { row.align_to::<f32>() };
+            if pre.is_empty() && post.is_empty() {
+                dot_f32(mid, x)
+            } else {
+                row.chunks_exact(4).zip(x).map(|(c, &v)| f32::from_le_bytes(c.try_into().unwrap()) * v).sum()
+            }
+        }
         F16 | BF16 => {
             let mut buf = [0f32; 64];
             let mut sum = 0.0;

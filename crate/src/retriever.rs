@@ -1,0 +1,155 @@
+//! A document library: the embedder and the index together, with a step-by-step ingest so a caller (the
+//! page's worker) can report progress and stop between steps. A document enters the index only when it
+//! is complete, so a half-finished ingest never leaves a partial document behind.
+
+use crate::chunker::{chunk, document_text, ChunkSpec, Format, Span};
+use crate::embedder::Embedder;
+use crate::error::{Error, Result};
+use crate::index::{Hit, Index, Mode, NewDocument, SearchOptions};
+
+/// Larger documents are refused with a clear error (embedding 20 MB of text already takes many minutes).
+pub const MAX_DOCUMENT_BYTES: usize = 20 << 20;
+
+struct Pending {
+    id: String,
+    title: String,
+    tags: Vec<String>,
+    text: String,
+    spans: Vec<Span>,
+    vectors: Vec<Vec<f32>>,
+}
+
+pub struct Retriever {
+    pub embedder: Embedder,
+    pub index: Index,
+    pub spec: ChunkSpec,
+    pending: Option<Pending>,
+}
+
+impl Retriever {
+    pub fn new(embedder: Embedder, spec: ChunkSpec) -> Retriever {
+        let index = Index::new(embedder.dim());
+        Retriever { embedder, index, spec, pending: None }
+    }
+
+    /// Replaces the index (e.g. with one loaded from bytes); its dimension must match the embedder's.
+    pub fn set_index(&mut self, index: Index) -> Result<()> {
+        if index.dim() != self.embedder.dim() {
+            return Err(Error::Invalid(format!("the index holds {}-d vectors but the embedder makes {}-d", index.dim(), self.embedder.dim())));
+        }
+        self.index = index;
+        Ok(())
+    }
+
+    /// Reads and chunks a document; returns its number of chunks. Embedding happens in `embed_pending`.
+    pub fn begin_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
+        self.pending = None;
+        if id.is_empty() {
+            return Err(Error::Invalid("a document needs a non-empty id".into()));
+        }
+        if raw.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error::Invalid(format!(
+                "document `{id}` is {:.1} MB; the limit is {} MB",
+                raw.len() as f64 / (1 << 20) as f64,
+                MAX_DOCUMENT_BYTES >> 20
+            )));
+        }
+        let body = document_text(raw, format);
+        let text = if title.is_empty() { body } else { format!("{title}\n\n{body}") };
+        if text.trim().is_empty() {
+            return Err(Error::Invalid(format!("document `{id}` has no text")));
+        }
+        let spans = chunk(&text, self.spec, &|s| self.embedder.count_tokens(s));
+        let n = spans.len();
+        self.pending = Some(Pending { id: id.into(), title: title.into(), tags, text, spans, vectors: Vec::with_capacity(n) });
+        Ok(n)
+    }
+
+    /// Embeds up to `max_chunks` more chunks of the pending document; returns (embedded, total).
+    pub fn embed_pending(&mut self, max_chunks: usize) -> Result<(usize, usize)> {
+        let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        let done = p.vectors.len();
+        let end = (done + max_chunks.max(1)).min(p.spans.len());
+        let texts: Vec<&str> = p.spans[done..end].iter().map(|s| &p.text[s.start..s.end]).collect();
+        let v = self.embedder.embed(&texts)?;
+        p.vectors.extend(v);
+        Ok((p.vectors.len(), p.spans.len()))
+    }
+
+    /// Adds the fully embedded pending document to the index (replacing one with the same id).
+    pub fn commit_document(&mut self) -> Result<()> {
+        let p = self.pending.take().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        if p.vectors.len() != p.spans.len() {
+            let (done, total) = (p.vectors.len(), p.spans.len());
+            self.pending = Some(p);
+            return Err(Error::Invalid(format!("only {done} of {total} chunks are embedded")));
+        }
+        self.index.add(NewDocument { id: p.id, title: p.title, tags: p.tags, text: p.text, spans: p.spans, vectors: p.vectors })
+    }
+
+    pub fn cancel_document(&mut self) {
+        self.pending = None;
+    }
+
+    /// Chunks, embeds and adds a document in one call; returns its number of chunks.
+    pub fn add_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
+        let n = self.begin_document(id, title, raw, format, tags)?;
+        self.embed_pending(usize::MAX)?;
+        self.commit_document()?;
+        Ok(n)
+    }
+
+    /// Searches, embedding the query when the mode needs it.
+    pub fn search(&self, query: &str, o: &SearchOptions) -> Result<Vec<Hit>> {
+        let qv = if o.mode == Mode::Bm25 { None } else { Some(self.embedder.embed(&[query])?.remove(0)) };
+        self.index.search(query, qv.as_deref(), o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedder::Precision;
+    use crate::testutil::tiny_bert;
+
+    fn retriever() -> Retriever {
+        let (st, cfg, tok) = tiny_bert(1);
+        Retriever::new(Embedder::new(&st, &cfg, &tok, 64, Precision::F32).unwrap(), ChunkSpec { max_tokens: 12, overlap_tokens: 0 })
+    }
+
+    #[test]
+    fn stepwise_ingest_commits_whole_documents_only() {
+        let mut r = retriever();
+        let n = r.begin_document("p", "Policy", "Travel expenses need approval. Meal allowance per day is 500 eur. Report a lost phone.", Format::Text, vec![]).unwrap();
+        assert!(n >= 2, "{n} chunks");
+        assert_eq!(r.embed_pending(1).unwrap(), (1, n));
+        assert!(r.commit_document().unwrap_err().to_string().contains(&format!("only 1 of {n}")));
+        assert!(r.index.is_empty(), "nothing is indexed before the document is complete");
+        r.embed_pending(100).unwrap();
+        r.commit_document().unwrap();
+        assert_eq!(r.index.len(), 1);
+        let hits = r.search("lost phone", &SearchOptions { mode: Mode::Bm25, k: 1, ..Default::default() }).unwrap();
+        assert!(r.index.document("p").unwrap().text[hits[0].start..hits[0].end].contains("lost phone"));
+        let hits = r.search("lost phone", &SearchOptions::default()).unwrap();
+        assert!(!hits.is_empty());
+    }
+
+    #[test]
+    fn bad_documents_are_refused_and_change_nothing() {
+        let mut r = retriever();
+        r.add_document("a", "", "travel policy.", Format::Text, vec![]).unwrap();
+        let before = r.index.to_bytes();
+        assert!(r.add_document("", "", "x", Format::Text, vec![]).unwrap_err().to_string().contains("non-empty id"));
+        assert!(r.add_document("e", "", "   \n ", Format::Text, vec![]).unwrap_err().to_string().contains("has no text"));
+        let huge = "a ".repeat(MAX_DOCUMENT_BYTES / 2 + 1);
+        assert!(r.add_document("h", "", &huge, Format::Text, vec![]).unwrap_err().to_string().contains("the limit is 20 MB"));
+        let html = "<p>Travel</p><script>alert('x')</script><img src=x onerror=alert(1)>";
+        r.add_document("html", "", html, Format::Html, vec![]).unwrap();
+        assert_eq!(r.index.document("html").unwrap().text, "Travel");
+        r.index.remove("html");
+        assert_eq!(r.index.to_bytes(), before);
+        let lossy = String::from_utf8_lossy(b"travel \xff\xfe policy").into_owned();
+        r.add_document("bin", "", &lossy, Format::Text, vec![]).unwrap();
+        assert!(r.index.document("bin").unwrap().text.contains('\u{FFFD}'));
+    }
+}
