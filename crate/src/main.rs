@@ -95,6 +95,9 @@ mod cli {
             /// Also print one JSON line per mode.
             #[arg(long)]
             json: bool,
+            /// Modes to evaluate, comma-separated.
+            #[arg(long, default_value = "bm25,dense,hybrid")]
+            modes: String,
         },
         /// Print what the model file holds (architecture, sizes, tensor types, chat template) as JSON.
         Info {
@@ -132,7 +135,7 @@ mod cli {
         /// Weight of dense search in hybrid reciprocal rank fusion.
         #[arg(long, default_value_t = 1.0)]
         dense_weight: f32,
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 10.0)]
         rrf_k: f32,
     }
 
@@ -279,7 +282,10 @@ mod cli {
                 Ok(())
             }
             Cmd::Index(c) => index_cmd(c),
-            Cmd::Eval { data, split, emb, index, fusion, json } => eval(data, split, emb, index, fusion, json),
+            Cmd::Eval { data, split, emb, index, fusion, json, modes } => {
+                let modes = modes.split(',').map(|m| m.trim().parse()).collect::<hearth::Result<Vec<Mode>>>()?;
+                eval(data, split, emb, index, fusion, json, &modes)
+            }
             Cmd::Info { model } => {
                 let m = load(&model)?;
                 println!("{}", serde_json::to_string_pretty(&m.info).unwrap());
@@ -371,7 +377,7 @@ mod cli {
         }
     }
 
-    fn eval(data: PathBuf, split: String, emb: EmbedderArgs, index_path: Option<PathBuf>, fusion: FusionArgs, json: bool) -> hearth::Result<()> {
+    fn eval(data: PathBuf, split: String, emb: EmbedderArgs, index_path: Option<PathBuf>, fusion: FusionArgs, json: bool, modes: &[Mode]) -> hearth::Result<()> {
         let e = emb.load()?;
         let t0 = hearth::clock::now_ms();
         let (index, built) = match &index_path {
@@ -394,7 +400,7 @@ mod cli {
         );
         println!("| mode | nDCG@10 | Recall@10 | Recall@100 | p50 ms | p95 ms |");
         println!("|---|---|---|---|---|---|");
-        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        for &mode in modes {
             let r = hearth::eval::evaluate(&index, Some(&e), &queries, &qrels, &fusion.options(mode, 10))?;
             println!("| {:?} | {:.4} | {:.4} | {:.4} | {:.1} | {:.1} |", mode, r.ndcg_at_10, r.recall_at_10, r.recall_at_100, r.latency_p50_ms, r.latency_p95_ms);
             if json {
