@@ -19,7 +19,7 @@ mod cli {
     use clap::{Args, Parser, Subcommand};
     use hearth::chunker::ChunkSpec;
     use hearth::embedder::{Embedder, Precision};
-    use hearth::index::{Index, Mode, SearchOptions};
+    use hearth::index::{Fusion, Index, Mode, SearchOptions};
     use hearth::{GenerateParams, Message, Model, SamplerParams, Session};
 
     #[derive(Parser)]
@@ -129,19 +129,27 @@ mod cli {
 
     #[derive(Args, Clone)]
     struct FusionArgs {
-        /// Weight of BM25 in hybrid reciprocal rank fusion.
+        /// Weight of BM25 in hybrid fusion.
         #[arg(long, default_value_t = 1.0)]
         bm25_weight: f32,
-        /// Weight of dense search in hybrid reciprocal rank fusion.
-        #[arg(long, default_value_t = 1.0)]
+        /// Weight of dense search in hybrid fusion.
+        #[arg(long, default_value_t = 1.25)]
         dense_weight: f32,
         #[arg(long, default_value_t = 10.0)]
         rrf_k: f32,
+        /// Hybrid fusion: scores (weighted min-max normalised scores) or rrf (reciprocal ranks).
+        #[arg(long, default_value = "scores")]
+        fusion: String,
     }
 
     impl FusionArgs {
-        fn options(&self, mode: Mode, k: usize) -> SearchOptions {
-            SearchOptions { k, mode, bm25_weight: self.bm25_weight, dense_weight: self.dense_weight, rrf_k: self.rrf_k, ..SearchOptions::default() }
+        fn options(&self, mode: Mode, k: usize) -> hearth::Result<SearchOptions> {
+            let fusion = match self.fusion.as_str() {
+                "scores" => Fusion::Scores,
+                "rrf" => Fusion::Rrf,
+                other => return Err(hearth::Error::Invalid(format!("--fusion {other} (use scores or rrf)"))),
+            };
+            Ok(SearchOptions { k, mode, bm25_weight: self.bm25_weight, dense_weight: self.dense_weight, rrf_k: self.rrf_k, fusion, ..SearchOptions::default() })
         }
     }
 
@@ -353,7 +361,7 @@ mod cli {
                     (None, Some(p)) => hearth::eval::read_queries(&read_text(p)?)?,
                     _ => unreachable!("clap requires --query or --queries"),
                 };
-                let o = fusion.options(mode, k);
+                let o = fusion.options(mode, k)?;
                 for q in qs {
                     let qv = match &e {
                         Some(e) => Some(e.embed(&[q.text.as_str()])?.remove(0)),
@@ -401,7 +409,7 @@ mod cli {
         println!("| mode | nDCG@10 | Recall@10 | Recall@100 | p50 ms | p95 ms |");
         println!("|---|---|---|---|---|---|");
         for &mode in modes {
-            let r = hearth::eval::evaluate(&index, Some(&e), &queries, &qrels, &fusion.options(mode, 10))?;
+            let r = hearth::eval::evaluate(&index, Some(&e), &queries, &qrels, &fusion.options(mode, 10)?)?;
             println!("| {:?} | {:.4} | {:.4} | {:.4} | {:.1} | {:.1} |", mode, r.ndcg_at_10, r.recall_at_10, r.recall_at_100, r.latency_p50_ms, r.latency_p95_ms);
             if json {
                 println!("{}", serde_json::to_string(&r).unwrap());

@@ -52,11 +52,21 @@ pub struct SearchOptions {
     pub rrf_k: f32,
     /// How many candidates each retriever contributes to the fusion.
     pub candidates: usize,
+    /// How hybrid search fuses: reciprocal ranks, or a weighted sum of min-max normalised scores.
+    pub fusion: Fusion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    Rrf,
+    /// `bm25_weight · bm25' + dense_weight · dense'`, each min-max normalised over its candidates.
+    Scores,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, mode: Mode::Hybrid, doc_ids: None, tags: None, bm25_weight: 1.0, dense_weight: 1.0, rrf_k: 10.0, candidates: 100 }
+        SearchOptions { k: 10, mode: Mode::Hybrid, doc_ids: None, tags: None, bm25_weight: 1.0, dense_weight: 1.25, rrf_k: 10.0, candidates: 100, fusion: Fusion::Scores }
     }
 }
 
@@ -273,8 +283,12 @@ impl Index {
             Mode::Hybrid => {
                 let mut fused: HashMap<ChunkKey, f32> = HashMap::new();
                 for (w, list) in [(o.bm25_weight, self.bm25_ranked(query, &keep, n)), (o.dense_weight, self.dense_ranked(query_vec.unwrap(), &keep, n))] {
-                    for (rank, (k, _)) in list.into_iter().enumerate() {
-                        *fused.entry(k).or_insert(0.0) += w / (o.rrf_k + rank as f32 + 1.0);
+                    let (lo, hi) = list.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x.1), hi.max(x.1)));
+                    for (rank, (k, score)) in list.into_iter().enumerate() {
+                        *fused.entry(k).or_insert(0.0) += match o.fusion {
+                            Fusion::Rrf => w / (o.rrf_k + rank as f32 + 1.0),
+                            Fusion::Scores => w * if hi > lo { (score - lo) / (hi - lo) } else { 1.0 },
+                        };
                     }
                 }
                 top_n(fused.into_iter().collect(), o.k)
