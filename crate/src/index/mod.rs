@@ -3,6 +3,7 @@
 //! reciprocal rank fusion. Adding, removing and re-adding a document is incremental; a failed add leaves
 //! the index as it was (everything is checked and computed before anything changes).
 
+pub mod ann;
 mod bm25;
 mod persist;
 
