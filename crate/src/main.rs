@@ -262,8 +262,9 @@ mod cli {
                 if json {
                     println!("{}", serde_json::to_string(&r).unwrap());
                 }
-                println!("chunks = {}, ctx = {}, scored tokens = {}", r.chunks, r.n_ctx, r.scored_tokens);
-                println!("PPL = {:.4} +/- {:.5}", r.ppl, r.ppl_stderr);
+                println!("chunks = {}, ctx = {}, scored tokens = {}, stderr = {:.5}", r.chunks, r.n_ctx, r.scored_tokens, r.ppl_stderr);
+                // The last line is exactly `PPL = <value>`: scripts read it.
+                println!("PPL = {:.4}", r.ppl);
                 Ok(())
             }
             Cmd::Bench { model, prompt_tokens, gen_tokens, runs, json } => {
