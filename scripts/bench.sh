@@ -31,6 +31,9 @@ for id in $MODELS; do
   fi
 done
 wait_idle
+echo "bench: retrieval scale (synthetic 384-d vectors, ANN vs exact, native)" >&2
+cargo run --release --quiet --example scale_bench -- --n "${SCALE_N:-100000}" > "$OUT/scale.txt"
+wait_idle
 echo "bench: headless Chromium (wasm, 1 thread)" >&2
 node tests/bench/browser.mjs $MODELS > "$OUT/browser.jsonl"
 
@@ -69,5 +72,7 @@ for m, rt, th, load, pp, tg in rows:
     print(f"| {m} | {rt} | {th} | {'' if load is None else f'{load:.0f}'} | {pp:.1f} | {tg:.1f} |")
 print()
 print(json.dumps(summary))
+print()
+print(open(os.path.join(out, "scale.txt")).read().rstrip())
 PY
 rm -rf "$OUT"
