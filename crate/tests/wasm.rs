@@ -2,9 +2,7 @@
 //! generation through the JS API, and errors surfacing as JS `Error`s.
 #![cfg(target_arch = "wasm32")]
 
-use hearth::quant::tests_support::{random_row, ALL};
-use hearth::quant::{dequantize_row, vec_dot, Q8Acts};
-use hearth::sampler::Rng;
+use hearth::quant::tests_support::check_vec_dot_against_reference;
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::wasm::{simd_enabled, Model, ModelLoader};
 use wasm_bindgen::{JsCast, JsValue};
@@ -19,24 +17,7 @@ fn built_with_simd128() {
 
 #[wasm_bindgen_test]
 fn simd_kernels_match_the_dequantized_reference() {
-    let mut rng = Rng::new(11);
-    let n = 512;
-    for ty in ALL {
-        for _ in 0..5 {
-            let row = random_row(ty, n, &mut rng);
-            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-            let mut acts = Q8Acts::default();
-            acts.quantize_from(&x);
-            let mut w = vec![0f32; n];
-            dequantize_row(ty, &row, &mut w);
-            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
-            let xr = if ty.is_float() { &x } else { &xq };
-            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
-            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
-            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: {got} vs {want}", ty.name());
-        }
-    }
+    check_vec_dot_against_reference(11);
 }
 
 fn error_message(e: JsValue) -> String {

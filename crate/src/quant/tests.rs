@@ -1,28 +1,10 @@
 use super::*;
-use super::tests_support::{random_row, ALL};
+use super::tests_support::check_vec_dot_against_reference;
 use crate::sampler::Rng;
 
 #[test]
 fn vec_dot_matches_dequantized_dot_for_every_type() {
-    let mut rng = Rng::new(7);
-    let n = 512;
-    for ty in ALL {
-        for _ in 0..5 {
-            let row = random_row(ty, n, &mut rng);
-            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-            let mut acts = Q8Acts::default();
-            acts.quantize_from(&x);
-            let mut w = vec![0f32; n];
-            dequantize_row(ty, &row, &mut w);
-            // Reference: float weights against float x, quantised weights against the dequantised acts.
-            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
-            let xr = if ty.is_float() { &x } else { &xq };
-            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
-            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
-            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: got {got}, want {want}", ty.name());
-        }
-    }
+    check_vec_dot_against_reference(7);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Random valid weight rows, for tests of the kernels and of synthetic models.
 
-use super::GgmlType;
+use super::{dequantize_row, vec_dot, GgmlType, Q8Acts};
 use crate::sampler::Rng;
 
 /// A random but valid row of `n` elements of type `ty`: random bytes with sane f16 scales.
@@ -39,3 +39,27 @@ pub const ALL: [GgmlType; 11] = [
     GgmlType::Q6_K,
 ];
 
+
+/// Checks `vec_dot` (whatever kernels this build dispatches to) for every type against a dot product of
+/// the dequantised row with the dequantised activations, on random rows. Used natively and in wasm.
+pub fn check_vec_dot_against_reference(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = 512;
+    for ty in ALL {
+        for _ in 0..5 {
+            let row = random_row(ty, n, &mut rng);
+            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let mut acts = Q8Acts::default();
+            acts.quantize_from(&x);
+            let mut w = vec![0f32; n];
+            dequantize_row(ty, &row, &mut w);
+            // Float weights meet the float x; quantised weights meet the dequantised activations.
+            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
+            let xr = if ty.is_float() { &x } else { &xq };
+            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
+            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: got {got}, want {want}", ty.name());
+        }
+    }
+}
