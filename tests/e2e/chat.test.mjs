@@ -2,21 +2,13 @@
 // with every request going to the page's own origin.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { askAndWait, launchBrowser, openApp, screenshot, startServer, statusText, waitReady } from './helpers.mjs';
+import { test } from 'node:test';
+import { askAndWait, openApp, screenshot, statusText, useServerAndBrowser, waitReady } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('loads the default model and answers a question', { timeout: 420_000 }, async () => {
-  const { page, requests, errors } = await openApp(browser, server.url);
+  const { page, requests, errors } = await openApp(env.browser, env.server.url);
   await screenshot(page, 'chat-1-loading');
 
   const t0 = Date.now();
@@ -36,7 +28,7 @@ test('loads the default model and answers a question', { timeout: 420_000 }, asy
   assert.match(answer.stats, /\d+(\.\d+)? tokens\/s/);
   assert.ok(answer.generatedTokens > 0);
 
-  const origin = new URL(server.url).origin;
+  const origin = new URL(env.server.url).origin;
   assert.ok(requests.length > 0);
   for (const r of requests) {
     if (r.url.startsWith('data:')) continue; // inline favicon, no network
@@ -46,7 +38,7 @@ test('loads the default model and answers a question', { timeout: 420_000 }, asy
 });
 
 test('keyboard: Shift+Enter adds a line, Enter asks, the chat continues, New chat clears it', { timeout: 300_000 }, async () => {
-  const { page } = await openApp(browser, server.url);
+  const { page } = await openApp(env.browser, env.server.url);
   await waitReady(page);
   await askAndWait(page, 'What is the capital of France?');
 

@@ -5,20 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { askAndWait, launchBrowser, lastAnswer, openApp, screenshot, startServer, statusText, waitReady } from './helpers.mjs';
+import { after, test } from 'node:test';
+import { askAndWait, lastAnswer, openApp, screenshot, statusText, useServerAndBrowser, waitReady } from './helpers.mjs';
 
-let server, browser, app, tmp;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+let app, tmp;
+const env = useServerAndBrowser(async ({ browser, server }) => {
   app = await openApp(browser, server.url);
   await waitReady(app.page);
   tmp = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+after(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -46,6 +47,24 @@ export async function startServer() {
       await exited;
     },
   };
+}
+
+/**
+ * For a test file: starts the server and Chromium before its tests (then runs `setup(env)`, if given) and
+ * stops them after. The returned object's `server` and `browser` are set once the tests run.
+ */
+export function useServerAndBrowser(setup) {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+    await setup?.(env);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 export async function launchBrowser() {

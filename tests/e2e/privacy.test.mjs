@@ -2,23 +2,15 @@
 // by the browser (page or worker) and none received by the server; the question text never leaves.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { askAndWait, launchBrowser, openApp, startServer, waitReady } from './helpers.mjs';
+import { test } from 'node:test';
+import { askAndWait, openApp, useServerAndBrowser, waitReady } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const QUESTION = 'My secret word is zebra-4417. What is 2 plus 2?';
 
 test('no request while typing and answering', { timeout: 420_000 }, async () => {
-  const { page, context, requests } = await openApp(browser, server.url);
+  const { page, context, requests } = await openApp(env.browser, env.server.url);
   await waitReady(page);
   await page.waitForTimeout(500); // let anything the page does after loading settle
 
@@ -28,7 +20,7 @@ test('no request while typing and answering', { timeout: 420_000 }, async () => 
 
   // Count from here, in the browser (page and worker) and at the server.
   const seenBefore = requests.length;
-  const servedBefore = server.log.length;
+  const servedBefore = env.server.log.length;
   const cdp = await context.newCDPSession(page);
   const cdpRequests = [];
   cdp.on('Network.requestWillBeSent', (e) => cdpRequests.push(e.request.url));
@@ -44,7 +36,7 @@ test('no request while typing and answering', { timeout: 420_000 }, async () => 
   const during = requests.slice(seenBefore);
   assert.deepEqual(during, [], 'no request seen by the browser');
   assert.deepEqual(cdpRequests, [], 'no request seen by the DevTools network domain');
-  assert.deepEqual(server.log.slice(servedBefore), [], 'no request received by the server');
+  assert.deepEqual(env.server.log.slice(servedBefore), [], 'no request received by the server');
 
   // And over the whole session, the question text appears in no URL or body.
   for (const r of requests) {
@@ -52,5 +44,5 @@ test('no request while typing and answering', { timeout: 420_000 }, async () => 
       assert.ok(!r.url.includes(needle) && !r.body.includes(needle), `question leaked in ${r.method} ${r.url}`);
     }
   }
-  assert.ok(!server.log.some((l) => l.includes('zebra')), 'question leaked to the server');
+  assert.ok(!env.server.log.some((l) => l.includes('zebra')), 'question leaked to the server');
 });
