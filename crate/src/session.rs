@@ -79,13 +79,22 @@ pub struct Session {
     tokens: Vec<u32>,
     active: Option<Active>,
     stats: Stats,
+    /// Tokens of the last finished generation (including one cut by a stop string).
+    last_generated: Vec<u32>,
 }
 
 impl Session {
     /// A session with a context window of `n_ctx` tokens (capped at the model's training context).
     pub fn new(model: &Model, n_ctx: usize) -> Session {
         let n_ctx = n_ctx.clamp(1, model.config().ctx_train);
-        Session { cache: KvCache::new(model.config(), n_ctx), scratch: Scratch::default(), tokens: Vec::new(), active: None, stats: Stats::default() }
+        Session {
+            cache: KvCache::new(model.config(), n_ctx),
+            scratch: Scratch::default(),
+            tokens: Vec::new(),
+            active: None,
+            stats: Stats::default(),
+            last_generated: Vec::new(),
+        }
     }
 
     pub fn context_size(&self) -> usize {
@@ -175,7 +184,7 @@ impl Session {
     pub fn cancel(&mut self) {
         if let Some(a) = self.active.take() {
             self.stats.stop_reason = Some(StopReason::Cancelled);
-            drop(a);
+            self.last_generated = a.generated;
         }
     }
 
@@ -236,6 +245,7 @@ impl Session {
     fn finish(&mut self, reason: StopReason) -> Option<String> {
         let mut a = self.active.take()?;
         self.stats.stop_reason = Some(reason);
+        self.last_generated = std::mem::take(&mut a.generated);
         self.stats.decode_tokens_per_s = per_s(self.stats.generated_tokens, self.stats.decode_ms);
         if reason != StopReason::StopString {
             let tail = a.stream.finish();
@@ -254,7 +264,6 @@ impl Session {
     pub fn generate(&mut self, model: &Model, prompt: &[u32], params: GenerateParams, mut on_piece: impl FnMut(&str) -> bool) -> Result<Generated> {
         self.begin(model, prompt, params)?;
         let mut text = String::new();
-        let start = self.tokens.len();
         while let Some(piece) = self.next_piece(model)? {
             text.push_str(&piece);
             if !piece.is_empty() && !on_piece(&piece) {
@@ -262,9 +271,7 @@ impl Session {
                 break;
             }
         }
-        let mut tokens: Vec<u32> = self.tokens[start.min(self.tokens.len())..].to_vec();
-        tokens.truncate(self.stats.generated_tokens);
-        Ok(Generated { text, tokens, stats: self.stats.clone() })
+        Ok(Generated { text, tokens: self.last_generated.clone(), stats: self.stats.clone() })
     }
 }
 

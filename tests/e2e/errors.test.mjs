@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { askAndWait, lastAnswer, openApp, screenshot, statusText, useServerAndBrowser, waitReady } from './helpers.mjs';
 
 let app, tmp;
-const env = useServerAndBrowser(async ({ browser, server }) => {
+useServerAndBrowser(async ({ browser, server }) => {
   app = await openApp(browser, server.url);
   await waitReady(app.page);
   tmp = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
