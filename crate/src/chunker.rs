@@ -56,6 +56,16 @@ pub fn document_text(raw: &str, format: Format) -> String {
     }
 }
 
+/// The text a document is indexed and cited as: its title (if any), a blank line, then its body text.
+pub fn indexed_text(title: &str, raw: &str, format: Format) -> String {
+    let body = document_text(raw, format);
+    if title.is_empty() {
+        body
+    } else {
+        format!("{title}\n\n{body}")
+    }
+}
+
 /// Splits `text` into chunks, measuring sizes with `count_tokens`.
 pub fn chunk(text: &str, spec: ChunkSpec, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Span> {
     let max = spec.max_tokens.max(8);

@@ -22,8 +22,7 @@ pub fn read_queries(jsonl: &str) -> Result<Vec<Query>> {
         .enumerate()
         .map(|(i, l)| {
             let v: serde_json::Value = serde_json::from_str(l).map_err(|e| Error::Invalid(format!("queries line {}: {e}", i + 1)))?;
-            let id = v["_id"].as_str().map(str::to_string).or_else(|| v["_id"].as_u64().map(|n| n.to_string()));
-            Ok(Query { id: id.ok_or_else(|| Error::Invalid(format!("queries line {}: no `_id`", i + 1)))?, text: v["text"].as_str().unwrap_or("").to_string() })
+            Ok(Query { id: crate::ingest::beir_id(&v).ok_or_else(|| Error::Invalid(format!("queries line {}: no `_id`", i + 1)))?, text: v["text"].as_str().unwrap_or("").to_string() })
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Documents → index: read (folders of .txt/.md/.html, or a BEIR corpus.jsonl), chunk, embed, add.
 //! Shared by the CLI; the browser does the same steps through the wasm API.
 
-use crate::chunker::{chunk, document_text, ChunkSpec, Format};
+use crate::chunker::{chunk, indexed_text, ChunkSpec, Format};
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{Index, NewDocument};
@@ -21,8 +21,7 @@ pub fn add_documents(index: &mut Index, embedder: &Embedder, docs: Vec<RawDocume
     let prepared: Vec<(RawDocument, String, Vec<crate::chunker::Span>)> = docs
         .into_iter()
         .map(|d| {
-            let body = document_text(&d.text, d.format);
-            let text = if d.title.is_empty() { body } else { format!("{}\n\n{}", d.title, body) };
+            let text = indexed_text(&d.title, &d.text, d.format);
             let spans = chunk(&text, spec, &count);
             (d, text, spans)
         })
@@ -65,7 +64,7 @@ pub fn read_beir_corpus(jsonl: &str) -> Result<Vec<RawDocument>> {
             let v: serde_json::Value = serde_json::from_str(l).map_err(|e| Error::Invalid(format!("corpus line {}: {e}", i + 1)))?;
             let s = |k: &str| v[k].as_str().map(str::to_string);
             Ok(RawDocument {
-                id: s("_id").or_else(|| v["_id"].as_u64().map(|n| n.to_string())).ok_or_else(|| Error::Invalid(format!("corpus line {}: no `_id`", i + 1)))?,
+                id: beir_id(&v).ok_or_else(|| Error::Invalid(format!("corpus line {}: no `_id`", i + 1)))?,
                 title: s("title").unwrap_or_default(),
                 text: s("text").unwrap_or_default(),
                 format: Format::Text,
@@ -73,6 +72,11 @@ pub fn read_beir_corpus(jsonl: &str) -> Result<Vec<RawDocument>> {
             })
         })
         .collect()
+}
+
+/// A BEIR line's `_id`: a string, or in some files a number.
+pub fn beir_id(v: &serde_json::Value) -> Option<String> {
+    v["_id"].as_str().map(str::to_string).or_else(|| v["_id"].as_u64().map(|n| n.to_string()))
 }
 
 /// Reads `.txt`, `.md` and `.html` files under `dir` (recursively, in name order); ids are the paths

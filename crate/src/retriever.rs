@@ -2,7 +2,7 @@
 //! page's worker) can report progress and stop between steps. A document enters the index only when it
 //! is complete, so a half-finished ingest never leaves a partial document behind.
 
-use crate::chunker::{chunk, document_text, ChunkSpec, Format, Span};
+use crate::chunker::{chunk, indexed_text, ChunkSpec, Format, Span};
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{Hit, Index, Mode, NewDocument, SearchOptions};
@@ -54,8 +54,7 @@ impl Retriever {
                 MAX_DOCUMENT_BYTES >> 20
             )));
         }
-        let body = document_text(raw, format);
-        let text = if title.is_empty() { body } else { format!("{title}\n\n{body}") };
+        let text = indexed_text(title, raw, format);
         if text.trim().is_empty() {
             return Err(Error::Invalid(format!("document `{id}` has no text")));
         }

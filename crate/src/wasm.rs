@@ -97,6 +97,12 @@ impl Model {
         Ok(Model { inner, session })
     }
 
+    /// Prompt tokens of JS `messages` ([{role, content}]) in the model's chat template.
+    fn chat_prompt(&self, messages: JsValue) -> Result<Vec<u32>, JsError> {
+        let messages: Vec<Message> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_err(format!("invalid messages: {e}")))?;
+        self.inner.chat_tokens(&messages).map_err(js_err)
+    }
+
     /// Loads a model from a complete GGUF file.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: Vec<u8>, n_ctx: Option<usize>) -> Result<Model, JsError> {
@@ -131,8 +137,7 @@ impl Model {
     /// Renders `messages` ([{role, content}]) with the model's chat template and prefills them.
     #[wasm_bindgen(js_name = beginChat)]
     pub fn begin_chat(&mut self, messages: JsValue, options: JsValue) -> Result<(), JsError> {
-        let messages: Vec<Message> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_err(format!("invalid messages: {e}")))?;
-        let prompt = self.inner.chat_tokens(&messages).map_err(js_err)?;
+        let prompt = self.chat_prompt(messages)?;
         self.session.begin(&self.inner, &prompt, params(options)?).map_err(js_err)
     }
 
@@ -162,8 +167,7 @@ impl Model {
     /// Whole chat in one call, streaming each piece to `on_piece(text)`; returning `false` stops.
     /// Resolves to `{ text, tokens, stats }`.
     pub fn chat(&mut self, messages: JsValue, options: JsValue, on_piece: Option<js_sys::Function>) -> Result<JsValue, JsError> {
-        let messages: Vec<Message> = serde_wasm_bindgen::from_value(messages).map_err(|e| js_err(format!("invalid messages: {e}")))?;
-        let prompt = self.inner.chat_tokens(&messages).map_err(js_err)?;
+        let prompt = self.chat_prompt(messages)?;
         let out = self
             .session
             .generate(&self.inner, &prompt, params(options)?, |piece| match &on_piece {

@@ -199,16 +199,25 @@ struct Graph {
 impl Links for Graph {
     #[inline]
     fn links(&self, node: u32, level: usize) -> &[u32] {
+        let r = self.slots(node, level);
         if level == 0 {
-            &self.l0[node as usize * self.r0..][..self.r0]
+            &self.l0[r]
         } else {
-            &self.upper[node as usize][(level - 1) * self.m_up..][..self.m_up]
+            &self.upper[node as usize][r]
         }
     }
 }
 impl Graph {
+    /// Where `node`'s links at `level` sit: in `l0`, or in `upper[node]` above layer 0.
+    #[inline]
+    fn slots(&self, node: u32, level: usize) -> std::ops::Range<usize> {
+        let (start, n) = if level == 0 { (node as usize * self.r0, self.r0) } else { ((level - 1) * self.m_up, self.m_up) };
+        start..start + n
+    }
+
     fn set(&mut self, node: u32, level: usize, list: &[u32]) {
-        let slots = if level == 0 { &mut self.l0[node as usize * self.r0..][..self.r0] } else { &mut self.upper[node as usize][(level - 1) * self.m_up..][..self.m_up] };
+        let r = self.slots(node, level);
+        let slots = if level == 0 { &mut self.l0[r] } else { &mut self.upper[node as usize][r] };
         slots.fill(NONE);
         slots[..list.len()].copy_from_slice(list);
     }
