@@ -21,6 +21,7 @@ native:
 
 wasm: setup
 	scripts/build-wasm.sh
+	scripts/vendor.sh
 
 demo: setup models wasm
 	PORT=$(PORT) python3 scripts/serve.py
@@ -42,6 +43,7 @@ test-wasm:
 	scripts/test-wasm.sh
 
 test-e2e:
+	scripts/vendor.sh
 	cd tests && node --test --test-concurrency=1 e2e/
 
 bench: setup models native wasm
