@@ -1,9 +1,11 @@
-// The page: model choice, loading progress, chat and settings. Rendering only — the model runs in
-// worker.js, reached through ModelClient. A documents panel (later) plugs in as another panel whose
-// retrieved passages feed buildMessages().
+// The page: model choice and loading, documents, chat and settings. Rendering only — the model, the embedder
+// and the index live in worker.js, reached through ModelClient. With documents indexed, a question is answered
+// from its best passages with citations (the worker's `rag`); without, it is plain chat.
 
 import { ModelClient } from './model-client.js';
 import { ConversationView } from './conversation.js';
+import { DocumentsPanel } from './documents.js';
+import { formatOf, isModelFile } from './formats.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -14,8 +16,13 @@ const ui = {
   modelUrl: $('model-url'),
   modelFile: $('model-file'),
   progress: $('download-progress'),
+  initProgress: $('init-progress'),
   phase: $('phase'),
   modelInfo: $('model-info'),
+  embedderInfo: $('embedder-info'),
+  cacheInfo: $('cache-info'),
+  storageWarning: $('storage-warning'),
+  clearCache: $('clear-cache'),
   askForm: $('ask-form'),
   question: $('question'),
   ask: $('ask'),
@@ -24,44 +31,75 @@ const ui = {
   systemPrompt: $('system-prompt'),
   temperature: $('temperature'),
   maxTokens: $('max-tokens'),
+  passages: $('passages'),
   contextSize: $('context-size'),
   dropOverlay: $('drop-overlay'),
 };
 
+// Project-written sample documents (www/samples/), added by "Add sample documents".
+const SAMPLES = ['hearth-guide.md', 'tea-kettle-care.txt', 'harbour-lighthouse.html'];
+
 const client = new ModelClient();
 const view = new ConversationView($('conversation'));
+const docs = new DocumentsPanel({ add: addFiles, remove: removeDocument, samples: addSamples, cancel: () => client.cancelIngest() });
 
 const state = {
   model: null, // info of the loaded model
   modelLabel: '', // its name for the user
   modelChoice: '', // its entry in the model select ('' = other URL or file)
   completion: false, // a base model: continue the text instead of chatting
-  loading: null, // { phase, loaded, total, fromFile } while a load runs
+  loading: null, // { phase, loaded, total, source } while a model load runs
+  embedder: 'idle', // 'idle' | 'loading' | 'ready' | 'failed'
+  embedderLoading: null, // { phase, loaded, total, source } while the embedder loads
+  documents: [], // [{id, title, tags, chunks, bytes}] in the index
+  ingest: null, // { name, phase, loaded, total } of the document being indexed
+  ingestPending: 0, // documents sent to the worker and not finished
   generating: false,
+  searching: false, // a question with documents, before its first token
   starting: true, // until the model list is read
-  history: [], // [{role, content}] of the current chat
+  history: [], // [{role, content}] of the current chat (plain chat only)
 };
+const manifestFiles = new Map(); // model URL -> {sha256, size} from the manifest
 
 // ---- status and controls -------------------------------------------------------------------------
+
+const pct = (p) => (p.total ? ` ${Math.floor((100 * p.loaded) / p.total)}%` : '');
 
 function statusText() {
   const l = state.loading;
   if (l) {
     if (l.phase === 'init') return 'Initialising model…';
-    const pct = l.total ? ` ${Math.floor((100 * l.loaded) / l.total)}%` : '';
-    return `${l.fromFile ? 'Reading model file…' : 'Downloading model…'}${pct}`;
+    const verb = { file: 'Reading model file…', cache: 'Reading model from the browser cache…' }[l.source] ?? 'Downloading model…';
+    return `${verb}${pct(l)}`;
   }
-  if (state.generating) return 'Generating…';
-  if (state.model) return 'Ready';
+  if (state.generating) return state.searching ? 'Searching documents…' : 'Generating…';
+  if (state.ingestPending) {
+    const i = state.ingest;
+    if (!i) return 'Indexing…';
+    if (i.phase === 'embed') return `Indexing ${i.name}: ${i.loaded}/${i.total} chunks`;
+    return `Reading ${i.name}…`;
+  }
+  const e = state.embedderLoading;
+  if (e) return e.phase === 'init' ? 'Initialising embedder…' : `Loading embedder…${pct(e)}`;
+  if (state.model && state.embedder === 'ready') return 'Ready';
+  if (state.model && state.embedder === 'failed') return 'Ready for chat (documents unavailable)';
+  if (state.model && state.embedder === 'loading') return 'Loading embedder…';
+  if (state.model) return 'Ready for chat';
   return state.starting ? 'Starting…' : 'No model loaded';
+}
+
+function busy() {
+  return !!state.loading || state.generating || state.ingestPending > 0 || state.embedder === 'loading';
 }
 
 function render() {
   const text = statusText();
   if (ui.status.textContent !== text) ui.status.textContent = text;
-  ui.status.dataset.state = text === 'Ready' ? 'ready' : state.generating || state.loading ? 'busy' : 'idle';
-  ui.ask.disabled = !state.model || !!state.loading || state.generating;
+  ui.status.dataset.state = text === 'Ready' ? 'ready' : busy() ? 'busy' : 'idle';
+  ui.ask.disabled = !state.model || busy();
   ui.stop.disabled = !state.generating;
+  docs.setEnabled(state.embedder === 'ready');
+  docs.setIngest(state.ingestPending ? state.ingest ?? { phase: 'read' } : null, Math.max(0, state.ingestPending - 1));
 }
 
 function showError(message) {
@@ -71,6 +109,10 @@ function showError(message) {
 function clearError() {
   ui.error.textContent = '';
 }
+
+client.onWarning = (message) => {
+  ui.storageWarning.textContent = message;
+};
 
 // ---- models ----------------------------------------------------------------------------------------
 
@@ -90,12 +132,17 @@ async function loadManifest() {
     option.title = `${m.description} Licence: ${m.licence}.`;
     option.dataset.kind = m.kind;
     ui.modelSelect.append(option);
+    manifestFiles.set(modelUrl(m), { sha256: m.file.sha256, size: m.file.size });
   }
   ui.modelSelect.append(new Option('Other (URL or file)', ''));
-  return models.find((m) => m.id === manifest.default) ?? models[0];
+  return {
+    model: models.find((m) => m.id === manifest.default) ?? models[0],
+    embedder: (manifest.models ?? []).find((m) => m.kind === 'embedding'),
+  };
 }
 
-const modelUrl = (m) => `/models/${encodeURIComponent(m.id)}/${m.file.name.split('/').map(encodeURIComponent).join('/')}`;
+const fileUrl = (id, name) => `/models/${encodeURIComponent(id)}/${name.split('/').map(encodeURIComponent).join('/')}`;
+const modelUrl = (m) => fileUrl(m.id, m.file.name);
 
 /**
  * Loads a model from a URL or a File; the current model stays in use until the new one is ready.
@@ -106,17 +153,19 @@ async function loadModel(source, label, kind = 'chat') {
   const fromFile = typeof source !== 'string';
   if (state.generating) client.stop();
   clearError();
-  state.loading = { phase: 'download', loaded: 0, total: fromFile ? source.size : 0, fromFile };
-  showProgress(state.loading);
+  ui.storageWarning.textContent = '';
+  state.loading = { phase: 'download', loaded: 0, total: fromFile ? source.size : 0, source: fromFile ? 'file' : 'network' };
+  showProgress('model', state.loading);
   render();
   const t0 = performance.now();
   try {
     const info = await client.load(source, {
       nCtx: contextSize(),
+      ...(fromFile ? {} : manifestFiles.get(source)),
       onProgress: (p) => {
         if (seq !== loadSeq) return;
-        state.loading = { ...p, fromFile };
-        showProgress(state.loading);
+        state.loading = p;
+        showProgress('model', p);
         render();
       },
     });
@@ -126,8 +175,10 @@ async function loadModel(source, label, kind = 'chat') {
     state.modelChoice = ui.modelSelect.value;
     state.completion = kind === 'base';
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    ui.phase.textContent = `Loaded ${label} in ${secs} s.`;
+    const from = { cache: ' from the browser cache', file: ' from the file' }[info.source] ?? '';
+    ui.phase.textContent = `Loaded ${label}${from} in ${secs} s.`;
     ui.progress.value = 1;
+    ui.initProgress.value = 1;
     ui.modelInfo.textContent = describe(info);
     clearChat();
     view.addNote(`Model: ${label}${state.completion ? ' — a base model: it continues your text' : ''}`);
@@ -135,6 +186,7 @@ async function loadModel(source, label, kind = 'chat') {
     if (seq !== loadSeq) return;
     // The model loaded before (if any) is still in use.
     ui.progress.value = state.model ? 1 : 0;
+    ui.initProgress.value = state.model ? 1 : 0;
     ui.phase.textContent = state.model ? `Still using ${state.modelLabel}.` : '';
     if (state.model) ui.modelSelect.value = state.modelChoice;
     showError(`Could not load ${label}: ${e.message}`);
@@ -142,17 +194,25 @@ async function loadModel(source, label, kind = 'chat') {
     if (seq === loadSeq) {
       state.loading = null;
       render();
+      refreshCache();
     }
   }
 }
 
-function showProgress({ phase, loaded, total }) {
+// The Download and Initialisation bars show the load in progress (the model's, or the embedder's).
+function showProgress(what, { phase, loaded, total, source }) {
+  const name = what === 'model' ? 'model' : 'embedder';
   if (phase === 'init') {
     ui.progress.value = 1;
-    ui.phase.textContent = 'Initialising model…';
-  } else if (total) {
+    ui.initProgress.removeAttribute('value'); // one step in wasm: indeterminate
+    ui.phase.textContent = `Initialising ${name}…`;
+    return;
+  }
+  ui.initProgress.value = 0;
+  const from = { cache: ' (browser cache)', file: ' (file)' }[source] ?? '';
+  if (total) {
     ui.progress.value = loaded / total;
-    ui.phase.textContent = `${MB(loaded)} of ${MB(total)}`;
+    ui.phase.textContent = `${what === 'model' ? 'Model' : 'Embedder'}${from}: ${MB(loaded)} of ${MB(total)}`;
   } else {
     ui.progress.removeAttribute('value'); // size unknown: indeterminate
     ui.phase.textContent = loaded ? MB(loaded) : 'Starting…';
@@ -170,6 +230,73 @@ function describe(info) {
     info.simd ? 'SIMD' : 'no SIMD',
   ].join(' · ');
 }
+
+async function loadEmbedder(entry) {
+  if (!entry) {
+    state.embedder = 'failed';
+    showError('The model list has no embedding model: documents cannot be added.');
+    return render();
+  }
+  const file = (name) => ({ url: fileUrl(entry.id, name), ...pick(entry.files.find((f) => f.name === name)) });
+  state.embedder = 'loading';
+  render();
+  try {
+    const r = await client.loadEmbedder(
+      { model: file('model.safetensors'), config: file('config.json'), tokenizer: file('tokenizer.json') },
+      {
+        precision: 'q8',
+        onProgress: (p) => {
+          state.embedderLoading = p;
+          if (!state.loading) showProgress('embedder', p);
+          render();
+        },
+      },
+    );
+    state.embedder = 'ready';
+    setDocuments(r.documents);
+    const from = r.source === 'cache' ? 'from the browser cache' : 'downloaded';
+    const restored = r.documents.length ? ` · ${r.documents.length} saved document${r.documents.length === 1 ? '' : 's'} restored` : '';
+    ui.embedderInfo.textContent = `Embedder: ${entry.id} (${r.precision}), ${from}${restored}${r.pdf ? '' : ' · PDF support unavailable'}`;
+    if (!state.loading) {
+      ui.progress.value = 1;
+      ui.initProgress.value = 1;
+    }
+    if (r.indexError) showError(r.indexError);
+  } catch (e) {
+    state.embedder = 'failed';
+    showError(`Could not load the embedder: ${e.message}. Chat still works; documents cannot be added.`);
+  } finally {
+    state.embedderLoading = null;
+    render();
+    refreshCache();
+  }
+}
+
+const pick = (f) => (f ? { sha256: f.sha256, size: f.size } : {});
+
+async function refreshCache() {
+  try {
+    const { entries, usage, quota } = await client.cacheInfo();
+    const bytes = entries.reduce((n, e) => n + (e.size || 0), 0);
+    const files = entries.length ? `${entries.length} model file${entries.length === 1 ? '' : 's'} cached (${MB(bytes)})` : 'No model cached';
+    const space = quota ? ` · browser storage ${MB(usage)} used of ${MB(quota)}` : '';
+    ui.cacheInfo.textContent = `${files}${space}.`;
+    ui.clearCache.disabled = entries.length === 0;
+  } catch (e) {
+    ui.cacheInfo.textContent = `Browser storage unavailable: ${e.message}`;
+  }
+}
+
+ui.clearCache.addEventListener('click', async () => {
+  clearError();
+  try {
+    await client.clearCache();
+    ui.storageWarning.textContent = 'Cached models cleared: the models in use stay loaded; the next visit downloads them again.';
+  } catch (e) {
+    showError(`Could not clear the cache: ${e.message}`);
+  }
+  refreshCache();
+});
 
 ui.modelSelect.addEventListener('change', () => {
   if (!ui.modelSelect.value) return ui.modelUrl.focus();
@@ -194,7 +321,7 @@ ui.modelFile.addEventListener('change', () => {
   ui.modelFile.value = ''; // choosing the same file again loads it again
 });
 
-// Drag and drop a .gguf anywhere on the page.
+// Drag and drop anywhere on the page: a .gguf loads as the model, documents are indexed.
 let dragDepth = 0;
 const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
 document.addEventListener('dragenter', (e) => {
@@ -217,16 +344,82 @@ document.addEventListener('drop', (e) => {
   e.preventDefault();
   dragDepth = 0;
   ui.dropOverlay.hidden = true;
-  const file = e.dataTransfer.files[0];
-  if (!file) return;
-  if (!/\.gguf$/i.test(file.name)) return showError(`${file.name} is not a .gguf model file.`);
-  ui.modelSelect.value = '';
-  loadModel(file, file.name);
+  const files = [...e.dataTransfer.files];
+  if (!files.length) return;
+  const model = files.find((f) => isModelFile(f.name));
+  if (model) {
+    ui.modelSelect.value = '';
+    return loadModel(model, model.name);
+  }
+  const documents = files.filter((f) => formatOf(f.name));
+  if (!documents.length) return showError(`${files[0].name} is not a .gguf model file or a .txt, .md, .html or .pdf document.`);
+  addFiles(documents);
 });
+
+// ---- documents -------------------------------------------------------------------------------------
+
+function setDocuments(documents) {
+  state.documents = documents;
+  docs.setDocuments(documents);
+}
+
+function addFiles(files) {
+  clearError();
+  if (state.embedder !== 'ready') return showError('The embedder is not loaded yet: documents cannot be added.');
+  const skipped = files.filter((f) => !formatOf(f.name));
+  if (skipped.length) showError(`Not added (not .txt, .md, .html or .pdf): ${skipped.map((f) => f.name).join(', ')}`);
+  for (const file of files) if (formatOf(file.name)) ingest(file.name, (onProgress) => client.addDocument(file, { onProgress }));
+}
+
+function addSamples() {
+  clearError();
+  if (state.embedder !== 'ready') return;
+  for (const name of SAMPLES) {
+    ingest(name, async (onProgress) => {
+      const res = await fetch(`samples/${name}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return client.addDocument({ name, text: await res.text() }, { onProgress });
+    });
+  }
+}
+
+// One document through the worker's queue; the status and the panel show its progress.
+async function ingest(name, start) {
+  state.ingestPending++;
+  render();
+  try {
+    const r = await start((p) => {
+      state.ingest = p;
+      render();
+    });
+    setDocuments(r.documents);
+    if (r.warning) ui.storageWarning.textContent = r.warning;
+  } catch (e) {
+    if (/was cancelled/.test(e.message)) view.addNote(`Not added: ${name} (cancelled).`);
+    else showError(`Could not add ${name}: ${e.message}`);
+  } finally {
+    state.ingestPending--;
+    if (!state.ingestPending) state.ingest = null;
+    render();
+  }
+}
+
+async function removeDocument(id) {
+  clearError();
+  try {
+    const r = await client.removeDocument(id);
+    setDocuments(r.documents);
+    if (r.warning) ui.storageWarning.textContent = r.warning;
+  } catch (e) {
+    showError(`Could not remove ${id}: ${e.message}`);
+  }
+  render();
+}
 
 // ---- chat ------------------------------------------------------------------------------------------
 
 const contextSize = () => Math.max(128, Number(ui.contextSize.value) || 2048);
+const passageCount = () => Math.min(10, Math.max(1, Math.floor(Number(ui.passages.value) || 3)));
 
 function generationOptions() {
   const temperature = Math.max(0, Number(ui.temperature.value) || 0);
@@ -244,24 +437,49 @@ function buildMessages(question) {
 async function ask(question) {
   clearError();
   const completion = state.completion;
+  // With documents indexed, every question is answered from its passages (on its own, without the chat so far).
+  const withDocuments = !completion && state.embedder === 'ready' && state.documents.length > 0;
+  const chatting = !completion && !withDocuments;
   const messages = buildMessages(question);
-  if (!completion) state.history.push({ role: 'user', content: question });
+  if (chatting) state.history.push({ role: 'user', content: question });
   view.addUser(question, completion ? 'Text' : 'You');
   const turn = view.addAssistant(completion ? 'Continuation' : 'Assistant');
   state.generating = true;
+  state.searching = withDocuments;
   render();
+  const onToken = (piece) => {
+    if (state.searching) {
+      state.searching = false;
+      render();
+    }
+    turn.append(piece);
+  };
   try {
-    const { text, stats } = completion
-      ? await client.complete(question, generationOptions(), turn.append)
-      : await client.chat(messages, generationOptions(), turn.append);
-    if (!completion) state.history.push({ role: 'assistant', content: text });
-    turn.finish(stats);
+    if (withDocuments) {
+      const r = await client.rag(question, generationOptions(), passageCount(), {
+        onToken,
+        onSources: (passages) => {
+          turn.sources(passages);
+          state.searching = false;
+          render();
+        },
+      });
+      if (r.segments) turn.cite(r.segments, r.passages);
+      turn.finish(r.stats);
+    } else {
+      const { text, stats } = completion
+        ? await client.complete(question, generationOptions(), onToken)
+        : await client.chat(messages, generationOptions(), onToken);
+      if (chatting) state.history.push({ role: 'assistant', content: text });
+      turn.finish(stats);
+    }
   } catch (e) {
-    if (!completion) state.history.pop();
+    if (chatting) state.history.pop();
     turn.fail(e.message);
     showError(e.message);
   } finally {
     state.generating = false;
+    state.searching = false;
     render();
   }
 }
@@ -318,12 +536,19 @@ ui.contextSize.addEventListener('change', async () => {
 // ---- start -----------------------------------------------------------------------------------------
 
 render();
+refreshCache();
 loadManifest()
-  .then((model) => {
+  .then(({ model, embedder }) => {
+    // The worker runs requests in order: the language model loads first, then the embedder (and the index).
+    const loads = [];
+    if (model) {
+      ui.modelSelect.value = modelUrl(model);
+      ui.modelUrl.value = modelUrl(model);
+      loads.push(loadModel(modelUrl(model), model.id, model.kind));
+    }
+    loads.push(loadEmbedder(embedder));
     if (!model) throw new Error('the model list has no chat model');
-    ui.modelSelect.value = modelUrl(model);
-    ui.modelUrl.value = modelUrl(model);
-    return loadModel(modelUrl(model), model.id, model.kind);
+    return Promise.all(loads);
   })
   .catch((e) => showError(`${e.message}. Choose a model file instead.`))
   .finally(() => {

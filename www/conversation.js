@@ -1,5 +1,7 @@
 // Renders the conversation into the "Answer" region. Text only (textContent / Text nodes, never HTML),
-// so nothing a model or a user writes can become markup.
+// so nothing a model, a document or a user writes can become markup.
+
+import { renderCitedAnswer, sourcesList } from './citations.js';
 
 export class ConversationView {
   constructor(root) {
@@ -27,9 +29,19 @@ export class ConversationView {
         text.appendData(piece);
         if (stick) this.root.scrollTop = this.root.scrollHeight;
       },
+      /** Shows the passages the answer is built from (before it streams). */
+      sources: (passages) => {
+        turn.querySelector('.sources')?.remove();
+        if (passages.length) turn.append(sourcesList(passages));
+      },
+      /** Re-renders the finished answer as cited segments. */
+      cite: (segments, passages) => {
+        text.remove();
+        turn.dataset.citations = String(renderCitedAnswer(body, segments, passages).citations);
+      },
       finish: (stats) => {
         turn.classList.remove('pending');
-        if (!text.data) text.data = '(no answer)';
+        if (!body.textContent) text.data = '(no answer)';
         const line = el('p', 'stats', formatStats(stats));
         line.dataset.generatedTokens = String(stats.generated_tokens);
         line.dataset.stopReason = stats.stop_reason ?? '';

@@ -1,10 +1,12 @@
-// Page side of the worker protocol (PROTOCOL.md): turns requests into promises and routes the
-// worker's progress and token messages to callbacks. No UI here.
+// Page side of the worker protocol (PROTOCOL.md): turns requests into promises and routes the worker's
+// progress, token, sources and warning messages to callbacks. No UI here.
 
 export class ModelClient {
   #worker = new Worker('worker.js', { type: 'module' });
-  #pending = new Map(); // id -> { resolve, reject, onEvent }
+  #pending = new Map(); // id -> { resolve, reject, on: {progress, token, sources} }
   #nextId = 1;
+  /** Called with the text of every `warning` the worker sends (storage short, cache damaged, …). */
+  onWarning = null;
 
   constructor() {
     this.#worker.onmessage = ({ data: msg }) => this.#receive(msg);
@@ -17,24 +19,36 @@ export class ModelClient {
     };
   }
 
-  /** Loads a model from a URL (string) or a File/Blob. `onProgress({phase, loaded, total})`. Resolves to its info. */
-  load(source, { nCtx, onProgress } = {}) {
-    const msg = typeof source === 'string' ? { type: 'load', url: source } : { type: 'load', file: source };
+  /**
+   * Loads a model from a URL (string) or a File/Blob. A URL comes from the browser cache when it is there
+   * (else it is downloaded and cached); `sha256` (from the manifest) is checked. `onProgress({phase, loaded,
+   * total, source})`. Resolves to its info, plus `source` ('network' | 'cache' | 'file').
+   */
+  load(source, { nCtx, onProgress, sha256, size, cache } = {}) {
+    const msg = typeof source === 'string' ? { type: 'load', url: source, sha256, size, cache } : { type: 'load', file: source };
     if (nCtx) msg.nCtx = nCtx;
-    return this.#request(msg, onProgress);
+    return this.#request(msg, { progress: onProgress }, (m) => ({ ...m.info, source: m.source }));
   }
 
   /** Generates a reply to `messages`; `onToken(text)` gets each piece. Resolves to {text, stats}. */
   chat(messages, options, onToken) {
-    return this.#request({ type: 'chat', messages, options }, onToken);
+    return this.#request({ type: 'chat', messages, options }, { token: onToken });
   }
 
   /** Continues the raw text `prompt` (for base models, no chat template). Resolves to {text, stats}. */
   complete(prompt, options, onToken) {
-    return this.#request({ type: 'complete', prompt, options }, onToken);
+    return this.#request({ type: 'complete', prompt, options }, { token: onToken });
   }
 
-  /** Ends the generation in progress; its chat() promise still resolves, with stop_reason 'cancelled'. */
+  /**
+   * Answers `question` from the `k` best passages of the indexed documents. `onSources(passages)` gets the
+   * passages that fit the prompt before the first token. Resolves to {text, stats, segments, passages}.
+   */
+  rag(question, options, k, { onToken, onSources } = {}) {
+    return this.#request({ type: 'rag', question, options, k }, { token: onToken, sources: onSources });
+  }
+
+  /** Ends the generation in progress; its promise still resolves, with stop_reason 'cancelled'. */
   stop() {
     this.#worker.postMessage({ type: 'stop' });
   }
@@ -44,24 +58,73 @@ export class ModelClient {
     return this.#request(nCtx ? { type: 'reset', nCtx } : { type: 'reset' });
   }
 
-  #request(msg, onEvent) {
+  /**
+   * Loads the embedder (`files`: {model, config, tokenizer}, each {url, sha256?, size?}) and restores the saved
+   * index. Resolves to {precision, source, init_ms, pdf, documents, indexError}.
+   */
+  loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, onProgress } = {}) {
+    return this.#request({ type: 'loadEmbedder', files, precision, maxSeqLength }, { progress: onProgress });
+  }
+
+  /** Indexes a File (or {name, text}). `onProgress({phase, loaded, total, name})`. Resolves to {document, documents, warning}. */
+  addDocument(source, { format, tags, onProgress } = {}) {
+    const msg = source instanceof Blob ? { type: 'addDocument', file: source, name: source.name } : { type: 'addDocument', ...source };
+    return this.#request({ ...msg, format, tags }, { progress: onProgress });
+  }
+
+  /** Ends the document being added and every one queued; each of their promises rejects. */
+  cancelIngest() {
+    this.#worker.postMessage({ type: 'cancelIngest' });
+  }
+
+  /** Resolves to {removed, documents, warning}. */
+  removeDocument(docId) {
+    return this.#request({ type: 'removeDocument', docId });
+  }
+
+  /** Resolves to the hits [{doc_id, chunk, score, start, end, text}]. */
+  search(query, options) {
+    return this.#request({ type: 'search', query, options }, {}, (m) => m.hits);
+  }
+
+  /** Resolves to {entries: [{url, sha256, size, savedAt}], usage, quota}. */
+  cacheInfo() {
+    return this.#request({ type: 'cacheInfo' });
+  }
+
+  /** Removes every cached model file. Resolves like cacheInfo(). */
+  clearCache() {
+    return this.#request({ type: 'clearCache' });
+  }
+
+  #request(msg, on = {}, result) {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, onEvent });
+      this.#pending.set(id, { resolve, reject, on, result });
       this.#worker.postMessage({ ...msg, id });
     });
   }
 
   #receive(msg) {
+    if (msg.type === 'warning') return this.onWarning?.(msg.message);
     const p = this.#pending.get(msg.id);
     if (!p) return;
     switch (msg.type) {
-      case 'progress': return p.onEvent?.({ phase: msg.phase, loaded: msg.loaded, total: msg.total });
-      case 'token': return p.onEvent?.(msg.text);
-      case 'loaded': this.#pending.delete(msg.id); return p.resolve(msg.info);
-      case 'done': this.#pending.delete(msg.id); return p.resolve({ text: msg.text, stats: msg.stats });
-      case 'reset': this.#pending.delete(msg.id); return p.resolve({ contextSize: msg.contextSize });
-      case 'error': this.#pending.delete(msg.id); return p.reject(new Error(msg.message));
+      case 'progress':
+        return p.on.progress?.({ phase: msg.phase, loaded: msg.loaded, total: msg.total, source: msg.source, name: msg.name });
+      case 'token':
+        return p.on.token?.(msg.text);
+      case 'sources':
+        return p.on.sources?.(msg.passages);
+      case 'error':
+        this.#pending.delete(msg.id);
+        return p.reject(new Error(msg.message));
+      default: {
+        // the one reply that ends the request: loaded, done, reset, embedderLoaded, documentAdded, documents, hits, cache
+        this.#pending.delete(msg.id);
+        const { type, id, ...rest } = msg;
+        return p.resolve(p.result ? p.result(msg) : rest);
+      }
     }
   }
 }

@@ -1,99 +1,170 @@
-// The model worker: hosts the hearth wasm module, loads one model and generates with it.
-// The page talks to it only through the messages described in PROTOCOL.md.
+// The worker: the only place that touches wasm. It hosts the hearth module, one language model (with its
+// conversation session) and one document library (embedder + index) in one memory. The page talks to it only
+// through the messages described in PROTOCOL.md; requests run one at a time in the order received, except
+// `stop` and `cancelIngest`, which act at once.
 
-import init, { ModelLoader, simdEnabled } from './pkg/hearth.js';
+import init, * as wasm from './pkg/hearth.js';
+import { download } from './download.js';
+import { LibraryHost, nextTask } from './library-host.js';
+import * as store from './storage.js';
+import * as ragFallback from './rag-fallback.js';
 
 const ready = init();
+const library = new LibraryHost(wasm, (msg) => post(msg));
 let model = null;
 let generating = false;
 let loadAbort = null;
+let ingestEpoch = 0; // cancelIngest bumps it: every addDocument received before then is cancelled
 let queue = Promise.resolve();
 
 const post = (msg) => self.postMessage(msg);
 const errorText = (e) => (e && e.message) || String(e);
 
 self.onmessage = ({ data: msg }) => {
-  // stop acts at once (between two tokens); everything else runs in order.
-  if (msg.type === 'stop') {
-    if (generating) model.stop();
-    return;
+  switch (msg.type) {
+    case 'stop':
+      if (generating) model.stop();
+      return;
+    case 'cancelIngest':
+      ingestEpoch++;
+      return;
+    case 'load':
+      loadAbort?.abort(); // a new load supersedes one still streaming
+      break;
   }
-  if (msg.type === 'load') loadAbort?.abort(); // a new load supersedes one still streaming
-  const abort = msg.type === 'load' ? (loadAbort = new AbortController()) : null;
-  queue = queue.then(() => handle(msg, abort)).catch((e) => post({ type: 'error', id: msg.id, message: errorText(e) }));
+  let abort = null;
+  if (msg.type === 'load') abort = loadAbort = new AbortController();
+  const epoch = ingestEpoch;
+  queue = queue
+    .then(() => handle(msg, abort?.signal, () => epoch !== ingestEpoch))
+    .catch((e) => post({ type: 'error', id: msg.id, message: errorText(e) }));
 };
 
-async function handle(msg, abort) {
+async function handle(msg, signal, cancelled) {
   await ready;
+  const { id } = msg;
   switch (msg.type) {
-    case 'load': return load(msg, abort.signal);
-    case 'chat': return generate(msg.id, () => model.beginChat(msg.messages, msg.options ?? {}));
-    case 'complete': return generate(msg.id, () => model.beginCompletion(msg.prompt, msg.options ?? {}));
+    case 'load':
+      return load(msg, signal);
+    case 'chat':
+      return generate(id, () => model.beginChat(msg.messages, msg.options ?? {}));
+    case 'complete':
+      return generate(id, () => model.beginCompletion(msg.prompt, msg.options ?? {}));
+    case 'rag':
+      return rag(msg);
     case 'reset':
       if (!model) return;
       if (msg.nCtx) model.setContextSize(msg.nCtx);
       else model.reset();
-      return post({ type: 'reset', id: msg.id, contextSize: model.contextSize() });
-    default: throw new Error(`unknown message type ${msg.type}`);
+      return post({ type: 'reset', id, contextSize: model.contextSize() });
+    case 'loadEmbedder':
+      return post({ type: 'embedderLoaded', id, ...(await library.load(msg, signal)) });
+    case 'addDocument': {
+      const name = msg.name ?? msg.file?.name;
+      if (!name) throw new Error('addDocument: a name (or a File) is needed');
+      return post({ type: 'documentAdded', id, ...(await library.add({ ...msg, name }, cancelled)) });
+    }
+    case 'removeDocument':
+      return post({ type: 'documents', id, ...(await library.remove(msg.docId)) });
+    case 'listDocuments':
+      return post({ type: 'documents', id, documents: library.documents() });
+    case 'search':
+      return post({ type: 'hits', id, hits: library.search(msg.query, msg.options ?? {}) });
+    case 'cacheInfo':
+      return post({ type: 'cache', id, ...(await cacheInfo()) });
+    case 'clearCache':
+      await store.cacheClear();
+      return post({ type: 'cache', id, ...(await cacheInfo()) });
+    default:
+      throw new Error(`unknown message type ${msg.type}`);
   }
 }
 
-// Streams the GGUF (a URL or a File/Blob) chunk by chunk into wasm memory, then builds the model.
-async function load({ id, url, file, nCtx }, signal) {
-  let stream, total;
+async function cacheInfo() {
+  const [entries, { usage, quota }] = await Promise.all([store.cacheList(), store.estimate()]);
+  return { entries, usage, quota };
+}
+
+// A GGUF from a File (streamed, not cached) or a URL (from the browser cache when there, else downloaded and
+// cached, sha256-checked), chunk by chunk into wasm memory; then the model is built.
+async function load({ id, url, file, nCtx, sha256, size, cache = true }, signal) {
+  let loader = null;
+  const openSink = (total) => {
+    loader = new wasm.ModelLoader(total);
+    return { push: (chunk) => loader.push(chunk), abort: () => (loader.free(), (loader = null)) };
+  };
+  let source = 'file';
   if (file) {
-    stream = file.stream();
-    total = file.size;
+    await streamFile(file, openSink(file.size), (loaded, total) =>
+      post({ type: 'progress', id, phase: 'download', loaded, total, source: 'file' }), signal);
   } else {
-    const res = await fetch(url, { signal });
-    if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
-    stream = res.body;
-    total = Number(res.headers.get('Content-Length')) || 0;
+    const got = await download({ url, sha256, size, label: url.split('/').pop() }, openSink, {
+      wasm,
+      signal,
+      useCache: cache,
+      onBytes: (loaded, total, src) => post({ type: 'progress', id, phase: 'download', loaded, total, source: src }),
+      onWarning: (message) => post({ type: 'warning', id, message }),
+    });
+    source = got.source;
   }
-  const reader = stream.getReader();
-  let loader;
-  try {
-    loader = new ModelLoader(total);
-    let loaded = 0;
-    let lastPost = 0;
-    post({ type: 'progress', id, phase: 'download', loaded, total });
-    for (;;) {
-      if (signal.aborted) throw new Error('loading cancelled');
-      const { done, value } = await reader.read();
-      if (done) break;
-      loader.push(value);
-      loaded += value.byteLength;
-      const now = performance.now();
-      if (now - lastPost > 50) {
-        lastPost = now;
-        post({ type: 'progress', id, phase: 'download', loaded, total });
-      }
-    }
-    post({ type: 'progress', id, phase: 'download', loaded, total });
-    post({ type: 'progress', id, phase: 'init', loaded, total });
-  } catch (e) {
-    reader.cancel().catch(() => {});
-    loader?.free();
-    throw e;
-  }
+  post({ type: 'progress', id, phase: 'init', loaded: 0, total: 0, source });
   const next = loader.finish(nCtx || undefined); // consumes the loader, even when it throws
   model?.free(); // the previous model stays usable until the new one is built
   model = next;
   post({
     type: 'loaded',
     id,
-    info: { ...model.info(), context_size: model.contextSize(), memory_bytes: model.memoryBytes(), simd: simdEnabled() },
+    source,
+    info: { ...model.info(), context_size: model.contextSize(), memory_bytes: model.memoryBytes(), simd: wasm.simdEnabled() },
   });
 }
 
-// Lets queued messages (a stop) run between two tokens. A MessageChannel task is not clamped like setTimeout.
-const channel = new MessageChannel();
-const waiting = [];
-channel.port1.onmessage = () => waiting.shift()?.();
-const nextTask = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(0); });
+async function streamFile(file, sink, onBytes, signal) {
+  const reader = file.stream().getReader();
+  let loaded = 0;
+  let last = 0;
+  onBytes(0, file.size);
+  try {
+    for (;;) {
+      if (signal.aborted) throw new Error('loading cancelled');
+      const { done, value } = await reader.read();
+      if (done) break;
+      sink.push(value);
+      loaded += value.byteLength;
+      if (performance.now() - last > 50) {
+        last = performance.now();
+        onBytes(loaded, file.size);
+      }
+    }
+    onBytes(loaded, file.size);
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    sink.abort();
+    throw e;
+  }
+}
+
+// Retrieval-augmented answer: the best passages for the question, numbered inside the chat template within
+// the context budget (model.beginRag), streamed like a chat; then the answer split into cited segments.
+async function rag({ id, question, options = {}, k = 4 }) {
+  if (!model) throw new Error('no model is loaded');
+  const found = library.isEmpty ? [] : library.passages(question, k);
+  const beginRag = typeof model.beginRag === 'function' ? (q, p, o) => model.beginRag(q, p, o) : (q, p, o) => ragFallback.beginRag(model, q, p, o);
+  const cite = typeof wasm.citeAnswer === 'function' ? wasm.citeAnswer : ragFallback.citeAnswer;
+  let passages = [];
+  await generate(
+    id,
+    () => {
+      const { used, prompt_tokens } = beginRag(question, found, options);
+      passages = found.slice(0, used);
+      post({ type: 'sources', id, passages, prompt_tokens });
+    },
+    (text) => ({ segments: [...cite(text, passages)], passages }),
+  );
+}
 
 // Prefills (begin), then streams one token per task until the end, the token limit or a stop.
-async function generate(id, begin) {
+async function generate(id, begin, extra) {
   if (!model) throw new Error('no model is loaded');
   generating = true;
   try {
@@ -108,7 +179,8 @@ async function generate(id, begin) {
         post({ type: 'token', id, text: piece });
       }
     }
-    post({ type: 'done', id, text, stats: model.stats() });
+    const stats = model.stats();
+    post({ type: 'done', id, text, stats, ...extra?.(text) });
   } finally {
     generating = false;
   }
