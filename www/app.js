@@ -58,6 +58,7 @@ const state = {
   searching: false, // a question with documents, before its first token
   starting: true, // until the model list is read
   history: [], // [{role, content}] of the current chat (plain chat only)
+  loadNote: '', // how the model in use was loaded
 };
 const manifestFiles = new Map(); // model URL -> {sha256, size} from the manifest
 
@@ -176,7 +177,8 @@ async function loadModel(source, label, kind = 'chat') {
     state.completion = kind === 'base';
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     const from = { cache: ' from the browser cache', file: ' from the file' }[info.source] ?? '';
-    ui.phase.textContent = `Loaded ${label}${from} in ${secs} s.`;
+    state.loadNote = `Loaded ${label}${from} in ${secs} s.`;
+    ui.phase.textContent = state.loadNote;
     ui.progress.value = 1;
     ui.initProgress.value = 1;
     ui.modelInfo.textContent = describe(info);
@@ -260,6 +262,7 @@ async function loadEmbedder(entry) {
     if (!state.loading) {
       ui.progress.value = 1;
       ui.initProgress.value = 1;
+      ui.phase.textContent = state.loadNote; // the embedder's progress is over: the model's note again
     }
     if (r.indexError) showError(r.indexError);
   } catch (e) {

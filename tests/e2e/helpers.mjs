@@ -148,3 +148,53 @@ export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/** Names shown in the "Documents" list. */
+export const documentNames = (page) =>
+  page.getByRole('list', { name: 'Documents', exact: true }).locator('.doc-name').allTextContents();
+
+/**
+ * Adds files through the "Add documents" input (`files`: [{name, mimeType, buffer}]) and waits until each
+ * name is in the "Documents" list and the page is Ready again.
+ */
+export async function addDocuments(page, files, timeout = ANSWER_TIMEOUT) {
+  await page.getByLabel('Add documents').setInputFiles(files);
+  await page.waitForFunction(
+    (names) => {
+      const shown = [...document.querySelectorAll('ul[aria-label="Documents"] .doc-name')].map((e) => e.textContent);
+      return names.every((n) => shown.includes(n));
+    },
+    files.map((f) => f.name),
+    { timeout, polling: 100 },
+  );
+  await waitReady(page, timeout);
+}
+
+export const textFile = (name, text, mimeType = 'text/plain') => ({ name, mimeType, buffer: Buffer.from(text) });
+
+/** A minimal valid one-page PDF (Helvetica, one text line per entry of `lines`). */
+export function minimalPdf(name, lines) {
+  const esc = (s) => s.replace(/[\\()]/g, (c) => `\\${c}`);
+  const content = `BT /F1 12 Tf 72 720 Td 16 TL ${lines.map((l) => `(${esc(l)}) Tj T*`).join(' ')} ET`;
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
+  ];
+  let pdf = '%PDF-1.4\n';
+  const offsets = objects.map((body, i) => {
+    const at = pdf.length;
+    pdf += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return at;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  pdf += offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('');
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return { name, mimeType: 'application/pdf', buffer: Buffer.from(pdf, 'latin1') };
+}
+
+/** Requests to the page's server for model weights (GGUF or safetensors) among `requests`. */
+export const weightRequests = (requests) => requests.filter((r) => /\.(gguf|safetensors)(\?|$)/.test(r.url));
