@@ -1,12 +1,11 @@
 // Worker side: gets a model file from the browser cache (OPFS) or the network, streaming it chunk by chunk
-// into a sink (a ModelLoader, or a buffer for the embedder's files) while hashing it with SHA-256.
+// into a sink (a ModelLoader, or a buffer for the embedder's files) while hashing it (the wasm Sha256).
 //  - cache hit: read from OPFS, the hash checked against the one stored with it (and the manifest's); a
 //    damaged copy is removed and the file downloaded again;
 //  - cache miss: download, written to OPFS as it streams when there is room (quota checked first), kept only
 //    if the hash matches the manifest's sha256 (when the page gave one).
 
 import * as cache from './storage.js';
-import { newHasher } from './sha256.js';
 
 const PROGRESS_MS = 50;
 
@@ -71,7 +70,7 @@ const sinkBytes = (sink) => sink.bytes ?? 0;
 // Reads `stream` to its end into `sink` (and `writer`), hashing; returns the hex SHA-256.
 async function pump(stream, total, sink, writer, source, ctx) {
   const reader = stream.getReader();
-  const hash = newHasher(ctx.wasm);
+  const hash = new ctx.wasm.Sha256(); // incremental, in wasm: the file is never held twice
   let loaded = 0;
   let last = 0;
   ctx.onBytes?.(0, total, source);
@@ -96,9 +95,7 @@ async function pump(stream, total, sink, writer, source, ctx) {
     reader.cancel().catch(() => {});
     throw e;
   } finally {
-    try {
-      hash.free?.(); // the wasm hasher, if hex() did not consume it
-    } catch {}
+    hash.free();
   }
 }
 

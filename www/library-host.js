@@ -151,7 +151,7 @@ export class LibraryHost {
     return [...this.#lib.search(query, options)];
   }
 
-  /** The `k` best passages for `question`, as beginRag wants them: {doc_id, title, text, chunk, start, end}. */
+  /** The `k` best passages for `question`, as beginRag wants them: {doc_id, title, text, chunk, start, end, score}. */
   passages(question, k) {
     const titles = new Map(this.documents().map((d) => [d.id, d.title]));
     return this.search(question, { k, mode: 'hybrid' }).map((h) => ({
@@ -161,6 +161,7 @@ export class LibraryHost {
       chunk: h.chunk,
       start: h.start,
       end: h.end,
+      score: h.score,
     }));
   }
 

@@ -7,7 +7,6 @@ import init, * as wasm from './pkg/hearth.js';
 import { download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
-import * as ragFallback from './rag-fallback.js';
 
 const ready = init();
 const library = new LibraryHost(wasm, (msg) => post(msg));
@@ -149,17 +148,15 @@ async function streamFile(file, sink, onBytes, signal) {
 async function rag({ id, question, options = {}, k = 4 }) {
   if (!model) throw new Error('no model is loaded');
   const found = library.isEmpty ? [] : library.passages(question, k);
-  const beginRag = typeof model.beginRag === 'function' ? (q, p, o) => model.beginRag(q, p, o) : (q, p, o) => ragFallback.beginRag(model, q, p, o);
-  const cite = typeof wasm.citeAnswer === 'function' ? wasm.citeAnswer : ragFallback.citeAnswer;
   let passages = [];
   await generate(
     id,
     () => {
-      const { used, prompt_tokens } = beginRag(question, found, options);
+      const { used, prompt_tokens } = model.beginRag(question, found, options);
       passages = found.slice(0, used);
       post({ type: 'sources', id, passages, prompt_tokens });
     },
-    (text) => ({ segments: [...cite(text, passages)], passages }),
+    (text) => ({ segments: [...wasm.citeAnswer(text, passages)], passages }),
   );
 }
 
