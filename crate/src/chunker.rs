@@ -118,6 +118,11 @@ pub fn chunk(text: &str, spec: ChunkSpec, count_tokens: &dyn Fn(&str) -> usize) 
     chunks
 }
 
+/// Sentences of a whole text (paragraph by paragraph), as byte ranges.
+pub fn sentence_spans(text: &str) -> Vec<Span> {
+    paragraphs(text).into_iter().flat_map(|p| sentences(text, p)).collect()
+}
+
 /// Paragraphs: runs of text separated by blank lines; Markdown headings stand alone.
 fn paragraphs(text: &str) -> Vec<Span> {
     let mut out = Vec::new();

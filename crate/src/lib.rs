@@ -21,6 +21,7 @@ pub mod matmul;
 pub mod model;
 pub mod perplexity;
 pub mod quant;
+pub mod rag;
 pub mod retriever;
 pub mod sampler;
 pub mod session;

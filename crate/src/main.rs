@@ -20,6 +20,7 @@ mod cli {
     use hearth::chunker::ChunkSpec;
     use hearth::embedder::{Embedder, Precision};
     use hearth::index::{Fusion, Index, Mode, SearchOptions};
+    use hearth::rag::{Passage, RagOptions};
     use hearth::{GenerateParams, Message, Model, SamplerParams, Session};
 
     #[derive(Parser)]
@@ -78,6 +79,9 @@ mod cli {
         /// Build or search a retrieval index.
         #[command(subcommand)]
         Index(IndexCmd),
+        /// Answer a question from an index: retrieve passages, prompt the model with them numbered, print
+        /// the answer with its citations.
+        Ask(AskArgs),
         /// BEIR evaluation (nDCG@10, Recall@10/100, latency) of bm25, dense and hybrid search.
         Eval {
             /// A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
@@ -231,6 +235,89 @@ mod cli {
         json: bool,
     }
 
+    #[derive(Args)]
+    struct AskArgs {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        index: PathBuf,
+        #[arg(long)]
+        question: String,
+        /// Passages to retrieve (those that do not fit the context are dropped).
+        #[arg(long, default_value_t = 4)]
+        k: usize,
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 2048)]
+        ctx: usize,
+        #[arg(long, default_value_t = 1.0)]
+        repeat_penalty: f32,
+        /// Leave out passages scoring below this share of the best one.
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_MIN_SCORE_RATIO)]
+        min_score_ratio: f32,
+        /// Replaces the default instruction to answer from the numbered passages and cite them.
+        #[arg(long)]
+        system: Option<String>,
+        #[command(flatten)]
+        emb: EmbedderArgs,
+        /// Print one JSON object: answer, segments with citations, passages, stats.
+        #[arg(long)]
+        json: bool,
+    }
+
+    fn ask(a: AskArgs) -> hearth::Result<()> {
+        let index = load_index(&a.index)?;
+        let mode: Mode = a.mode.parse()?;
+        let qv = if mode == Mode::Bm25 { None } else { Some(a.emb.load()?.embed(&[a.question.as_str()])?.remove(0)) };
+        let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, ..SearchOptions::default() })?;
+        let passages: Vec<Passage> = hits
+            .iter()
+            .filter_map(|h| {
+                let d = index.document(&h.doc_id)?;
+                Some(Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].to_string(), chunk: h.chunk, start: h.start, end: h.end, score: h.score })
+            })
+            .collect();
+        let m = load(&a.model)?;
+        let o = RagOptions {
+            system: a.system.clone(),
+            min_score_ratio: Some(a.min_score_ratio),
+            generate: GenerateParams {
+                max_tokens: a.max_tokens,
+                sampler: SamplerParams { temperature: a.temperature, repeat_penalty: a.repeat_penalty, ..SamplerParams::default() },
+                ..GenerateParams::default()
+            },
+        };
+        let (prompt, used) = hearth::rag::prompt_tokens(&m, &a.question, &passages, &o, a.ctx)?;
+        let mut session = Session::new(&m, a.ctx);
+        let stream = !a.json;
+        let out = session.generate(&m, &prompt, o.generate.clone(), |piece| {
+            if stream {
+                print!("{piece}");
+                let _ = std::io::stdout().flush();
+            }
+            true
+        })?;
+        let used = &passages[..used];
+        let segments = hearth::rag::cite(&out.text, used);
+        if a.json {
+            let ps: Vec<_> = used.iter().zip(&hits).map(|(p, h)| serde_json::json!({"doc_id": p.doc_id, "chunk": p.chunk, "score": h.score, "text": p.text})).collect();
+            println!("{}", serde_json::json!({"answer": out.text, "segments": segments, "passages": ps, "stats": out.stats}));
+        } else {
+            println!();
+            for (i, p) in used.iter().enumerate() {
+                let cited = segments.iter().any(|s| s.citations.contains(&(i + 1)));
+                let snippet: String = p.text.chars().take(80).collect();
+                println!("[{}]{} {} #{}: {}", i + 1, if cited { "*" } else { " " }, p.doc_id, p.chunk, snippet.replace('\n', " "));
+            }
+        }
+        Ok(())
+    }
+
     fn load(path: &Path) -> hearth::Result<Model> {
         let bytes = std::fs::read(path).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", path.display())))?;
         Model::load(bytes)
@@ -291,6 +378,7 @@ mod cli {
                 Ok(())
             }
             Cmd::Index(c) => index_cmd(c),
+            Cmd::Ask(a) => ask(a),
             Cmd::Eval { data, split, emb, index, fusion, json, modes } => {
                 let modes = modes.split(',').map(|m| m.trim().parse()).collect::<hearth::Result<Vec<Mode>>>()?;
                 eval(data, split, emb, index, fusion, json, &modes)

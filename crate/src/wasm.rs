@@ -18,6 +18,7 @@ use crate::chunker::{ChunkSpec, Format};
 use crate::embedder::{Embedder, Precision};
 use crate::engine;
 use crate::index::{Index, SearchOptions};
+use crate::rag::{self, Passage, RagOptions};
 use crate::retriever::Retriever;
 use crate::session::{GenerateParams, Session};
 
@@ -139,6 +140,23 @@ impl Model {
     pub fn begin_chat(&mut self, messages: JsValue, options: JsValue) -> Result<(), JsError> {
         let prompt = self.chat_prompt(messages)?;
         self.session.begin(&self.inner, &prompt, params(options)?).map_err(js_err)
+    }
+
+    /// Prefills a question with retrieved `passages` ([{doc_id, title, text, chunk, start, end}], best
+    /// first) numbered [1]..[used] in the model's chat template; passages that do not fit the context
+    /// (leaving room for `max_tokens`) are dropped from the end. Options: generation options plus
+    /// `system`. Returns `{used, prompt_tokens}`; then stream with `nextPiece` as after `beginChat`.
+    #[wasm_bindgen(js_name = beginRag)]
+    pub fn begin_rag(&mut self, question: &str, passages: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
+        let o: RagOptions = if options.is_undefined() || options.is_null() {
+            RagOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| js_err(format!("invalid generation options: {e}")))?
+        };
+        let (prompt, used) = rag::prompt_tokens(&self.inner, question, &passages, &o, self.session.context_size()).map_err(js_err)?;
+        self.session.begin(&self.inner, &prompt, o.generate).map_err(js_err)?;
+        to_js(&serde_json::json!({"used": used, "prompt_tokens": prompt.len()}))
     }
 
     /// Prefills a raw completion prompt.
@@ -291,7 +309,7 @@ impl Library {
             .iter()
             .map(|h| {
                 let text = self.inner.index.document(&h.doc_id).map(|d| &d.text[h.start..h.end]).unwrap_or("");
-                serde_json::json!({"doc_id": h.doc_id, "chunk": h.chunk, "score": h.score, "start": h.start, "end": h.end, "text": text})
+                serde_json::json!({"doc_id": h.doc_id, "title": self.inner.index.document(&h.doc_id).map(|d| d.title.as_str()).unwrap_or(""), "chunk": h.chunk, "score": h.score, "start": h.start, "end": h.end, "text": text})
             })
             .collect();
         to_js(&out)
@@ -308,6 +326,44 @@ impl Library {
     pub fn load_index(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         let index = Index::from_bytes(bytes).map_err(js_err)?;
         self.inner.set_index(index).map_err(js_err)
+    }
+}
+
+/// The answer's sentences with the passages (1-based, of those given to `beginRag`) each cites:
+/// `[{text, citations}]`. Markers the model wrote are moved out of the text; unmarked sentences are
+/// attributed by word overlap.
+#[wasm_bindgen(js_name = citeAnswer)]
+pub fn cite_answer(answer: &str, passages: JsValue) -> Result<JsValue, JsError> {
+    let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
+    to_js(&rag::cite(answer, &passages))
+}
+
+/// Incremental SHA-256, so a download can be verified while it streams (no second copy in JS memory).
+#[wasm_bindgen]
+pub struct Sha256 {
+    inner: sha2::Sha256,
+}
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        Sha256 { inner: sha2::Digest::new() }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.inner, bytes);
+    }
+
+    /// The digest as lower-case hex; the hasher starts over afterwards.
+    pub fn hex(&mut self) -> String {
+        sha2::Digest::finalize_reset(&mut self.inner).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256::new()
     }
 }
 

@@ -162,3 +162,44 @@ fn truncated_real_model_names_the_tensor() {
     let e = Model::load(bytes[..cut].to_vec()).err().unwrap().to_string();
     assert!(e.contains("runs past the end of the file") && e.contains("tensor `"), "{e}");
 }
+
+/// The RAG claim on the real models: the embedder finds the one passage that holds a made-up fact among
+/// distractors, SmolLM2 answers from it, and the answer's sentence cites that passage.
+#[test]
+fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
+    use hearth::chunker::{ChunkSpec, Format};
+    use hearth::embedder::{Embedder, Precision};
+    use hearth::index::{Index, SearchOptions};
+    use hearth::rag::{cite, prompt_tokens, Passage, RagOptions};
+
+    let e = Embedder::from_dir(&repo().join("models/cache/minilm-l6-v2"), Precision::F32).unwrap();
+    let mut index = Index::new(e.dim());
+    let docs = [
+        ("larkspur-office.md", "# Larkspur office handbook\n\nThe Larkspur office is on the third floor of the Meridian building. Visitors sign in at the front desk.\n\nThe wifi network of the Larkspur office is called Larkspur-Guest and its password is heliotrope-42.\n\nThe kitchen is cleaned every Friday afternoon."),
+        ("travel-policy.txt", "Travel policy. Employees book trains at least two weeks before travel through the travel desk. Hotel costs are refunded up to 140 euros per night."),
+        ("it-support.txt", "Lost laptops are reported to the IT desk within a day. Laptops are replaced every four years. Printers are on every floor."),
+    ];
+    let docs = docs.iter().map(|(id, text)| hearth::ingest::RawDocument { id: id.to_string(), title: String::new(), text: text.to_string(), format: Format::from_name(id), tags: vec![] }).collect();
+    hearth::ingest::add_documents(&mut index, &e, docs, ChunkSpec::default(), |_, _| {}).unwrap();
+
+    let q = "What is the wifi password of the Larkspur office?";
+    let qv = e.embed(&[q]).unwrap().remove(0);
+    let hits = index.search(q, Some(&qv), &SearchOptions { k: 4, ..SearchOptions::default() }).unwrap();
+    assert_eq!(hits[0].doc_id, "larkspur-office.md");
+    let passages: Vec<Passage> = hits
+        .iter()
+        .map(|h| {
+            let d = index.document(&h.doc_id).unwrap();
+            Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].into(), chunk: h.chunk, start: h.start, end: h.end, score: h.score }
+        })
+        .collect();
+    let m = smollm();
+    let o = RagOptions { generate: GenerateParams { max_tokens: 60, sampler: SamplerParams { temperature: 0.0, ..SamplerParams::default() }, ..GenerateParams::default() }, ..RagOptions::default() };
+    let (prompt, used) = prompt_tokens(m, q, &passages, &o, 2048).unwrap();
+    assert!(used >= 1);
+    let out = Session::new(m, 2048).generate(m, &prompt, o.generate.clone(), |_| true).unwrap();
+    assert!(out.text.contains("heliotrope-42"), "{}", out.text);
+    let segments = cite(&out.text, &passages[..used]);
+    let with_fact = segments.iter().find(|s| s.text.contains("heliotrope-42")).unwrap();
+    assert!(with_fact.citations.iter().any(|&c| passages[c - 1].doc_id == "larkspur-office.md"), "{segments:?}");
+}

@@ -114,3 +114,25 @@ fn library_builds_saves_reloads_and_searches_identically() {
     assert!(msg.contains("checksum mismatch"), "{msg}");
     assert_eq!(other.save_index(), bytes);
 }
+
+#[wasm_bindgen_test]
+fn sha256_streams_and_matches_the_standard_vectors() {
+    use hearth::wasm::Sha256;
+    let mut h = Sha256::new();
+    assert_eq!(h.hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    h.update(b"a");
+    h.update(b"bc");
+    assert_eq!(h.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+#[wasm_bindgen_test]
+fn cite_answer_returns_sentences_with_their_passages() {
+    use hearth::wasm::cite_answer;
+    let passages = js_sys::JSON::parse(r#"[{"doc_id": "wifi.md", "title": "", "text": "The Larkspur wifi password is heliotrope-42."}, {"doc_id": "t.txt", "text": "Trains are booked early."}]"#).unwrap();
+    let segs = cite_answer("The password is heliotrope-42. Trains go early [2].", passages.clone()).unwrap();
+    assert_eq!(
+        String::from(js_sys::JSON::stringify(&segs).unwrap()),
+        r#"[{"text":"The password is heliotrope-42.","citations":[1]},{"text":"Trains go early.","citations":[2]}]"#
+    );
+    assert!(cite_answer("x", JsValue::from_str("nope")).is_err());
+}

@@ -4,7 +4,7 @@
 //! the index as it was (everything is checked and computed before anything changes).
 
 pub mod ann;
-mod bm25;
+pub(crate) mod bm25;
 mod persist;
 
 use std::collections::{HashMap, HashSet};

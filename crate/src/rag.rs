@@ -1,0 +1,249 @@
+//! Retrieval-augmented answers: retrieved passages → a chat prompt with numbered passages that fits the
+//! context window → (the model answers) → the answer split into sentences, each with the passages it cites.
+//!
+//! Small models often forget to write citation markers, so a sentence without one is attributed to the
+//! passage that shares most of its content words, when that overlap is strong; markers the model did write
+//! are kept (if they name a passage that exists) and removed from the displayed text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::Message;
+use crate::chunker::sentence_spans;
+use crate::engine::Model;
+use crate::error::{Error, Result};
+use crate::index::bm25::Bm25;
+use crate::session::GenerateParams;
+
+/// A retrieved passage as the prompt shows it and a citation reveals it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Passage {
+    pub doc_id: String,
+    pub title: String,
+    pub text: String,
+    pub chunk: usize,
+    pub start: usize,
+    pub end: usize,
+    /// The search score (higher is better); used to leave out passages far weaker than the best one.
+    pub score: f32,
+}
+
+/// Short on purpose: a 135M-parameter model follows two plain sentences better than a long instruction.
+pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite passages like [1].";
+
+/// The user turn: the numbered passages, each on one line, then the question.
+pub fn user_message(question: &str, passages: &[Passage]) -> String {
+    let mut s = String::new();
+    for (i, p) in passages.iter().enumerate() {
+        // One line per passage: with the document's own line breaks kept, a small model tends to copy the
+        // passage out instead of answering.
+        let flat: Vec<&str> = p.text.split_whitespace().collect();
+        s.push_str(&format!("[{}] {}\n\n", i + 1, flat.join(" ")));
+    }
+    s.push_str("Question: ");
+    s.push_str(question.trim());
+    s
+}
+
+/// The messages for `question` with as many of `passages` (best first) as `fits` accepts: passages are
+/// dropped from the end until the prompt fits. Returns the messages and how many passages they number.
+pub fn build_messages(system: &str, question: &str, passages: &[Passage], mut fits: impl FnMut(&[Message]) -> Result<bool>) -> Result<(Vec<Message>, usize)> {
+    if question.trim().is_empty() {
+        return Err(Error::Invalid("the question is empty".into()));
+    }
+    let make = |n: usize| {
+        let user = if n == 0 { question.trim().to_string() } else { user_message(question, &passages[..n]) };
+        vec![Message::new("system", system), Message::new("user", &user)]
+    };
+    for n in (0..=passages.len()).rev() {
+        let m = make(n);
+        if fits(&m)? {
+            return Ok((m, n));
+        }
+    }
+    // Not even the bare question fits: the session reports it with the sizes.
+    Ok((make(0), 0))
+}
+
+/// Generation options plus the system prompt (default [`DEFAULT_SYSTEM`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct RagOptions {
+    pub system: Option<String>,
+    /// Passages scoring below this share of the best passage's score are left out: a tiny model answers
+    /// better from one relevant passage than from that passage plus distractors.
+    pub min_score_ratio: Option<f32>,
+    #[serde(flatten)]
+    pub generate: GenerateParams,
+}
+
+pub const DEFAULT_MIN_SCORE_RATIO: f32 = 0.5;
+
+/// How many of `passages` (best first) score at least `ratio` × the best score. Scores that are all zero
+/// or negative (no scores given) keep every passage.
+pub fn relevant(passages: &[Passage], ratio: f32) -> usize {
+    let best = passages.iter().map(|p| p.score).fold(0.0f32, f32::max);
+    if best <= 0.0 {
+        return passages.len();
+    }
+    passages.iter().take_while(|p| p.score >= ratio * best).count()
+}
+
+/// The prompt tokens for `question` in `model`'s chat template, with as many passages as fit in a window
+/// of `n_ctx` tokens while leaving room for the answer (`max_tokens`, at most half the window).
+/// Returns the tokens and the number of passages used.
+pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &RagOptions, n_ctx: usize) -> Result<(Vec<u32>, usize)> {
+    let budget = n_ctx.saturating_sub(o.generate.max_tokens.min(n_ctx / 2));
+    let system = o.system.as_deref().unwrap_or(DEFAULT_SYSTEM);
+    let passages = &passages[..relevant(passages, o.min_score_ratio.unwrap_or(DEFAULT_MIN_SCORE_RATIO))];
+    let (messages, used) = build_messages(system, question, passages, |m| Ok(model.chat_tokens(m)?.len() <= budget))?;
+    Ok((model.chat_tokens(&messages)?, used))
+}
+
+/// A sentence of the answer and the passages (1-based) it cites.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Segment {
+    pub text: String,
+    pub citations: Vec<usize>,
+}
+
+/// Share of a sentence's content words that must appear in a passage to attribute it there.
+const MIN_OVERLAP: f32 = 0.5;
+
+/// Splits `answer` into sentences with their citations (see the module comment).
+pub fn cite(answer: &str, passages: &[Passage]) -> Vec<Segment> {
+    let bm25 = Bm25::default();
+    let passage_terms: Vec<std::collections::HashSet<String>> = passages.iter().map(|p| bm25.terms(&format!("{} {}", p.title, p.text)).into_iter().collect()).collect();
+    let mut out: Vec<Segment> = Vec::new();
+    for span in sentence_spans(answer) {
+        let (text, mut citations) = strip_markers(&answer[span.start..span.end], passages.len());
+        if text.trim().chars().all(|c| !c.is_alphanumeric()) {
+            // Only markers (or punctuation): they belong to the sentence before.
+            match out.last_mut() {
+                Some(prev) => {
+                    for c in citations {
+                        if !prev.citations.contains(&c) {
+                            prev.citations.push(c);
+                        }
+                    }
+                    prev.text.push_str(text.trim_end());
+                }
+                None if !text.trim().is_empty() || !citations.is_empty() => out.push(Segment { text, citations }),
+                None => {}
+            }
+            continue;
+        }
+        if citations.is_empty() {
+            citations.extend(best_overlap(&bm25.terms(&text), &passage_terms));
+        }
+        out.push(Segment { text, citations });
+    }
+    out
+}
+
+/// The passage (1-based) holding the largest share (≥ [`MIN_OVERLAP`]) of `terms`, if any.
+fn best_overlap(terms: &[String], passages: &[std::collections::HashSet<String>]) -> Option<usize> {
+    if terms.is_empty() {
+        return None;
+    }
+    let mut best: Option<(usize, f32)> = None;
+    for (i, p) in passages.iter().enumerate() {
+        let share = terms.iter().filter(|t| p.contains(*t)).count() as f32 / terms.len() as f32;
+        if share >= MIN_OVERLAP && best.is_none_or(|(_, s)| share > s) {
+            best = Some((i + 1, share));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Removes markers like `[1]`, `[1, 3]` or `[2][3]` naming passages 1..=n; returns the text and the
+/// numbers in order of appearance. Brackets that are not such markers stay as they are.
+fn strip_markers(s: &str, n: usize) -> (String, Vec<usize>) {
+    let mut text = String::with_capacity(s.len());
+    let mut cites = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else { break };
+        let inner = &rest[open + 1..close];
+        let nums: Option<Vec<usize>> = inner.split(',').map(|x| x.trim().parse::<usize>().ok().filter(|&v| v >= 1 && v <= n)).collect();
+        match nums {
+            Some(v) if !inner.trim().is_empty() => {
+                text.push_str(rest[..open].trim_end_matches(' '));
+                for c in v {
+                    if !cites.contains(&c) {
+                        cites.push(c);
+                    }
+                }
+            }
+            _ => text.push_str(&rest[..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    text.push_str(rest);
+    (text, cites)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(title: &str, text: &str) -> Passage {
+        Passage { doc_id: format!("{title}.txt"), title: title.into(), text: text.into(), ..Passage::default() }
+    }
+
+    #[test]
+    fn prompt_numbers_passages_and_drops_what_does_not_fit() {
+        let ps = [p("wifi", "The Larkspur office wifi password is heliotrope-42."), p("travel", "Trains are booked two weeks ahead.")];
+        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, |_| Ok(true)).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(m[0].role, "system");
+        assert!(m[1].content.starts_with("[1] The Larkspur"), "{}", m[1].content);
+        assert!(m[1].content.contains("\n\n[2] Trains"));
+        assert!(m[1].content.ends_with("Question: What is the wifi password?"));
+        // A budget of 150 characters keeps only the first passage.
+        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, |m| Ok(m[1].content.len() < 120)).unwrap();
+        assert_eq!(n, 1);
+        assert!(!m[1].content.contains("[2]"));
+        let (m, n) = build_messages("s", "q?", &ps, |_| Ok(false)).unwrap();
+        assert_eq!((n, m[1].content.as_str()), (0, "q?"));
+        assert!(build_messages("s", "  ", &ps, |_| Ok(true)).is_err());
+    }
+
+    #[test]
+    fn passages_far_below_the_best_are_left_out() {
+        let mut ps = vec![p("a", "x"), p("b", "y"), p("c", "z")];
+        assert_eq!(relevant(&ps, 0.5), 3, "no scores: keep all");
+        for (q, s) in ps.iter_mut().zip([2.25, 1.3, 0.5]) {
+            q.score = s;
+        }
+        assert_eq!(relevant(&ps, 0.5), 2);
+        assert_eq!(relevant(&ps, 0.0), 3);
+    }
+
+    #[test]
+    fn explicit_markers_are_kept_valid_only_and_removed_from_text() {
+        let ps = [p("a", "alpha"), p("b", "beta")];
+        let segs = cite("Alpha is first [1]. Both [1, 2][2] matter. Not a passage [7] or [x].", &ps);
+        assert_eq!(segs.len(), 3);
+        assert_eq!(segs[0], Segment { text: "Alpha is first.".into(), citations: vec![1] });
+        assert_eq!(segs[1], Segment { text: "Both matter.".into(), citations: vec![1, 2] });
+        assert_eq!(segs[2].text, "Not a passage [7] or [x].");
+        // "[7]" is not a passage; no words overlap with any passage either.
+        assert!(segs[2].citations.is_empty());
+    }
+
+    #[test]
+    fn marker_after_the_full_stop_joins_the_sentence_before() {
+        let segs = cite("The password is heliotrope-42. [1]", &[p("wifi", "x")]);
+        assert_eq!(segs, vec![Segment { text: "The password is heliotrope-42.".into(), citations: vec![1] }]);
+    }
+
+    #[test]
+    fn unmarked_sentences_are_attributed_by_word_overlap() {
+        let ps = [p("travel", "Trains are booked two weeks ahead by the travel desk."), p("wifi", "The Larkspur office wifi password is heliotrope-42.")];
+        let segs = cite("The wifi password is heliotrope-42. I like turtles very much.", &ps);
+        assert_eq!(segs[0].citations, vec![2]);
+        assert!(segs[1].citations.is_empty(), "{segs:?}");
+        assert!(cite("", &ps).is_empty());
+    }
+}
