@@ -111,9 +111,12 @@ function clearError() {
   ui.error.textContent = '';
 }
 
-client.onWarning = (message) => {
-  ui.storageWarning.textContent = message;
-};
+// Warnings (storage short, cache damaged, index not saved) pile up until the next model load.
+function warn(message) {
+  const shown = ui.storageWarning.textContent;
+  if (!shown.split('\n').includes(message)) ui.storageWarning.textContent = shown ? `${shown}\n${message}` : message;
+}
+client.onWarning = warn;
 
 // ---- models ----------------------------------------------------------------------------------------
 
@@ -396,7 +399,7 @@ async function ingest(name, start) {
       render();
     });
     setDocuments(r.documents);
-    if (r.warning) ui.storageWarning.textContent = r.warning;
+    if (r.warning) warn(r.warning);
   } catch (e) {
     if (/was cancelled/.test(e.message)) view.addNote(`Not added: ${name} (cancelled).`);
     else showError(`Could not add ${name}: ${e.message}`);
@@ -412,7 +415,7 @@ async function removeDocument(id) {
   try {
     const r = await client.removeDocument(id);
     setDocuments(r.documents);
-    if (r.warning) ui.storageWarning.textContent = r.warning;
+    if (r.warning) warn(r.warning);
   } catch (e) {
     showError(`Could not remove ${id}: ${e.message}`);
   }

@@ -5,6 +5,10 @@
 
 let nextUid = 1;
 
+// A chunk's text starts with its document's title (the index embeds title + body); shown under that title
+// already, it is left out.
+const body = (p) => (p.title && p.text.startsWith(p.title) ? p.text.slice(p.title.length).trimStart() : p.text);
+
 /** The "Sources" list for `passages` ([{doc_id, title, text}]), numbered as in the prompt. */
 export function sourcesList(passages) {
   const box = el('section', 'sources');
@@ -15,7 +19,7 @@ export function sourcesList(passages) {
   passages.forEach((p, i) => {
     const item = el('li');
     const details = el('details');
-    details.append(el('summary', null, `[${i + 1}] ${p.title}`), el('p', 'passage-text', p.text));
+    details.append(el('summary', null, `[${i + 1}] ${p.title}`), el('p', 'passage-text', body(p)));
     item.append(details);
     list.append(item);
   });
@@ -24,10 +28,10 @@ export function sourcesList(passages) {
 }
 
 /**
- * Replaces the content of `body` (the answer's text element) with `segments` ([{text, citations}]) and their
- * citation buttons; inserts the box that shows a cited passage right after `body`.
+ * Replaces the content of `target` (the answer's text element) with `segments` ([{text, citations}]) and
+ * their citation buttons; inserts the box that shows a cited passage right after `target`.
  */
-export function renderCitedAnswer(body, segments, passages) {
+export function renderCitedAnswer(target, segments, passages) {
   const uid = nextUid++;
   const reveal = el('div', 'cited-passage');
   reveal.id = `cited-${uid}`;
@@ -47,15 +51,15 @@ export function renderCitedAnswer(body, segments, passages) {
     const title = el('p', 'cited-title');
     title.append(el('strong', null, `[${n}] `), document.createTextNode(p.title));
     if (p.title !== p.doc_id) title.append(document.createTextNode(` (${p.doc_id})`));
-    reveal.replaceChildren(title, el('p', 'passage-text', p.text));
+    reveal.replaceChildren(title, el('p', 'passage-text', body(p)));
   };
 
-  body.replaceChildren();
+  target.replaceChildren();
   let last = '';
   for (const seg of segments) {
     let text = seg.text;
     if (last && !/\s$/.test(last) && text && !/^\s/.test(text)) text = ` ${text}`;
-    if (text) body.append(document.createTextNode(text));
+    if (text) target.append(document.createTextNode(text));
     last = text || last;
     for (const n of seg.citations ?? []) {
       const p = passages[n - 1];
@@ -68,12 +72,12 @@ export function renderCitedAnswer(body, segments, passages) {
       b.setAttribute('aria-controls', reveal.id);
       b.addEventListener('click', () => show(n));
       buttons.push(b);
-      body.append(b);
+      target.append(b);
       last = ']';
     }
   }
-  if (!body.textContent) body.textContent = '(no answer)';
-  body.after(reveal);
+  if (!target.textContent) target.textContent = '(no answer)';
+  target.after(reveal);
   return { citations: buttons.length };
 }
 

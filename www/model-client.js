@@ -2,7 +2,7 @@
 // progress, token, sources and warning messages to callbacks. No UI here.
 
 export class ModelClient {
-  #worker = new Worker('worker.js', { type: 'module' });
+  #worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }); // next to this file
   #pending = new Map(); // id -> { resolve, reject, on: {progress, token, sources} }
   #nextId = 1;
   /** Called with the text of every `warning` the worker sends (storage short, cache damaged, …). */

@@ -210,3 +210,20 @@ test('a damaged saved index is reported and kept aside; the page still works', {
   assert.deepEqual(await documentNames(page), [FACT_DOC.name]);
   assert.equal(await statusText(page), 'Ready');
 });
+
+test('Clear cached models: the models in use stay, the next visit downloads them again', { timeout: 300_000 }, async () => {
+  const { page, requests } = app;
+  await waitReady(page);
+  assert.match(await page.locator('#cache-info').textContent(), /4 model files cached/);
+  await page.getByRole('button', { name: 'Clear cached models' }).click();
+  await page.waitForFunction(() => /No model cached/.test(document.querySelector('#cache-info').textContent));
+  assert.equal(await page.getByRole('button', { name: 'Clear cached models' }).isDisabled(), true);
+  assert.equal(await statusText(page), 'Ready', 'the loaded models are still in use');
+
+  const before = requests.length;
+  await page.reload();
+  await waitReady(page);
+  assert.equal(weightRequests(requests.slice(before)).length, 2, 'the GGUF and the safetensors are downloaded again');
+  assert.match(await page.locator('#cache-info').textContent(), /4 model files cached/);
+  assert.deepEqual(await documentNames(page), [FACT_DOC.name], 'clearing the cache kept the documents');
+});

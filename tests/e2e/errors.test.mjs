@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { askAndWait, lastAnswer, openApp, screenshot, statusText, useServerAndBrowser, waitReady } from './helpers.mjs';
 
 let app, tmp;
-useServerAndBrowser(async ({ browser, server }) => {
+const env = useServerAndBrowser(async ({ browser, server }) => {
   app = await openApp(browser, server.url);
   await waitReady(app.page);
   tmp = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
@@ -96,4 +96,26 @@ test('Stop ends a long generation', { timeout: 300_000 }, async () => {
   assert.ok(answer.text.length > 20);
   assert.equal(await stop.isEnabled(), false);
   assert.equal(await page.getByRole('button', { name: 'Ask' }).isEnabled(), true);
+});
+
+test('too little browser storage: a clear message, and the models load without caching', { timeout: 300_000 }, async () => {
+  const { browser, server } = env;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 50e6 });
+  await page.goto(server.url);
+  await waitReady(page);
+  const warning = await page.locator('#storage-warning').textContent();
+  console.log(`# warning: ${warning}`);
+  // Chromium's quota override limits writes but not what navigator.storage.estimate() reports, so here the
+  // write fails part way (QuotaExceededError) rather than the up-front estimate check: both say so.
+  assert.match(warning, /SmolLM2-135M-Instruct\.Q4_1\.gguf \(browser storage is full\)|Not enough browser storage to cache SmolLM2/);
+  assert.match(warning, /model\.safetensors \(browser storage is full\)|Not enough browser storage to cache the embedder's model\.safetensors/);
+  assert.match(warning, /loaded without caching/);
+  assert.match(await page.locator('#cache-info').textContent(), /^(No model cached|[12] model files? cached \(0\.\d MB\))/);
+  await screenshot(page, 'errors-4-storage-short');
+  const answer = await askAndWait(page, 'What is the capital of France?');
+  assert.match(answer.text, /paris/i);
+  await context.close();
 });
