@@ -33,7 +33,10 @@ export class DocumentsPanel {
 
   /** Shows `documents` ([{id, title, chunks, bytes}]), each with a Remove button. */
   setDocuments(documents) {
-    const focused = document.activeElement?.closest?.('#documents li')?.dataset.id;
+    const items = [...this.list.children];
+    const focusedItem = document.activeElement?.closest?.('#documents li');
+    const focused = focusedItem?.dataset.id;
+    const focusedAt = items.indexOf(focusedItem);
     this.list.replaceChildren(
       ...documents.map((d) => {
         const item = document.createElement('li');
@@ -57,7 +60,8 @@ export class DocumentsPanel {
     this.empty.hidden = documents.length > 0;
     // Keyboard users keep their place: focus moves to the next Remove button (or the file input).
     if (focused !== undefined && !documents.some((d) => d.id === focused)) {
-      (this.list.querySelector('button.remove') ?? this.input).focus();
+      const buttons = this.list.querySelectorAll('button.remove');
+      (buttons[Math.min(focusedAt, buttons.length - 1)] ?? this.input).focus();
     }
   }
 

@@ -110,6 +110,20 @@ test('PDF, Markdown and HTML documents; keyboard: cite, remove', { timeout: 600_
   await addDocuments(page, [pdf, md, html]);
   assert.deepEqual((await documentNames(page)).sort(), ['ferry.html', 'larkspur-office.txt', 'orchard.md', 'quillfeather-archive.pdf']);
 
+  // Documents dropped on the page are indexed too.
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['# Dropped\n\nThe canal lock opens at noon.\n'], 'dropped-notes.md', { type: 'text/markdown' }));
+    return dt;
+  });
+  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+  await page.waitForFunction(() => document.querySelector('ul[aria-label="Documents"]').textContent.includes('dropped-notes.md'), null, { timeout: 60_000 });
+  await waitReady(page);
+  await page.getByRole('button', { name: 'Remove dropped-notes.md' }).click();
+  await page.waitForFunction(() => !document.querySelector('ul[aria-label="Documents"]').textContent.includes('dropped-notes.md'));
+  await waitReady(page);
+
   const answer = await askAndWait(page, 'What is the door code of the Quillfeather archive?');
   console.log(`# PDF answer: ${JSON.stringify(answer)}`);
   const sources = await page.getByRole('list', { name: 'Sources' }).last().textContent();
@@ -164,6 +178,17 @@ test('Add sample documents, then Cancel stops an ingest and keeps the index as i
   // And the saved index is the one from before too.
   await page.reload();
   await waitReady(page);
+  assert.deepEqual((await documentNames(page)).sort(), [...names].sort());
+
+  // The tab closed (here: reloaded) in the middle of an ingest: what was saved before is intact.
+  await page.getByLabel('Add documents').setInputFiles([textFile('herons.txt', long)]);
+  await page.waitForFunction(() => /^Indexing herons\.txt: [1-9]\d*\/\d+ chunks$/.test(document.querySelector('[role="status"]').textContent), null, {
+    timeout: 60_000,
+    polling: 50,
+  });
+  await page.reload();
+  await waitReady(page);
+  assert.equal(await page.getByRole('alert').textContent(), '', 'the saved index loads without error');
   assert.deepEqual((await documentNames(page)).sort(), [...names].sort());
 });
 
