@@ -10,8 +10,8 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::matmul::{matmul, quantize, Weight};
-use crate::quant::{dequantize_row, dot_f32, quantize_row_q8_0, GgmlType, Q8Acts};
+use crate::matmul::{gemm_f32, matmul, matmul_dequantized, quantize, Weight};
+use crate::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
@@ -229,38 +229,17 @@ impl Embedder {
         let (mut q, mut k, mut v, mut ctx, mut tmp) = (vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h]);
         let mut hid = vec![0f32; nt * f];
         let heads = c.num_attention_heads;
-        let hd = h / heads;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let mut att = Vec::new();
+        let mut att = AttentionBuffers::default();
         for ly in &self.layers {
             self.prepare(&mut acts, &x);
             self.linear(&ly.q, &x, &acts, &mut q);
             self.linear(&ly.k, &x, &acts, &mut k);
             self.linear(&ly.v, &x, &acts, &mut v);
-            // Bidirectional attention within each text.
+            // Bidirectional attention within each text, head by head as two GEMMs.
             let mut start = 0;
             for s in seqs {
-                let n = s.len();
-                att.resize(n, 0.0);
-                for t in start..start + n {
-                    for hh in 0..heads {
-                        let qh = &q[t * h + hh * hd..t * h + (hh + 1) * hd];
-                        for (u, a) in att.iter_mut().enumerate() {
-                            let ko = (start + u) * h + hh * hd;
-                            *a = dot_f32(qh, &k[ko..ko + hd]) * scale;
-                        }
-                        softmax(&mut att);
-                        let o = &mut ctx[t * h + hh * hd..t * h + (hh + 1) * hd];
-                        o.fill(0.0);
-                        for (u, &a) in att.iter().enumerate() {
-                            let vo = (start + u) * h + hh * hd;
-                            for (oi, &vi) in o.iter_mut().zip(&v[vo..vo + hd]) {
-                                *oi += a * vi;
-                            }
-                        }
-                    }
-                }
-                start += n;
+                attention(&q, &k, &v, &mut ctx, start, s.len(), h, heads, &mut att);
+                start += s.len();
             }
             self.prepare(&mut acts, &ctx);
             self.linear(&ly.o, &ctx, &acts, &mut tmp);
@@ -302,9 +281,68 @@ impl Embedder {
     }
 
     fn linear(&self, l: &Linear, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
-        matmul(&self.bytes, &l.w, x, acts, out);
+        if cfg!(target_arch = "wasm32") && l.w.ty != GgmlType::F32 && x.len() / l.w.cols >= MIN_GEMM_TOKENS {
+            matmul_dequantized(&self.bytes, &l.w, x, out);
+        } else {
+            matmul(&self.bytes, &l.w, x, acts, out);
+        }
         for r in out.chunks_exact_mut(l.b.len()) {
             r.iter_mut().zip(&l.b).for_each(|(a, b)| *a += b);
+        }
+    }
+}
+
+/// From this many tokens on, wasm runs Q8 layers as f32 GEMMs over dequantised tiles (see
+/// [`matmul_dequantized`]); natively the AVX2 int8 kernels are faster.
+const MIN_GEMM_TOKENS: usize = 16;
+
+/// Reused buffers for [`attention`]: one head's queries, keys, transposed values, scores and output.
+#[derive(Default)]
+struct AttentionBuffers {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    vt: Vec<f32>,
+    raw: Vec<f32>,
+    scores: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// Self-attention over tokens `start..start + n` (all `heads` of width `h / heads`), into `ctx`. Each head
+/// is gathered into contiguous buffers so both products go through the GEMM kernel; the score rows are
+/// padded to a multiple of 4 with zeros (which add nothing to the second product).
+#[allow(clippy::too_many_arguments)]
+fn attention(q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32], start: usize, n: usize, h: usize, heads: usize, b: &mut AttentionBuffers) {
+    let hd = h / heads;
+    let n4 = n.next_multiple_of(4);
+    let scale = 1.0 / (hd as f32).sqrt();
+    b.q.resize(n * hd, 0.0);
+    b.k.resize(n * hd, 0.0);
+    b.vt.clear();
+    b.vt.resize(hd * n4, 0.0);
+    b.scores.clear();
+    b.scores.resize(n * n4, 0.0);
+    b.out.resize(n * hd, 0.0);
+    b.raw.resize(n * n, 0.0);
+    for hh in 0..heads {
+        for t in 0..n {
+            let o = (start + t) * h + hh * hd;
+            b.q[t * hd..(t + 1) * hd].copy_from_slice(&q[o..o + hd]);
+            b.k[t * hd..(t + 1) * hd].copy_from_slice(&k[o..o + hd]);
+            for d in 0..hd {
+                b.vt[d * n4 + t] = v[o + d];
+            }
+        }
+        // raw[t][u] = q_t · k_u; then scaled, softmaxed rows with stride n4 (zero padding after n).
+        gemm_f32(&b.q, &b.k, n, n, hd, &mut b.raw);
+        for t in 0..n {
+            let r = &mut b.scores[t * n4..t * n4 + n];
+            r.iter_mut().zip(&b.raw[t * n..(t + 1) * n]).for_each(|(d, &s)| *d = s * scale);
+            softmax(r);
+        }
+        gemm_f32(&b.scores, &b.vt, n, hd, n4, &mut b.out);
+        for t in 0..n {
+            let o = (start + t) * h + hh * hd;
+            ctx[o..o + hd].copy_from_slice(&b.out[t * hd..(t + 1) * hd]);
         }
     }
 }
@@ -323,7 +361,7 @@ fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0.0;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
+        *v = fast_exp(*v - max);
         sum += *v;
     }
     x.iter_mut().for_each(|v| *v /= sum);
@@ -338,6 +376,24 @@ fn erf(x: f32) -> f32 {
     let s = x.signum();
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * (-x * x).exp();
+    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * fast_exp(-x * x);
     s * y
+}
+
+/// e^x to about 2e-7 relative error for x in [-87, 88] (0 below): 2^(x·log2 e) as a power of two times a
+/// degree-6 polynomial for the fraction. libm's expf is a call per element in wasm; this inlines and
+/// vectorises, and softmax and GELU call it millions of times per document.
+#[inline(always)]
+fn fast_exp(x: f32) -> f32 {
+    let y = x.clamp(-87.0, 88.0) * std::f32::consts::LOG2_E;
+    let n = y.round();
+    let f = (y - n) * std::f32::consts::LN_2;
+    // e^f for |f| ≤ ln2/2: Taylor to degree 6 (error < 1e-7).
+    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < -87.0 {
+        0.0
+    } else {
+        p * scale
+    }
 }

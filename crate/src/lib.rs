@@ -14,6 +14,8 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod gguf;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod gemm_simd128;
 pub mod index;
 pub mod ingest;
 pub mod kv_cache;

@@ -97,11 +97,43 @@ fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32]) -> boo
     if !pre.is_empty() || !post.is_empty() {
         return false;
     }
-    let (m, k, n) = (nt, w.cols, w.rows);
-    // SAFETY: the pointers cover m×k, k×n (W read transposed: row stride 1, column stride k) and m×n
-    // elements of live slices, and `out` does not alias the inputs.
-    unsafe {
-        matrixmultiply::sgemm(m, k, n, 1.0, x.as_ptr(), k as isize, 1, wf.as_ptr(), 1, k as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
-    }
+    gemm_f32(x, wf, nt, w.rows, w.cols, out);
     true
+}
+
+/// Rows of a quantised matrix dequantised at a time by [`matmul_dequantized`].
+const DEQUANT_TILE: usize = 32;
+
+/// `out[t][r] = W[r] · x[t]` for a batch through quantised weights, by dequantising W a tile of rows at a
+/// time and running the f32 GEMM: the activations stay f32 and each weight is decoded once per batch, which
+/// in wasm beats one int8 dot product per (row, token) for batches of a few dozen tokens or more.
+pub fn matmul_dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
+    let nt = x.len() / w.cols;
+    let mut tile = vec![0f32; DEQUANT_TILE * w.cols];
+    let mut part = vec![0f32; nt * DEQUANT_TILE];
+    for r0 in (0..w.rows).step_by(DEQUANT_TILE) {
+        let n = (w.rows - r0).min(DEQUANT_TILE);
+        for (i, dst) in tile.chunks_exact_mut(w.cols).take(n).enumerate() {
+            crate::quant::dequantize_row(w.ty, w.row(bytes, r0 + i), dst);
+        }
+        gemm_f32(x, &tile[..n * w.cols], nt, n, w.cols, &mut part[..nt * n]);
+        for t in 0..nt {
+            out[t * w.rows + r0..t * w.rows + r0 + n].copy_from_slice(&part[t * n..(t + 1) * n]);
+        }
+    }
+}
+
+/// `out (m × n) = a (m × k) · bᵀ` for row-major `a` and `b` (`n × k`): the SIMD128 kernel in wasm,
+/// matrixmultiply (AVX2/FMA, detected at run time) natively.
+pub fn gemm_f32(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n, "gemm_f32: slices too short");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if crate::gemm_simd128::gemm_nt(a, b, m, n, k, out) {
+        return;
+    }
+    // SAFETY: the pointers cover m×k, k×n (b read transposed: row stride 1, column stride k) and m×n
+    // elements of live slices (asserted above), and `out` does not alias the inputs.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
+    }
 }

@@ -1,10 +1,15 @@
 use super::*;
-use super::tests_support::check_vec_dot_against_reference;
+use super::tests_support::{check_gemm_against_reference, check_vec_dot_against_reference};
 use crate::sampler::Rng;
 
 #[test]
 fn vec_dot_matches_dequantized_dot_for_every_type() {
     check_vec_dot_against_reference(7);
+}
+
+#[test]
+fn gemm_paths_match_a_float64_product() {
+    check_gemm_against_reference(3);
 }
 
 #[test]

@@ -63,3 +63,39 @@ pub fn check_vec_dot_against_reference(seed: u64) {
         }
     }
 }
+
+/// Checks the batched float paths (`gemm_f32`, and `matmul_dequantized` for Q8_0 and Q4_1 weights) against
+/// a float64 product, on sizes with remainders in every blocked dimension. Used natively and in wasm.
+pub fn check_gemm_against_reference(seed: u64) {
+    use crate::matmul::{gemm_f32, matmul_dequantized, Weight};
+    let mut rng = Rng::new(seed);
+    for (m, n, k) in [(1, 1, 4), (7, 5, 64), (37, 70, 96), (200, 33, 384)] {
+        let a: Vec<f32> = (0..m * k).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let b: Vec<f32> = (0..n * k).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let mut out = vec![0f32; m * n];
+        gemm_f32(&a, &b, m, n, k, &mut out);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * b[j * k + t] as f64).sum();
+                assert!((out[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "gemm {m}x{n}x{k} at ({i},{j})");
+            }
+        }
+        if k % 32 != 0 {
+            continue;
+        }
+        for ty in [GgmlType::Q8_0, GgmlType::Q4_1] {
+            let bytes: Vec<u8> = (0..n).flat_map(|_| random_row(ty, k, &mut rng)).collect();
+            let w = Weight { ty, rows: n, cols: k, offset: 0 };
+            let mut got = vec![0f32; m * n];
+            matmul_dequantized(&bytes, &w, &a, &mut got);
+            let mut row = vec![0f32; k];
+            for j in 0..n {
+                dequantize_row(ty, w.row(&bytes, j), &mut row);
+                for i in 0..m {
+                    let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * row[t] as f64).sum();
+                    assert!((got[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "{} {m}x{n}x{k} at ({i},{j})", ty.name());
+                }
+            }
+        }
+    }
+}
