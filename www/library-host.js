@@ -12,6 +12,19 @@ export class LibraryHost {
   #lib = null;
   #info = null;
 
+  // A download sink that pushes the embedder's weights into a wasm EmbedderLoader.
+  #weightsSink = (total) => {
+    let loader = new this.#wasm.EmbedderLoader(total);
+    return {
+      push: (chunk) => loader.push(chunk),
+      abort: () => (loader?.free(), (loader = null)),
+      result: () => loader,
+      get bytes() {
+        return loader ? loader.loaded() : 0;
+      },
+    };
+  };
+
   constructor(wasm, post) {
     this.#wasm = wasm;
     this.#post = post;
@@ -46,7 +59,9 @@ export class LibraryHost {
     const bytes = {};
     const sources = new Set();
     for (const [part, name] of parts) {
-      const got = await download({ ...files[part], label: `the embedder's ${name}` }, bufferSink, {
+      // The weights stream straight into wasm memory; the two small JSON files are buffered here.
+      const sink = part === 'model' ? this.#weightsSink : bufferSink;
+      const got = await download({ ...files[part], label: `the embedder's ${name}` }, sink, {
         wasm: this.#wasm,
         signal,
         useCache: cache,
@@ -60,7 +75,8 @@ export class LibraryHost {
     }
     this.#post({ type: 'progress', id, what: 'embedder', phase: 'init', loaded: base, total });
     const t0 = performance.now();
-    this.#lib = new this.#wasm.Library(bytes.model, new TextDecoder().decode(bytes.config), bytes.tokenizer, maxSeqLength, precision);
+    // finish() consumes the loader, even when it throws.
+    this.#lib = bytes.model.finish(new TextDecoder().decode(bytes.config), bytes.tokenizer, maxSeqLength, precision);
     const initMs = performance.now() - t0;
     const restored = await this.#restore();
     let pdf = true;

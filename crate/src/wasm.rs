@@ -214,6 +214,38 @@ impl Model {
     }
 }
 
+/// Receives the embedder's `model.safetensors` in chunks straight into wasm memory (like [`ModelLoader`]),
+/// so the page never holds the 90 MB file in JS memory as well.
+#[wasm_bindgen]
+pub struct EmbedderLoader {
+    inner: ModelLoader,
+}
+
+#[wasm_bindgen]
+impl EmbedderLoader {
+    #[wasm_bindgen(constructor)]
+    pub fn new(total_bytes: f64) -> Result<EmbedderLoader, JsError> {
+        Ok(EmbedderLoader { inner: ModelLoader::new(total_bytes)? })
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        self.inner.push(chunk)
+    }
+
+    pub fn loaded(&self) -> f64 {
+        self.inner.loaded()
+    }
+
+    /// Builds the library from the received safetensors and the other two files (see `new Library`).
+    pub fn finish(self, config_json: &str, tokenizer_json: &[u8], max_seq_length: usize, precision: &str) -> Result<Library, JsError> {
+        let inner = self.inner;
+        if inner.expected > 0 && inner.buf.len() != inner.expected {
+            return Err(js_err(format!("embedder weights truncated: received {} of {} bytes", inner.buf.len(), inner.expected)));
+        }
+        Library::new(&inner.buf, config_json, tokenizer_json, max_seq_length, precision)
+    }
+}
+
 /// A private document library: embedder + index. Documents are added step by step (so the worker can show
 /// progress and stop), searched by BM25, vector or hybrid, and saved to / loaded from bytes.
 #[wasm_bindgen]
