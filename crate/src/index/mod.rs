@@ -2,6 +2,11 @@
 //! (f32, plus int8 codes for a fast first pass), searched by BM25, by vector, or by both fused with
 //! reciprocal rank fusion. Adding, removing and re-adding a document is incremental; a failed add leaves
 //! the index as it was (everything is checked and computed before anything changes).
+//!
+//! Dense search is exact (an int8 scan re-ranked in f32) unless an ANN graph has been built
+//! ([`Index::build_ann`], for large collections): then the graph proposes candidates among the chunks it
+//! was built over, chunks added since are scanned exactly, removed ones are skipped, and every candidate
+//! is re-scored with its f32 vector.
 
 pub mod ann;
 pub(crate) mod bm25;
@@ -126,11 +131,60 @@ pub struct Index {
     docs: Vec<Option<Document>>,
     by_id: HashMap<String, u32>,
     bm25: Bm25,
+    ann: Option<AnnState>,
 }
+
+/// An ANN graph over the chunks that existed when it was built.
+struct AnnState {
+    graph: ann::Ann,
+    /// The chunk each graph node stands for, or [`DEAD`] once that chunk's document is removed.
+    keys: Vec<ChunkKey>,
+    /// Chunks added since the build, searched exactly.
+    fresh: Vec<ChunkKey>,
+}
+
+/// The key of a graph node whose chunk is gone (no document has this slot).
+const DEAD: ChunkKey = u64::MAX;
+
+/// Below this many chunks the CLI keeps dense search exact (a scan is fast enough and exact).
+pub const ANN_MIN_CHUNKS: usize = 50_000;
 
 impl Index {
     pub fn new(dim: usize) -> Index {
-        Index { dim, docs: Vec::new(), by_id: HashMap::new(), bm25: Bm25::default() }
+        Index { dim, docs: Vec::new(), by_id: HashMap::new(), bm25: Bm25::default(), ann: None }
+    }
+
+    /// Builds an ANN graph over every chunk; dense search uses it from now on (see the module docs).
+    pub fn build_ann(&mut self, params: ann::AnnParams) -> Result<()> {
+        let keys: Vec<ChunkKey> = self.chunk_keys().collect();
+        let vectors: Vec<&[f32]> = keys.iter().map(|&k| self.vector(k)).collect();
+        let graph = ann::Ann::build(self.dim, keys.len(), |i| vectors[i], params)?;
+        self.ann = Some(AnnState { graph, keys, fresh: Vec::new() });
+        Ok(())
+    }
+
+    /// Drops the ANN graph: dense search is exact again.
+    pub fn drop_ann(&mut self) {
+        self.ann = None;
+    }
+
+    /// (chunks in the graph, chunks added since) if an ANN graph is in use.
+    pub fn ann_status(&self) -> Option<(usize, usize)> {
+        self.ann.as_ref().map(|a| (a.keys.len(), a.fresh.len()))
+    }
+
+    fn chunk_keys(&self) -> impl Iterator<Item = ChunkKey> + '_ {
+        self.docs.iter().enumerate().flat_map(|(slot, d)| d.iter().flat_map(move |d| (0..d.chunks.len()).map(move |i| key(slot as u32, i as u32))))
+    }
+
+    fn vector(&self, k: ChunkKey) -> &[f32] {
+        let (d, i) = self.chunk(k);
+        &d.chunks[i].vector
+    }
+
+    /// The chunk behind `k` if it is live.
+    fn live(&self, k: ChunkKey) -> Option<&Chunk> {
+        self.docs.get((k >> 32) as usize)?.as_ref()?.chunks.get((k & 0xFFFF_FFFF) as usize)
     }
 
     pub fn dim(&self) -> usize {
@@ -199,6 +253,9 @@ impl Index {
         for (i, (c, n)) in counts.into_iter().enumerate() {
             self.bm25.insert(key(slot, i as u32), c, n);
         }
+        if let Some(a) = &mut self.ann {
+            a.fresh.extend((0..chunks.len()).map(|i| key(slot, i as u32)));
+        }
         self.by_id.insert(d.id.clone(), slot);
         self.docs[slot as usize] = Some(Document { id: d.id, title: d.title, tags: d.tags, text: d.text, chunks });
         Ok(())
@@ -209,6 +266,14 @@ impl Index {
         let Some(slot) = self.by_id.remove(id) else { return false };
         self.docs[slot as usize] = None;
         self.bm25.remove_doc(slot);
+        if let Some(a) = &mut self.ann {
+            a.fresh.retain(|&k| (k >> 32) as u32 != slot);
+            // Its graph nodes stay (the graph needs them to route) but stand for nothing now, so a
+            // document that reuses the slot is searched exactly, as fresh.
+            for k in a.keys.iter_mut().filter(|k| (**k >> 32) as u32 == slot) {
+                *k = DEAD;
+            }
+        }
         true
     }
 
@@ -241,8 +306,31 @@ impl Index {
         top_n(self.bm25.scores(query, keep).into_iter().collect(), n)
     }
 
-    /// Dense candidates: an int8 pass over every chunk, then exact f32 scores for the best of them.
+    /// Dense candidates: from the ANN graph if there is one, else an int8 pass over every chunk; then
+    /// exact f32 scores for the best of them.
     fn dense_ranked(&self, q: &[f32], keep: &dyn Fn(ChunkKey) -> bool, n: usize) -> Vec<(ChunkKey, f32)> {
+        if let Some(a) = &self.ann {
+            let pool = (n * 4).max(64);
+            let zero = vec![0f32; self.dim];
+            let from_graph = a.graph.search(q, pool, pool.max(128), |i| self.live(a.keys[i]).map_or(&zero[..], |c| &c.vector[..]));
+            let mut seen = HashSet::new();
+            let mut found: Vec<(ChunkKey, f32)> = Vec::new();
+            for (i, score) in from_graph {
+                let k = a.keys[i];
+                if self.live(k).is_some() && keep(k) && seen.insert(k) {
+                    found.push((k, score));
+                }
+            }
+            for &k in &a.fresh {
+                if keep(k) && seen.insert(k) {
+                    found.push((k, crate::quant::dot_f32(self.vector(k), q)));
+                }
+            }
+            // A selective filter can leave the graph's neighbourhood nearly empty: then scan exactly.
+            if found.len() >= n.min(self.chunk_count()) {
+                return top_n(found, n);
+            }
+        }
         let (qcode, qscale) = int8_code(q);
         let mut first: Vec<(ChunkKey, f32)> = Vec::with_capacity(self.chunk_count());
         for (slot, d) in self.docs.iter().enumerate() {

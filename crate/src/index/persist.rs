@@ -7,14 +7,19 @@
 //! "HEARTHIX" | version u32 | dim u32 | payload length u64 | crc32 u32 | payload
 //! payload: n_docs u32, then per document: id, title (u32 length + UTF-8), n_tags u32 + tags,
 //!          text (u64 length + UTF-8), n_chunks u32, per chunk: start u64, end u64, dim × f32
+//!          version 2 adds: has_ann u8, and if 1: n_nodes u32, per node: document number u32 (in file
+//!          order; u32::MAX if removed), chunk u32; then the graph's own bytes (u64 length + ann.rs format)
 //! ```
+//!
+//! Version 1 files (no ANN section) still load.
 
-use super::{Index, NewDocument};
+use super::bm25::key;
+use super::{ann::Ann, AnnState, Index, NewDocument, DEAD};
 use crate::chunker::Span;
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"HEARTHIX";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const HEADER: usize = 28;
 
 impl Index {
@@ -40,6 +45,26 @@ impl Index {
                 }
             }
         }
+        match &self.ann {
+            None => p.push(0),
+            Some(a) => {
+                p.push(1);
+                // Slots are renumbered on load (documents in file order), so nodes are saved by document number.
+                let mut number = vec![u32::MAX; self.docs.len()];
+                for (n, slot) in self.docs.iter().enumerate().filter(|(_, d)| d.is_some()).map(|(s, _)| s).enumerate() {
+                    number[slot] = n as u32;
+                }
+                p.extend((a.keys.len() as u32).to_le_bytes());
+                for &k in &a.keys {
+                    let live = self.live(k).is_some();
+                    p.extend((if live { number[(k >> 32) as usize] } else { u32::MAX }).to_le_bytes());
+                    p.extend(((k & 0xFFFF_FFFF) as u32).to_le_bytes());
+                }
+                let g = a.graph.to_bytes();
+                p.extend((g.len() as u64).to_le_bytes());
+                p.extend(g);
+            }
+        }
         let mut out = Vec::with_capacity(HEADER + p.len());
         out.extend(MAGIC);
         out.extend(VERSION.to_le_bytes());
@@ -60,8 +85,8 @@ impl Index {
             return Err(damaged("not a hearth index (bad magic)".into()));
         }
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
-        if version != VERSION {
-            return Err(damaged(format!("version {version} is not supported (this build reads version {VERSION})")));
+        if !(1..=VERSION).contains(&version) {
+            return Err(damaged(format!("version {version} is not supported (this build reads versions 1 to {VERSION})")));
         }
         let dim = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
         if dim == 0 || dim > 65536 {
@@ -98,6 +123,24 @@ impl Index {
                 vectors.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect());
             }
             index.add(NewDocument { id, title, tags, text, spans, vectors }).map_err(|e| damaged(e.to_string()))?;
+        }
+        if version >= 2 && r.take(1, "ANN flag")?[0] == 1 {
+            let n = r.count(8, "ANN node count")?;
+            let mut keys = Vec::with_capacity(n);
+            for _ in 0..n {
+                let doc = r.u32("ANN node document")?;
+                let chunk = r.u32("ANN node chunk")?;
+                // A removed chunk keeps its node (the graph needs it) but points nowhere.
+                keys.push(if doc == u32::MAX || doc >= n_docs { DEAD } else { key(doc, chunk) });
+            }
+            let len = r.u64("ANN length")? as usize;
+            let graph = Ann::from_bytes(r.take(len, "ANN graph")?)?;
+            if graph.len() != n || graph.dim() != dim {
+                return Err(damaged(format!("the ANN graph has {} nodes of {} dimensions, the index {n} of {dim}", graph.len(), graph.dim())));
+            }
+            let known: std::collections::HashSet<_> = keys.iter().copied().collect();
+            let fresh = index.chunk_keys().filter(|k| !known.contains(k)).collect();
+            index.ann = Some(AnnState { graph, keys, fresh });
         }
         if r.pos != payload.len() {
             return Err(damaged(format!("{} unexpected bytes after the last document", payload.len() - r.pos)));

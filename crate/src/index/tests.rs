@@ -144,3 +144,94 @@ fn dense_search_needs_a_query_vector() {
     assert!(ix.search("x", None, &SearchOptions::default()).unwrap_err().to_string().contains("needs the query's embedding"));
     assert!(ix.search("x", Some(&[1.0]), &SearchOptions::default()).unwrap_err().to_string().contains("1 dimensions"));
 }
+
+/// 200 documents × 10 chunks of clustered random 32-d unit vectors (text "d<i> c<j>").
+fn clustered(n_docs: usize) -> (Index, Vec<Vec<f32>>) {
+    let mut rng = crate::sampler::Rng::new(5);
+    let dim = 32;
+    let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
+    let mut unit = |c: &[f32], rng: &mut crate::sampler::Rng| {
+        let v: Vec<f32> = c.iter().map(|x| x + (rng.next_f32() - 0.5) * 0.8).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let mut ix = Index::new(dim);
+    for d in 0..n_docs {
+        let chunks: Vec<String> = (0..10).map(|j| format!("d{d} c{j}")).collect();
+        let mut nd = doc(&format!("d{d}"), &[], &chunks.iter().map(String::as_str).collect::<Vec<_>>());
+        nd.vectors = (0..10).map(|j| unit(&centres[(d + j) % 20], &mut rng)).collect();
+        ix.add(nd).unwrap();
+    }
+    let queries = (0..20).map(|i| unit(&centres[i], &mut rng)).collect();
+    (ix, queries)
+}
+
+fn dense(ix: &Index, q: &[f32], o: SearchOptions) -> Vec<(String, usize)> {
+    ids(&ix.search("", Some(q), &SearchOptions { mode: Mode::Dense, ..o }).unwrap())
+}
+
+#[test]
+fn ann_search_agrees_with_exact_and_follows_adds_removes_and_saves() {
+    let (mut ix, queries) = clustered(200);
+    let o = SearchOptions { k: 10, ..SearchOptions::default() };
+    let exact: Vec<_> = queries.iter().map(|q| dense(&ix, q, o.clone())).collect();
+    ix.build_ann(ann::AnnParams { m: 8, train_sample: 2000, ..ann::AnnParams::default() }).unwrap();
+    assert_eq!(ix.ann_status(), Some((2000, 0)));
+    let mut agree = 0;
+    for (q, want) in queries.iter().zip(&exact) {
+        let got = dense(&ix, q, o.clone());
+        agree += got.iter().filter(|h| want.contains(h)).count();
+    }
+    let recall = agree as f32 / (10 * queries.len()) as f32;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+
+    // A document added after the build is found (exactly); a removed one never comes back.
+    let mut nd = doc("new", &[], &["fresh chunk"]);
+    nd.vectors = vec![queries[3].clone()];
+    ix.add(nd).unwrap();
+    assert_eq!(ix.ann_status(), Some((2000, 1)));
+    assert_eq!(dense(&ix, &queries[3], o.clone())[0], ("new".to_string(), 0));
+    let top = dense(&ix, &queries[5], o.clone())[0].0.clone();
+    assert!(ix.remove(&top));
+    assert!(queries.iter().all(|q| dense(&ix, q, o.clone()).iter().all(|h| h.0 != top)));
+    // Re-adding into the freed slot: found again, once.
+    let mut again = doc(&top, &[], &["back"]);
+    again.vectors = vec![queries[5].clone()];
+    ix.add(again).unwrap();
+    let hits = dense(&ix, &queries[5], o.clone());
+    assert_eq!(hits[0], (top.clone(), 0));
+    assert_eq!(hits.iter().filter(|h| h.0 == top).count(), 1);
+
+    // A filter to one document still gets its chunks (the exact fallback when the graph has too few).
+    let only = SearchOptions { doc_ids: Some(vec!["d7".into()]), ..o.clone() };
+    let hits = dense(&ix, &queries[0], only);
+    assert_eq!(hits.len(), 10);
+    assert!(hits.iter().all(|h| h.0 == "d7"));
+
+    // Saved and loaded: the same graph, the same answers.
+    let bytes = ix.to_bytes();
+    let back = Index::from_bytes(&bytes).unwrap();
+    assert_eq!(back.ann_status(), ix.ann_status());
+    for q in &queries {
+        assert_eq!(dense(&back, q, o.clone()), dense(&ix, q, o.clone()));
+    }
+    assert_eq!(back.to_bytes(), bytes);
+}
+
+#[test]
+fn version_1_files_still_load() {
+    let ix = sample();
+    let v2 = ix.to_bytes();
+    // Version 1 was version 2 without the ANN flag byte at the end of the payload.
+    let payload = &v2[28..v2.len() - 1];
+    let mut v1 = Vec::new();
+    v1.extend(b"HEARTHIX");
+    v1.extend(1u32.to_le_bytes());
+    v1.extend(v2[12..16].iter());
+    v1.extend((payload.len() as u64).to_le_bytes());
+    v1.extend(crc32fast::hash(payload).to_le_bytes());
+    v1.extend(payload);
+    let back = Index::from_bytes(&v1).unwrap();
+    assert_eq!(back.to_bytes(), v2);
+    assert!(back.ann_status().is_none());
+}
