@@ -173,6 +173,9 @@ mod cli {
             /// Tokens of whole sentences repeated between consecutive chunks.
             #[arg(long, default_value_t = 32)]
             overlap: usize,
+            /// ANN graph for dense search: auto (from 50,000 chunks), on or off (exact search).
+            #[arg(long, default_value = "auto")]
+            ann: String,
         },
         /// Search an index with one query or a BEIR queries.jsonl.
         Search {
@@ -425,10 +428,21 @@ mod cli {
 
     fn index_cmd(c: IndexCmd) -> hearth::Result<()> {
         match c {
-            IndexCmd::Build { input, out, emb, max_tokens, overlap } => {
+            IndexCmd::Build { input, out, emb, max_tokens, overlap, ann } => {
+                let want_ann = match ann.as_str() {
+                    "auto" => None,
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    other => return Err(hearth::Error::Invalid(format!("--ann {other} (use auto, on or off)"))),
+                };
                 let e = emb.load()?;
                 let t0 = hearth::clock::now_ms();
-                let index = build_index(&input, &e, ChunkSpec { max_tokens, overlap_tokens: overlap })?;
+                let mut index = build_index(&input, &e, ChunkSpec { max_tokens, overlap_tokens: overlap })?;
+                if want_ann.unwrap_or(index.chunk_count() >= hearth::index::ANN_MIN_CHUNKS) {
+                    let t = hearth::clock::now_ms();
+                    index.build_ann(hearth::index::ann::AnnParams::default())?;
+                    eprintln!("ANN graph over {} chunks built in {:.1} s", index.chunk_count(), (hearth::clock::now_ms() - t) / 1000.0);
+                }
                 let bytes = index.to_bytes();
                 std::fs::write(&out, &bytes)?;
                 eprintln!(

@@ -347,6 +347,20 @@ impl Library {
         to_js(&out)
     }
 
+    /// Builds an ANN graph over every chunk, for large collections; dense search uses it from then on
+    /// (documents added later are searched exactly until the next build). An index built by the CLI
+    /// with `--ann` brings its graph along.
+    #[wasm_bindgen(js_name = buildAnn)]
+    pub fn build_ann(&mut self) -> Result<(), JsError> {
+        self.inner.index.build_ann(crate::index::ann::AnnParams::default()).map_err(js_err)
+    }
+
+    /// `{graph, fresh}` chunk counts if dense search goes through an ANN graph, else `null`.
+    #[wasm_bindgen(js_name = annStatus)]
+    pub fn ann_status(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.index.ann_status().map(|(graph, fresh)| serde_json::json!({"graph": graph, "fresh": fresh})))
+    }
+
     /// The index as bytes (the versioned, checksummed format the CLI writes too).
     #[wasm_bindgen(js_name = saveIndex)]
     pub fn save_index(&self) -> Vec<u8> {

@@ -100,6 +100,20 @@ fn index_build_and_search_json_lines() {
             assert_eq!(lines[1]["hits"][0]["doc_id"], "d1");
         }
     }
+    // With an ANN graph (forced on for two chunks), dense search still finds the passage.
+    let (_, err, ok) = hearth(&["index", "build", "--input", &corpus.to_string_lossy(), "--out", &idx.to_string_lossy(), "--embedder", &e, "--ann", "on"]);
+    assert!(ok && err.contains("ANN graph over 2 chunks"), "{err}");
+    let (out, err, ok) = hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "lost phone", "--k", "2", "--mode", "dense", "--json", "--embedder", &e]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["hits"].as_array().unwrap().len(), 2);
+    // ask: the answer, its sentences with citations, and the passages given to the model.
+    let model = tiny_model(&d);
+    let (out, err, ok) = hearth(&["ask", "--model", &model, "--index", &idx.to_string_lossy(), "--question", "lost phone?", "--max-tokens", "4", "--mode", "bm25", "--json", "--embedder", &e]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["answer"].is_string() && v["segments"].is_array() && v["stats"]["generated_tokens"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["passages"][0]["doc_id"], "d2", "{v}");
     std::fs::write(&idx, b"HEARTHIX garbage").unwrap();
     let (_, err, ok) = hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "x", "--mode", "bm25"]);
     assert!(!ok && err.contains("index file"), "{err}");

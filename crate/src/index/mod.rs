@@ -154,8 +154,10 @@ impl Index {
         Index { dim, docs: Vec::new(), by_id: HashMap::new(), bm25: Bm25::default(), ann: None }
     }
 
-    /// Builds an ANN graph over every chunk; dense search uses it from now on (see the module docs).
-    pub fn build_ann(&mut self, params: ann::AnnParams) -> Result<()> {
+    /// Builds an ANN graph over every chunk; dense search uses it from now on (see the module docs). The
+    /// PQ code size is `params.m` bytes, or the largest divisor of the dimension below it.
+    pub fn build_ann(&mut self, mut params: ann::AnnParams) -> Result<()> {
+        params.m = (1..=params.m.min(self.dim)).rev().find(|m| self.dim % m == 0).unwrap_or(1);
         let keys: Vec<ChunkKey> = self.chunk_keys().collect();
         let vectors: Vec<&[f32]> = keys.iter().map(|&k| self.vector(k)).collect();
         let graph = ann::Ann::build(self.dim, keys.len(), |i| vectors[i], params)?;
