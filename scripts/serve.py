@@ -3,7 +3,8 @@
 
 Serves www/ at /, the model cache models/cache/ at /models/ and models/manifest.json at
 /models/manifest.json, with the headers the page needs: cross-origin isolation (COOP/COEP/CORP),
-a strict Content-Security-Policy, nosniff and no-cache. Binds 127.0.0.1 only.
+a strict Content-Security-Policy (bench.html alone may also start workers from blob: URLs, for wllama), nosniff
+and no-cache. Binds 127.0.0.1 only.
 
     python3 scripts/serve.py [--port 8080] [--quiet]      (or PORT=8080)
 """
@@ -27,6 +28,9 @@ CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'; "
     "style-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
+# The benchmark page only: wllama (the peer it is compared with) starts its workers from blob: URLs.
+BENCH_CSP = CSP.replace("worker-src 'self'", "worker-src 'self' blob:")
+BENCH_PAGES = {"/bench.html"}
 HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
@@ -77,7 +81,10 @@ class Handler(BaseHTTPRequestHandler):
     quiet = False
 
     def end_headers(self):
+        bench = posixpath.normpath(unquote(urlsplit(self.path).path)) in BENCH_PAGES
         for name, value in HEADERS.items():
+            if bench and name == "Content-Security-Policy":
+                value = BENCH_CSP
             self.send_header(name, value)
         super().end_headers()
 

@@ -1,30 +1,40 @@
-// Benchmark worker: loads a model the way the page's worker does (streamed into wasm) and times
-// prefill and decode with Model.bench. Used by bench.html and `make bench`.
-import init, { ModelLoader } from './pkg/hearth.js';
+// Benchmark worker for hearth: loads a model the way the page's worker does (streamed into wasm) and times
+// prefill and decode with Model.bench. Used by bench.html (through bench-engines.js) and `make bench`.
+// Messages: {id, type: 'load', url, nCtx} → {id, load_ms, info, simd}; {id, type: 'run', promptTokens,
+// genTokens} → {id, run}; {id, type: 'tokenize', text} → {id, ids}. Failures reply {id, error}.
+import init, { ModelLoader, simdEnabled } from './pkg/hearth.js';
+
+let model = null;
+
+async function load(url, nCtx) {
+  const t0 = performance.now(); // like wllama's load: compiling the wasm counts
+  await init();
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
+  const loader = new ModelLoader(Number(res.headers.get('Content-Length')) || 0);
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    loader.push(value);
+  }
+  model = loader.finish(nCtx);
+  return { load_ms: performance.now() - t0, info: model.info(), simd: simdEnabled() };
+}
 
 self.onmessage = async (e) => {
-  const { url, promptTokens, genTokens, runs } = e.data;
+  const { id, type } = e.data;
   try {
-    await init();
-    const t0 = performance.now();
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
-    const loader = new ModelLoader(Number(res.headers.get('Content-Length')) || 0);
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      loader.push(value);
+    if (type === 'load') {
+      self.postMessage({ id, ...(await load(e.data.url, e.data.nCtx)) });
+    } else if (type === 'run') {
+      self.postMessage({ id, run: model.bench(e.data.promptTokens, e.data.genTokens) });
+    } else if (type === 'tokenize') {
+      self.postMessage({ id, ids: Array.from(model.tokenize(e.data.text, false)) });
+    } else {
+      throw new Error(`unknown message ${type}`);
     }
-    const model = loader.finish(promptTokens + genTokens + 16);
-    const loadMs = performance.now() - t0;
-    const results = [];
-    for (let i = 0; i < runs; i++) {
-      results.push(model.bench(promptTokens, genTokens));
-      self.postMessage({ type: 'progress', done: i + 1, runs });
-    }
-    self.postMessage({ type: 'done', info: model.info(), load_ms: loadMs, runs: results });
   } catch (err) {
-    self.postMessage({ type: 'error', message: String(err && err.message ? err.message : err) });
+    self.postMessage({ id, error: String(err && err.message ? err.message : err) });
   }
 };
