@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""The tables of `make bench` (scripts/bench.sh) from its raw figures, ending with one JSON line.
+
+    python3 scripts/bench_report.py OUT_DIR MODEL_ID [...]
+
+OUT_DIR holds browser.jsonl (tests/bench/browser.mjs: one line per model, engine and thread count, each with
+its runs), native-<id>.json (`hearth bench --json`), llamacpp-<id>.json (`llama-bench -o json`, optional) and
+scale.txt (optional). Every ratio is hearth divided by its peer, of medians. The last line is
+{"decode_ratio_1t", "decode_ratio_2t", "prefill_ratio_1t", "prefill_ratio_2t", "decode_vs_native_1t",
+"prefill_vs_native_1t", "peak_mem_ratio"} for the first model: browser ratios against wllama (2t: hearth's
+1-thread build against wllama's two threads, as hearth has no wasm threads yet), native ratios hearth CLI vs
+llama.cpp's llama-bench, peak_mem_ratio of the renderers' peak resident memory at one thread.
+"""
+
+import json
+import os
+import statistics
+import sys
+
+MB = 2**20
+
+
+def load_json(path):
+    if os.path.exists(path) and os.path.getsize(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def stats(runs, key):
+    v = [r[key] for r in runs]
+    return min(v), statistics.median(v)
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def main():
+    out, models = sys.argv[1], sys.argv[2:]
+    rows = {}
+    with open(os.path.join(out, "browser.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["model"], r["engine"], r["threads"])] = r
+    any_row = next(iter(rows.values()))
+    n_runs = len(any_row["runs"])
+    p, g = any_row["runs"][0]["prompt_tokens"], any_row["runs"][0]["generated_tokens"]
+
+    print(f"\nBrowser: headless Chromium, cross-origin isolated; a {p}-token prompt then {g} greedy tokens; "
+          f"{n_runs} runs each (a fresh browser per run), min / median")
+    print("\n| model | engine | threads | load ms | prefill tok/s | decode tok/s | renderer peak MB | private peak MB (median) | runs redone |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m in models:
+        for (model, engine, threads), r in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][1] != "hearth")):
+            if model != m:
+                continue
+            runs = r["runs"]
+            name = "hearth" if engine == "hearth" else "wllama 2.3.7"
+            build = r["note"].removeprefix("hearth ") if r.get("note") else r["build"]
+            cells = []
+            for key, scale, fmt in (("load_ms", 1, ".0f"), ("prefill_tokens_per_s", 1, ".1f"),
+                                    ("decode_tokens_per_s", 1, ".1f"), ("hwm_bytes", MB, ".0f")):
+                lo, med = stats(runs, key)
+                cells.append(f"{lo / scale:{fmt}} / {med / scale:{fmt}}")
+            cells.append(f"{statistics.median(x['peak_bytes'] for x in runs) / MB:.0f}")
+            redone = sum(x["attempts"] - 1 for x in runs)
+            flagged = sum(1 for x in runs if x["disturbed"])
+            tokens = {(x["prompt_tokens"], x["generated_tokens"]) for x in runs}
+            extra = "" if tokens == {(p, g)} else f", tokens {sorted(tokens)}"
+            print(f"| {m} | {name} ({build}) | {threads} | " + " | ".join(cells) +
+                  f" | {redone}{f' ({flagged} still disturbed)' if flagged else ''}{extra} |")
+
+    print("\nhearth / wllama (medians; hearth's 2-thread figures are its 1-thread build):\n")
+    print("| model | threads | load ms | prefill | decode | renderer peak | same prompt tokens |")
+    print("|---|---|---|---|---|---|---|")
+    summary = {}
+    for m in models:
+        for t in sorted({k[2] for k in rows if k[0] == m}):
+            h, w = rows.get((m, "hearth", t)), rows.get((m, "wllama", t))
+            if not (h and w):
+                continue
+            med = lambda r, k: statistics.median(x[k] for x in r["runs"])
+            rr = {k: ratio(med(h, k), med(w, k)) for k in
+                  ("load_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "hwm_bytes")}
+            summary.setdefault(m, {})
+            summary[m][f"decode_ratio_{t}t"] = rr["decode_tokens_per_s"]
+            summary[m][f"prefill_ratio_{t}t"] = rr["prefill_tokens_per_s"]
+            if t == 1:
+                summary[m]["peak_mem_ratio"] = rr["hwm_bytes"]
+            print(f"| {m} | {t} | {rr['load_ms']} | {rr['prefill_tokens_per_s']} | {rr['decode_tokens_per_s']} | "
+                  f"{rr['hwm_bytes']} | {'yes' if h.get('prompt_match') else h.get('prompt_match')} |")
+
+    native_head = ["\nNative, 1 thread (hearth CLI vs llama.cpp llama-bench; hearth median, llama-bench mean):\n",
+                   "| model | runtime | prefill tok/s | decode tok/s |", "|---|---|---|---|"]
+    for m in models:
+        nat = load_json(os.path.join(out, f"native-{m}.json"))
+        ref = {}
+        for t in load_json(os.path.join(out, f"llamacpp-{m}.json")) or []:
+            ref["pp" if t["n_prompt"] else "tg"] = t["avg_ts"]
+        if (nat or ref) and native_head:
+            print("\n".join(native_head))
+            native_head = None
+        if nat:
+            print(f"| {m} | hearth, native CLI (AVX2) | {nat['prefill_tokens_per_s']:.1f} | {nat['decode_tokens_per_s']:.1f} |")
+        if ref:
+            print(f"| {m} | llama.cpp, native llama-bench | {ref.get('pp', 0):.1f} | {ref.get('tg', 0):.1f} |")
+        if nat and ref:
+            summary.setdefault(m, {})
+            summary[m]["decode_vs_native_1t"] = ratio(nat["decode_tokens_per_s"], ref.get("tg"))
+            summary[m]["prefill_vs_native_1t"] = ratio(nat["prefill_tokens_per_s"], ref.get("pp"))
+
+    scale = os.path.join(out, "scale.txt")
+    if os.path.exists(scale) and os.path.getsize(scale):
+        print()
+        print(open(scale).read().rstrip())
+    print()
+    keys = ["decode_ratio_1t", "decode_ratio_2t", "prefill_ratio_1t", "prefill_ratio_2t", "decode_vs_native_1t",
+            "prefill_vs_native_1t", "peak_mem_ratio"]
+    for m in models:
+        print(json.dumps({"model": m, **{k: summary.get(m, {}).get(k) for k in keys}}))
+    print(json.dumps({k: summary.get(models[0], {}).get(k) for k in keys}))
+
+
+if __name__ == "__main__":
+    main()
