@@ -20,11 +20,10 @@ fn main() {}
 fn main() {
     use hearth::index::ann::{Ann, AnnParams};
     use hearth::quant::dot_f32;
-    use hearth::sampler::Rng;
     use rayon::prelude::*;
     use std::time::Instant;
 
-    const DIM: usize = 384;
+    use hearth::index::synthetic::DIM;
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: &str| -> String { args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string()) };
     let n: usize = arg("--n", "100000").parse().expect("--n");
@@ -41,39 +40,8 @@ fn main() {
         ..d
     };
 
-    fn gauss(rng: &mut Rng) -> f32 {
-        let (u, v) = (rng.next_f32().max(1e-7), rng.next_f32());
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-    fn normalise(v: &mut [f32]) {
-        let s = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= s);
-    }
-    let mut rng = Rng::new(seed);
-    let mut centres: Vec<f32> = (0..clusters * DIM).map(|_| gauss(&mut rng)).collect();
-    centres.chunks_exact_mut(DIM).for_each(normalise);
-    const R: usize = 64;
-    let mut dirs: Vec<f32> = (0..R * DIM).map(|_| gauss(&mut rng)).collect();
-    dirs.chunks_exact_mut(DIM).for_each(normalise);
-    let lam: Vec<f32> = (0..R).map(|j| ((j + 1) as f32).powf(-0.7)).collect();
-    let norm = lam.iter().map(|l| l * l).sum::<f32>().sqrt();
-    let lam: Vec<f32> = lam.iter().map(|l| l / norm).collect();
-    let draw = |i: u64, out: &mut [f32]| {
-        let mut r = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let c = &centres[(r.next_u64() % clusters as u64) as usize * DIM..][..DIM];
-        out.copy_from_slice(c);
-        for j in 0..R {
-            let w = 0.6 * lam[j] * gauss(&mut r);
-            for (o, b) in out.iter_mut().zip(&dirs[j * DIM..][..DIM]) {
-                *o += w * b;
-            }
-        }
-        let e = 0.3 / (DIM as f32).sqrt();
-        for o in out.iter_mut() {
-            *o += e * gauss(&mut r);
-        }
-        normalise(out);
-    };
+    let synth = hearth::index::synthetic::Synthetic::new(clusters, seed);
+    let draw = |i: u64, out: &mut [f32]| synth.draw(i, out);
     let t = Instant::now();
     let mut data = vec![0f32; n * DIM];
     data.par_chunks_mut(DIM).enumerate().for_each(|(i, v)| draw(i as u64, v));
@@ -110,23 +78,23 @@ fn main() {
     assert!(back == ann);
     println!("serialised {:.1} MB, round trip checked in {:.2} s", bytes.len() as f64 / 1e6, t.elapsed().as_secs_f64());
 
-    println!("{:>5} {:>10} {:>9} {:>9} {:>9}", "ef", "recall@10", "p50 ms", "p95 ms", "mean ms");
+    println!("{:>5} {:>10} {:>9} {:>9}", "ef", "recall@10", "p50 ms", "p95 ms");
     let mut rows = Vec::new();
+    let truth_ids: Vec<u32> = truth.iter().flat_map(|t| t.iter().map(|x| x.0 as u32)).collect();
     for &ef in &efs {
-        let mut times = Vec::with_capacity(nq);
-        let mut hits = 0;
-        for (q, tr) in queries.chunks_exact(DIM).zip(&truth) {
-            let t = Instant::now();
-            let got = ann.search(q, 10, ef, vec);
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            hits += got.iter().filter(|g| tr.iter().any(|t| t.0 == g.0)).count();
-        }
-        let mean = times.iter().sum::<f64>() / nq as f64;
-        times.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p95) = (times[nq / 2], times[(nq * 95 / 100).min(nq - 1)]);
-        let recall = hits as f64 / (nq * 10) as f64;
-        println!("{ef:>5} {recall:>10.4} {p50:>9.3} {p95:>9.3} {mean:>9.3}");
+        let (recall, p50, p95) = hearth::index::synthetic::search_bench(&ann, &data, &queries, &truth_ids, ef);
+        println!("{ef:>5} {recall:>10.4} {p50:>9.3} {p95:>9.3}");
         rows.push((ef, recall, p50, p95));
+    }
+    // For the wasm timing (scripts/ann-wasm-bench.mjs): the graph and the exact neighbours; the vectors
+    // are regenerated there from the seed.
+    if let Some(dir) = args.iter().position(|a| a == "--save").and_then(|i| args.get(i + 1)) {
+        let dir = std::path::Path::new(dir);
+        std::fs::create_dir_all(dir).expect("--save dir");
+        std::fs::write(dir.join("graph.bin"), &bytes).expect("write graph");
+        std::fs::write(dir.join("truth.bin"), truth_ids.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).expect("write truth");
+        std::fs::write(dir.join("meta.json"), format!("{{\"n\":{n},\"queries\":{nq},\"clusters\":{clusters},\"seed\":{seed}}}")).expect("write meta");
+        println!("saved graph.bin, truth.bin and meta.json in {}", dir.display());
     }
     // The chosen setting: the smallest ef reaching recall 0.95, else the best recall.
     let chosen = rows.iter().find(|r| r.1 >= 0.95).or_else(|| rows.iter().max_by(|a, b| a.1.total_cmp(&b.1))).unwrap();

@@ -413,6 +413,21 @@ impl Default for Sha256 {
     }
 }
 
+/// The ANN scale benchmark's query measurement in wasm: loads a graph saved by `scale_bench --save`,
+/// regenerates its vectors and queries from `(clusters, seed)`, and returns `{recall_at_10, p50_ms, p95_ms,
+/// bytes_per_vector}` at beam width `ef` against `truth` (10 exact neighbour ids per query).
+#[wasm_bindgen(js_name = annSearchBench)]
+pub fn ann_search_bench(graph: &[u8], truth: &[u32], clusters: usize, seed: u64, ef: usize) -> Result<JsValue, JsError> {
+    use crate::index::synthetic::{search_bench, Synthetic};
+    let ann = crate::index::ann::Ann::from_bytes(graph).map_err(js_err)?;
+    let nq = truth.len() / 10;
+    let synth = Synthetic::new(clusters, seed);
+    let data = synth.draw_range(0, ann.len());
+    let queries = synth.draw_range(ann.len(), nq);
+    let (recall, p50, p95) = search_bench(&ann, &data, &queries, truth, ef);
+    to_js(&serde_json::json!({"n": ann.len(), "queries": nq, "ef": ef, "recall_at_10": recall, "p50_ms": p50, "p95_ms": p95, "bytes_per_vector": ann.bytes() as f64 / ann.len().max(1) as f64}))
+}
+
 /// Whether this build uses WASM SIMD128 kernels.
 #[wasm_bindgen(js_name = simdEnabled)]
 pub fn simd_enabled() -> bool {

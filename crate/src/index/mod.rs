@@ -11,6 +11,7 @@
 pub mod ann;
 pub(crate) mod bm25;
 mod persist;
+pub mod synthetic;
 
 use std::collections::{HashMap, HashSet};
 
