@@ -2,7 +2,9 @@
 //! generation through the JS API, and errors surfacing as JS `Error`s.
 #![cfg(target_arch = "wasm32")]
 
-use hearth::quant::tests_support::{check_gemm_against_reference, check_vec_dot_against_reference};
+use hearth::quant::tests_support::{
+    check_gemm_against_reference, check_vec_dot_against_reference, check_vec_dot_exact_integer_sums,
+};
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::wasm::{simd_enabled, Model, ModelLoader};
 use wasm_bindgen::{JsCast, JsValue};
@@ -18,6 +20,11 @@ fn built_with_simd128() {
 #[wasm_bindgen_test]
 fn simd_kernels_match_the_dequantized_reference() {
     check_vec_dot_against_reference(11);
+}
+
+#[wasm_bindgen_test]
+fn simd_kernels_give_the_portable_integer_sums_exactly() {
+    check_vec_dot_exact_integer_sums(17);
 }
 
 #[wasm_bindgen_test]

@@ -175,8 +175,9 @@ unsafe fn vec_dot_avx2(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> f32
     vec_dot_generic(ty, row, x, acts)
 }
 
+/// The portable kernels themselves, before any SIMD dispatch: the specification the SIMD kernels match.
 #[inline(always)]
-fn vec_dot_generic(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> f32 {
+pub(crate) fn vec_dot_generic(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> f32 {
     use GgmlType::*;
     match ty {
         F32 => {

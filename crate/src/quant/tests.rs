@@ -1,10 +1,17 @@
 use super::*;
-use super::tests_support::{check_gemm_against_reference, check_vec_dot_against_reference};
+use super::tests_support::{
+    check_gemm_against_reference, check_vec_dot_against_reference, check_vec_dot_exact_integer_sums,
+};
 use crate::sampler::Rng;
 
 #[test]
 fn vec_dot_matches_dequantized_dot_for_every_type() {
     check_vec_dot_against_reference(7);
+}
+
+#[test]
+fn simd_kernels_give_the_portable_integer_sums_exactly() {
+    check_vec_dot_exact_integer_sums(5);
 }
 
 #[test]

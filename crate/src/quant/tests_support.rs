@@ -1,5 +1,6 @@
 //! Random valid weight rows, for tests of the kernels and of synthetic models.
 
+use super::kernels::vec_dot_generic;
 use super::{dequantize_row, vec_dot, GgmlType, Q8Acts};
 use crate::sampler::Rng;
 
@@ -60,6 +61,57 @@ pub fn check_vec_dot_against_reference(seed: u64) {
             let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
             let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
             assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: got {got}, want {want}", ty.name());
+        }
+    }
+}
+
+/// Checks that `vec_dot` (the SIMD kernels of this build) gives exactly what the portable kernels give, one
+/// 32-element activation block at a time: with the weights' f16 scales set to 1.0 and activations that
+/// quantise to `d = 1` (integers with a ±127 in the block) in just one block, every f32 step of both is
+/// exact, so any difference is a wrong integer sum. Random bytes and all-0x00 / all-0xFF blocks against
+/// random and saturated (±127) activations cover the i16 headroom. Used natively and in wasm.
+pub fn check_vec_dot_exact_integer_sums(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = 512;
+    let one = half::f16::from_f32(1.0).to_bits().to_le_bytes();
+    for ty in ALL.into_iter().filter(|t| !t.is_float()) {
+        let scale_fields: &[usize] = match ty {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+            GgmlType::Q6_K => &[208],
+            _ => &[0, 2],
+        };
+        for case in 0..6 {
+            let mut row = match case {
+                0 => vec![0u8; ty.row_bytes(n)],
+                1 => vec![0xFFu8; ty.row_bytes(n)],
+                _ => random_row(ty, n, &mut rng),
+            };
+            for blk in row.chunks_exact_mut(ty.block_bytes()) {
+                for &f in scale_fields {
+                    blk[f..f + 2].copy_from_slice(&one);
+                }
+            }
+            for ab in 0..n / 32 {
+                for fill in 0..3 {
+                    let mut x = vec![0f32; n];
+                    let xb = &mut x[32 * ab..32 * ab + 32];
+                    for v in xb.iter_mut() {
+                        *v = match fill {
+                            0 => 127.0,
+                            1 => -127.0,
+                            _ => (rng.next_u32() % 255) as f32 - 127.0,
+                        };
+                    }
+                    xb[(rng.next_u32() % 32) as usize] = if fill == 0 { 127.0 } else { -127.0 };
+                    let mut acts = Q8Acts::default();
+                    acts.quantize_from(&x);
+                    assert_eq!(acts.d[ab], 1.0);
+                    let a = acts.row(0, n / 32);
+                    let got = vec_dot(ty, &row, &x, &a);
+                    let want = vec_dot_generic(ty, &row, &x, &a);
+                    assert!(got == want, "{} case {case} block {ab} fill {fill}: got {got}, want {want}", ty.name());
+                }
+            }
         }
     }
 }
