@@ -4,6 +4,7 @@
 
 use core::arch::wasm32::*;
 
+use super::kernels::scale_min_k4;
 use super::{f16_at, GgmlType, Q8Row};
 
 pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Option<f32> {
@@ -17,6 +18,8 @@ pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Opti
             GgmlType::Q5_0 => dot_q5(row, acts, false),
             GgmlType::Q5_1 => dot_q5(row, acts, true),
             GgmlType::Q8_0 => dot_q8_0(row, acts),
+            GgmlType::Q4_K => dot_q4_k(row, acts),
+            GgmlType::Q6_K => dot_q6_k(row, acts),
             _ => return None,
         })
     }
@@ -111,6 +114,83 @@ unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
             ),
         );
         acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(f16_at(row, b * 34) * a.d[b])));
+    }
+    hsum_f32(acc)
+}
+
+/// Q4_K: per 32-element sub-block j, `d·sc_j·Σ q·y − dmin·m_j·Σ y`, each sub-block lining up with one
+/// activation block (the low nibbles of 32 bytes are sub-block 2j, their high nibbles 2j + 1).
+unsafe fn dot_q4_k(row: &[u8], a: &Q8Row) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    let mut acc = f32x4_splat(0.0);
+    let mut extra = 0f32;
+    for bi in 0..row.len() / 144 {
+        let off = bi * 144;
+        let blk = row.as_ptr().add(off);
+        let d = f16_at(row, off);
+        let dmin = f16_at(row, off + 2);
+        let scales = &row[off + 4..off + 16];
+        for j in 0..4 {
+            let ab = bi * 8 + 2 * j;
+            let q0 = load(blk.add(16 + 32 * j));
+            let q1 = load(blk.add(32 + 32 * j));
+            let y = a.qs.as_ptr().add(32 * ab);
+            let s0 = dot_u5_i8(v128_and(q0, m4), v128_and(q1, m4), y);
+            let s1 = dot_u5_i8(u8x16_shr(q0, 4), u8x16_shr(q1, 4), y.add(32));
+            let (sc0, m0) = scale_min_k4(2 * j, scales);
+            let (sc1, m1) = scale_min_k4(2 * j + 1, scales);
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s0), f32x4_splat(d * sc0 as f32 * a.d[ab])));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s1), f32x4_splat(d * sc1 as f32 * a.d[ab + 1])));
+            extra -= dmin * (m0 as f32 * a.s[ab] + m1 as f32 * a.s[ab + 1]);
+        }
+    }
+    hsum_f32(acc) + extra
+}
+
+/// Q6_K: each half-block (128 elements) is four activation blocks k = 0..3, element l of block k built from
+/// a nibble of `ql` and two bits of `qh[l]`, less 32; elements 0..16 take scale 2k and 16..32 scale 2k + 1,
+/// applied in integers (`i32x4_dot_i16x8`) so each activation block contributes one exact i32 sum.
+unsafe fn dot_q6_k(row: &[u8], a: &Q8Row) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    let m30 = u8x16_splat(0x30);
+    let m32 = i8x16_splat(32);
+    let mut acc = f32x4_splat(0.0);
+    for bi in 0..row.len() / 210 {
+        let off = bi * 210;
+        let blk = row.as_ptr().add(off);
+        let d = f16_at(row, off + 208);
+        for n in 0..2 {
+            let ql = blk.add(64 * n);
+            let qh = blk.add(128 + 32 * n);
+            let sc = blk.add(192 + 8 * n) as *const i8;
+            let y = a.qs.as_ptr().add(32 * (bi * 8 + 4 * n)) as *const u8;
+            let mut isum = [i32x4_splat(0); 4];
+            for h in 0..2 {
+                // Elements 16h..16h + 16 of the four blocks. The 16-bit shifts move bits across bytes, but
+                // only into positions the masks clear.
+                let qa = load(ql.add(16 * h));
+                let qb = load(ql.add(32 + 16 * h));
+                let hh = load(qh.add(16 * h));
+                let w = [
+                    v128_or(v128_and(qa, m4), v128_and(i16x8_shl(hh, 4), m30)),
+                    v128_or(v128_and(qb, m4), v128_and(i16x8_shl(hh, 2), m30)),
+                    v128_or(v128_and(u16x8_shr(qa, 4), m4), v128_and(hh, m30)),
+                    v128_or(v128_and(u16x8_shr(qb, 4), m4), v128_and(u16x8_shr(hh, 2), m30)),
+                ];
+                for k in 0..4 {
+                    let wk = i8x16_sub(w[k], m32); // -32..=31
+                    let yk = load(y.add(32 * k + 16 * h));
+                    // Two products of |w| ≤ 32, |y| ≤ 127 fit in i16; the scale (an i8) widens them to i32.
+                    let p = i16x8_add(i16x8_extmul_low_i8x16(wk, yk), i16x8_extmul_high_i8x16(wk, yk));
+                    let s = i16x8_splat(*sc.add(2 * k + h) as i16);
+                    isum[k] = i32x4_add(isum[k], i32x4_dot_i16x8(p, s));
+                }
+            }
+            for (k, &s) in isum.iter().enumerate() {
+                let ab = bi * 8 + 4 * n + k;
+                acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d * a.d[ab])));
+            }
+        }
     }
     hsum_f32(acc)
 }
