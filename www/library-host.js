@@ -61,7 +61,7 @@ export class LibraryHost {
     for (const [part, name] of parts) {
       // The weights stream straight into wasm memory; the two small JSON files are buffered here.
       const sink = part === 'model' ? this.#weightsSink : bufferSink;
-      const got = await download({ ...files[part], label: `the embedder's ${name}` }, sink, {
+      const got = await download({ ...files[part], label: `the embedder's ${files[part].url.split('/').pop() || name}` }, sink, {
         wasm: this.#wasm,
         signal,
         useCache: cache,

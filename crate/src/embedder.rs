@@ -89,13 +89,15 @@ impl Embedder {
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             // Checkpoints differ in whether names carry the `bert.` prefix.
             let t = st.tensor(name).or_else(|_| st.tensor(&format!("bert.{name}"))).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
-            }
             if t.shape() != shape {
                 return Err(bad(format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.shape())));
             }
-            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+            // F16 is the browser's half-size download (`model.f16.safetensors`, made by models/fetch.py).
+            match t.dtype() {
+                Dtype::F32 => Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()),
+                Dtype::F16 => Ok(t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+                other => Err(bad(format!("tensor `{name}` is {other:?}, expected F32 or F16"))),
+            }
         };
         let (h, f) = (c.hidden_size, c.intermediate_size);
         let mut bytes = Vec::new();

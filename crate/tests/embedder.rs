@@ -39,7 +39,10 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(p: Precision, min_cos: f32) {
-    let e = embedder(p);
+    check_embedder(&embedder(p), &format!("{p:?}"), min_cos);
+}
+
+fn check_embedder(e: &Embedder, p: &str, min_cos: f32) {
     let cases = fixture();
     assert!(cases.len() >= 50);
     let texts: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
@@ -54,8 +57,8 @@ fn check(p: Precision, min_cos: f32) {
             worst = (c, text);
         }
     }
-    println!("{p:?}: worst cosine {:.5} on {:?}", worst.0, worst.1);
-    assert!(worst.0 >= min_cos, "{p:?}: cosine {} on {:?}", worst.0, worst.1);
+    println!("{p}: worst cosine {:.5} on {:?}", worst.0, worst.1);
+    assert!(worst.0 >= min_cos, "{p}: cosine {} on {:?}", worst.0, worst.1);
     // One at a time gives the same vectors as batched.
     for (t, g) in texts.iter().zip(&got).take(8) {
         let one = e.embed(&[t]).unwrap().remove(0);
@@ -73,4 +76,16 @@ fn q8_embeddings_stay_close() {
     let e = embedder(Precision::Q8);
     assert!(e.weight_bytes() < 30_000_000, "{} bytes", e.weight_bytes());
     check(Precision::Q8, 0.995);
+}
+
+/// The browser's half-size download: every weight stored as f16 (made by models/fetch.py).
+#[test]
+fn f16_download_keeps_parity() {
+    let dir = repo().join("models/cache/minilm-l6-v2");
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e} (run `make models`)"));
+    let f16 = read("model.f16.safetensors");
+    assert!(f16.len() < 46_000_000, "{} bytes", f16.len());
+    let (cfg, tok) = (String::from_utf8(read("config.json")).unwrap(), read("tokenizer.json"));
+    check_embedder(&Embedder::new(&f16, &cfg, &tok, 256, Precision::F32).unwrap(), "F16 file", 0.999);
+    check_embedder(&Embedder::new(&f16, &cfg, &tok, 256, Precision::Q8).unwrap(), "F16 file, Q8", 0.995);
 }

@@ -103,7 +103,7 @@ test('too little browser storage: a clear message, and the models load without c
   const context = await browser.newContext();
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 50e6 });
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 20e6 });
   await page.goto(server.url);
   await waitReady(page);
   const warning = await page.locator('#storage-warning').textContent();
@@ -111,7 +111,7 @@ test('too little browser storage: a clear message, and the models load without c
   // Chromium's quota override limits writes but not what navigator.storage.estimate() reports, so here the
   // write fails part way (QuotaExceededError) rather than the up-front estimate check: both say so.
   assert.match(warning, /SmolLM2-135M-Instruct\.Q4_1\.gguf \(browser storage is full\)|Not enough browser storage to cache SmolLM2/);
-  assert.match(warning, /model\.safetensors \(browser storage is full\)|Not enough browser storage to cache the embedder's model\.safetensors/);
+  assert.match(warning, /model\.f16\.safetensors \(browser storage is full\)|Not enough browser storage to cache the embedder's model\.f16\.safetensors/);
   assert.match(warning, /loaded without caching/);
   assert.match(await page.locator('#cache-info').textContent(), /^(No model cached|[12] model files? cached \(0\.\d MB\))/);
   await screenshot(page, 'errors-4-storage-short');
