@@ -4,12 +4,12 @@
 
 use core::arch::wasm32::*;
 
-use super::kernels::scale_min_k4;
 use super::{f16_at, GgmlType, Q8Row};
 
 pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Option<f32> {
     // SAFETY: every load below reads 16 bytes inside a block whose length the caller's row length fixes:
-    // rows are whole blocks (checked when the GGUF is parsed) and `acts` holds one i8 per element.
+    // rows are whole blocks (checked when the GGUF is parsed) and `acts` holds one i8 per element and one
+    // `d` and `s` per 32 (the K-quant kernels load those four at a time, within the same 256 elements).
     unsafe {
         Some(match ty {
             GgmlType::F32 => dot_f32(row, x),
@@ -118,33 +118,65 @@ unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
     hsum_f32(acc)
 }
 
-/// Q4_K: per 32-element sub-block j, `d·sc_j·Σ q·y − dmin·m_j·Σ y`, each sub-block lining up with one
-/// activation block (the low nibbles of 32 bytes are sub-block 2j, their high nibbles 2j + 1).
+/// Lane t of the result is the sum of the four lanes of `s[t]` (exact: integer adds).
+#[inline(always)]
+fn hsum4_i32(s: [v128; 4]) -> v128 {
+    let t01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]), i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]));
+    let t23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]), i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t01, t23), i32x4_shuffle::<2, 3, 6, 7>(t01, t23))
+}
+
+#[inline(always)]
+unsafe fn load_f32x4(p: *const f32) -> v128 {
+    load(p as *const u8)
+}
+
+/// Q4_K: per 32-element sub-block t, `d·sc_t·Σ q·y − dmin·m_t·Σ y`, each sub-block lining up with one
+/// activation block (the low nibbles of 32 bytes are sub-block 2j, their high nibbles 2j + 1). The eight
+/// exact i32 sums of a block are gathered into two vectors and scaled four at a time.
 unsafe fn dot_q4_k(row: &[u8], a: &Q8Row) -> f32 {
     let m4 = u8x16_splat(0x0F);
     let mut acc = f32x4_splat(0.0);
-    let mut extra = 0f32;
+    let mut macc = f32x4_splat(0.0);
     for bi in 0..row.len() / 144 {
         let off = bi * 144;
         let blk = row.as_ptr().add(off);
-        let d = f16_at(row, off);
-        let dmin = f16_at(row, off + 2);
-        let scales = &row[off + 4..off + 16];
+        let y = a.qs.as_ptr().add(32 * 8 * bi);
+        let mut s = [i32x4_splat(0); 8];
         for j in 0..4 {
-            let ab = bi * 8 + 2 * j;
             let q0 = load(blk.add(16 + 32 * j));
             let q1 = load(blk.add(32 + 32 * j));
-            let y = a.qs.as_ptr().add(32 * ab);
-            let s0 = dot_u5_i8(v128_and(q0, m4), v128_and(q1, m4), y);
-            let s1 = dot_u5_i8(u8x16_shr(q0, 4), u8x16_shr(q1, 4), y.add(32));
-            let (sc0, m0) = scale_min_k4(2 * j, scales);
-            let (sc1, m1) = scale_min_k4(2 * j + 1, scales);
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s0), f32x4_splat(d * sc0 as f32 * a.d[ab])));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s1), f32x4_splat(d * sc1 as f32 * a.d[ab + 1])));
-            extra -= dmin * (m0 as f32 * a.s[ab] + m1 as f32 * a.s[ab + 1]);
+            s[2 * j] = dot_u5_i8(v128_and(q0, m4), v128_and(q1, m4), y.add(64 * j));
+            s[2 * j + 1] = dot_u5_i8(u8x16_shr(q0, 4), u8x16_shr(q1, 4), y.add(64 * j + 32));
         }
+        // The 6-bit scales and mins of sub-blocks 0..8 (what scale_min_k4 decodes one at a time), as bytes.
+        let u = |i: usize| u32::from_le_bytes(row[off + 4 + 4 * i..off + 8 + 4 * i].try_into().unwrap());
+        let (u0, u1, u2) = (u(0), u(1), u(2));
+        let sc = u32x4(
+            u0 & 0x3f3f3f3f,
+            (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4),
+            u1 & 0x3f3f3f3f,
+            ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4),
+        );
+        let (scs, mins) = (u16x8_extend_low_u8x16(sc), u16x8_extend_high_u8x16(sc));
+        let f = |v: v128, high: bool| {
+            f32x4_convert_i32x4(if high { u32x4_extend_high_u16x8(v) } else { u32x4_extend_low_u16x8(v) })
+        };
+        let ad = a.d.as_ptr().add(8 * bi);
+        let asum = a.s.as_ptr().add(8 * bi);
+        let d = f32x4_splat(f16_at(row, off));
+        let dmin = f32x4_splat(f16_at(row, off + 2));
+        let lo = f32x4_convert_i32x4(hsum4_i32([s[0], s[1], s[2], s[3]]));
+        let hi = f32x4_convert_i32x4(hsum4_i32([s[4], s[5], s[6], s[7]]));
+        acc = f32x4_add(acc, f32x4_mul(lo, f32x4_mul(f32x4_mul(d, f(scs, false)), load_f32x4(ad))));
+        acc = f32x4_add(acc, f32x4_mul(hi, f32x4_mul(f32x4_mul(d, f(scs, true)), load_f32x4(ad.add(4)))));
+        let m = f32x4_add(
+            f32x4_mul(f(mins, false), load_f32x4(asum)),
+            f32x4_mul(f(mins, true), load_f32x4(asum.add(4))),
+        );
+        macc = f32x4_add(macc, f32x4_mul(dmin, m));
     }
-    hsum_f32(acc) + extra
+    hsum_f32(acc) - hsum_f32(macc)
 }
 
 /// Q6_K: each half-block (128 elements) is four activation blocks k = 0..3, element l of block k built from
@@ -158,7 +190,7 @@ unsafe fn dot_q6_k(row: &[u8], a: &Q8Row) -> f32 {
     for bi in 0..row.len() / 210 {
         let off = bi * 210;
         let blk = row.as_ptr().add(off);
-        let d = f16_at(row, off + 208);
+        let d = f32x4_splat(f16_at(row, off + 208));
         for n in 0..2 {
             let ql = blk.add(64 * n);
             let qh = blk.add(128 + 32 * n);
@@ -186,10 +218,8 @@ unsafe fn dot_q6_k(row: &[u8], a: &Q8Row) -> f32 {
                     isum[k] = i32x4_add(isum[k], i32x4_dot_i16x8(p, s));
                 }
             }
-            for (k, &s) in isum.iter().enumerate() {
-                let ab = bi * 8 + 4 * n + k;
-                acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d * a.d[ab])));
-            }
+            let ad = load_f32x4(a.d.as_ptr().add(bi * 8 + 4 * n));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(isum)), f32x4_mul(d, ad)));
         }
     }
     hsum_f32(acc)
