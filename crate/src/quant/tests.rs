@@ -57,3 +57,13 @@ fn known_q4_1_block_dequantizes_exactly() {
         assert_eq!(out[j + 16], (15 - j) as f32 - 2.0);
     }
 }
+
+#[test]
+fn f16_to_f32_is_exact_for_every_finite_value() {
+    for h in 0..=u16::MAX {
+        let want = half::f16::from_bits(h);
+        if want.is_finite() {
+            assert_eq!(f16_to_f32(h).to_bits(), want.to_f32().to_bits(), "{h:#06x}");
+        }
+    }
+}
