@@ -50,19 +50,53 @@ unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
 
 unsafe fn dot_q4(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -> f32 {
     let m4 = u8x16_splat(0x0F);
-    let mut acc = f32x4_splat(0.0);
-    let mut macc = 0f32;
     let nb = row.len() / bb;
-    for b in 0..nb {
-        let blk = row.as_ptr().add(b * bb);
-        let v = load(blk.add(qoff));
+    let p = row.as_ptr();
+    // Four blocks at a time: their exact i32 sums gathered into one vector, and the f16 scales (and Q4_1's
+    // mins) converted and applied four at a time, so no per-block scalar work is left.
+    let mut acc = f32x4_splat(0.0);
+    let mut macc4 = f32x4_splat(0.0);
+    let mut b = 0;
+    while b + 4 <= nb {
+        let mut sums = [i32x4_splat(0); 4];
+        for (j, s) in sums.iter_mut().enumerate() {
+            let v = load(p.add((b + j) * bb + qoff));
+            *s = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * (b + j)));
+        }
+        let d = f16x4_at(p.add(b * bb), bb);
+        let ad = load_f32x4(a.d.as_ptr().add(b));
+        let as_ = load_f32x4(a.s.as_ptr().add(b));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
+        // Q4_0 stores q + 8 and Q4_1 carries a min: both fold into a per-block term on sum(y).
+        let m = if offset8 { f32x4_mul(f32x4_splat(-8.0), d) } else { f16x4_at(p.add(b * bb + 2), bb) };
+        macc4 = f32x4_add(macc4, f32x4_mul(m, as_));
+        b += 4;
+    }
+    let mut tail = 0f32;
+    while b < nb {
+        let v = load(p.add(b * bb + qoff));
         let isum = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b));
         let d = f16_at(row, b * bb);
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(d * a.d[b])));
-        // Q4_0 stores q + 8 and Q4_1 carries a min: both fold into a per-block term on sum(y).
-        macc += if offset8 { -8.0 * d * a.s[b] } else { f16_at(row, b * bb + 2) * a.s[b] };
+        tail += hsum_i32(isum) as f32 * d * a.d[b];
+        tail += if offset8 { -8.0 * d * a.s[b] } else { f16_at(row, b * bb + 2) * a.s[b] };
+        b += 1;
     }
-    hsum_f32(acc) + macc
+    hsum_f32(acc) + hsum_f32(macc4) + tail
+}
+
+#[inline(always)]
+fn hsum_i32(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+}
+
+/// The f16 values at `p`, `p + stride`, `p + 2·stride`, `p + 3·stride` as an f32x4, converted like
+/// `f16_to_f32` (exact for finite values) in vector registers.
+#[inline(always)]
+unsafe fn f16x4_at(p: *const u8, stride: usize) -> v128 {
+    let h = |i: usize| u16::from_le_bytes([*p.add(i * stride), *p.add(i * stride + 1)]) as u32;
+    let v = u32x4(h(0), h(1), h(2), h(3));
+    let bits = v128_or(i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16), i32x4_shl(v128_and(v, u32x4_splat(0x7fff)), 13));
+    f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
 }
 
 unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
