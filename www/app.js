@@ -232,7 +232,7 @@ function describe(info) {
     `${params} parameters`,
     `context ${info.context_size} tokens`,
     `${MB(info.memory_bytes)} in memory`,
-    info.simd ? 'SIMD' : 'no SIMD',
+    info.relaxed_simd ? 'relaxed SIMD' : info.simd ? 'SIMD' : 'no SIMD',
   ].join(' · ');
 }
 

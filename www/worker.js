@@ -3,12 +3,15 @@
 // through the messages described in PROTOCOL.md; requests run one at a time in the order received, except
 // `stop` and `cancelIngest`, which act at once.
 
-import init, * as wasm from './pkg/hearth.js';
 import { download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
+import { loadWasm } from './wasm-package.js';
 
-const ready = init();
+// The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
+// waits for `ready` first, and the message handler is in place at once so no message is missed.
+const wasm = {};
+const ready = loadWasm().then((m) => Object.assign(wasm, m));
 const library = new LibraryHost(wasm, (msg) => post(msg));
 let model = null;
 let generating = false;
@@ -114,7 +117,7 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true }, signal)
     type: 'loaded',
     id,
     source,
-    info: { ...model.info(), context_size: model.contextSize(), memory_bytes: model.memoryBytes(), simd: wasm.simdEnabled() },
+    info: { ...model.info(), context_size: model.contextSize(), memory_bytes: model.memoryBytes(), simd: wasm.simdEnabled(), relaxed_simd: wasm.relaxedSimdEnabled() },
   });
 }
 

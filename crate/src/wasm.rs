@@ -433,3 +433,9 @@ pub fn ann_search_bench(graph: &[u8], truth: &[u32], clusters: usize, seed: u64,
 pub fn simd_enabled() -> bool {
     cfg!(target_feature = "simd128")
 }
+
+/// Whether this build also uses relaxed SIMD (the `pkg-relaxed` package).
+#[wasm_bindgen(js_name = relaxedSimdEnabled)]
+pub fn relaxed_simd_enabled() -> bool {
+    cfg!(target_feature = "relaxed-simd")
+}

@@ -17,6 +17,8 @@ test('loads the default model and answers a question', { timeout: 420_000 }, asy
   await screenshot(page, 'chat-2-ready');
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the page is cross-origin isolated');
   assert.match(await page.locator('#model-info').textContent(), /llama/);
+  // Chromium has relaxed SIMD, so the worker picked the pkg-relaxed build (www/wasm-package.js).
+  assert.match(await page.locator('#model-info').textContent(), /relaxed SIMD/);
 
   const t1 = Date.now();
   const answer = await askAndWait(page, 'What is the capital of France?');

@@ -41,10 +41,16 @@ fn hsum_f32(v: v128) -> f32 {
 unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
     let y0 = load(y as *const u8);
     let y1 = load(y.add(16) as *const u8);
+    // Relaxed SIMD (the `pkg-relaxed` build): weights below 128 are valid 7-bit operands, for which the
+    // relaxed dot product is exact and deterministic: one instruction for 16 products and their 4-way sums.
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_relaxed_dot_i8x16_i7x16_add(y1, w1, i32x4_relaxed_dot_i8x16_i7x16_add(y0, w0, i32x4_splat(0)));
+    #[cfg(not(target_feature = "relaxed-simd"))]
     let p = i16x8_add(
         i16x8_add(i16x8_extmul_low_i8x16(w0, y0), i16x8_extmul_high_i8x16(w0, y0)),
         i16x8_add(i16x8_extmul_low_i8x16(w1, y1), i16x8_extmul_high_i8x16(w1, y1)),
     );
+    #[cfg(not(target_feature = "relaxed-simd"))]
     i32x4_extadd_pairwise_i16x8(p)
 }
 
