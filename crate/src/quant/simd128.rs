@@ -136,26 +136,39 @@ unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
 }
 
 unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
+    let nb = row.len() / 34;
+    let p = row.as_ptr();
     let mut acc = f32x4_splat(0.0);
-    for b in 0..row.len() / 34 {
-        let blk = row.as_ptr().add(b * 34);
-        let y = a.qs.as_ptr().add(32 * b) as *const u8;
-        let (w0, w1) = (load(blk.add(2)), load(blk.add(18)));
-        let (y0, y1) = (load(y), load(y.add(16)));
-        // |w·y| ≤ 127² so only pairs fit in i16: widen each product vector on its own.
-        let s = i32x4_add(
-            i32x4_add(
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w0, y0)),
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w0, y0)),
-            ),
-            i32x4_add(
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(w1, y1)),
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(w1, y1)),
-            ),
-        );
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(f16_at(row, b * 34) * a.d[b])));
+    let mut b = 0;
+    // Four blocks at a time, like dot_q4: exact i32 sums gathered by a transpose-add, scales applied as f32x4.
+    while b + 4 <= nb {
+        let mut sums = [i32x4_splat(0); 4];
+        for (j, s) in sums.iter_mut().enumerate() {
+            *s = dot_i8_32(p.add((b + j) * 34 + 2), a.qs.as_ptr().add(32 * (b + j)) as *const u8);
+        }
+        let d = f32x4_mul(f16x4_at(p.add(b * 34), 34), load_f32x4(a.d.as_ptr().add(b)));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
+        b += 4;
     }
-    hsum_f32(acc)
+    let mut tail = 0f32;
+    while b < nb {
+        let s = dot_i8_32(p.add(b * 34 + 2), a.qs.as_ptr().add(32 * b) as *const u8);
+        tail += hsum_i32(s) as f32 * f16_at(row, b * 34) * a.d[b];
+        b += 1;
+    }
+    hsum_f32(acc) + tail
+}
+
+/// Sum of 32 products of i8 weights at `w` with i8 activations at `y`, as an i32x4 of partial sums.
+/// |w·y| ≤ 127² needs i32 for pairs: sign-extend to i16 and use the pairwise i16 dot product.
+#[inline(always)]
+unsafe fn dot_i8_32(w: *const u8, y: *const u8) -> v128 {
+    let (w0, w1) = (load(w), load(w.add(16)));
+    let (y0, y1) = (load(y), load(y.add(16)));
+    i32x4_add(
+        i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w0), i16x8_extend_low_i8x16(y0)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w0), i16x8_extend_high_i8x16(y0))),
+        i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w1), i16x8_extend_low_i8x16(y1)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w1), i16x8_extend_high_i8x16(y1))),
+    )
 }
 
 /// Lane t of the result is the sum of the four lanes of `s[t]` (exact: integer adds).
