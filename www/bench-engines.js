@@ -48,7 +48,7 @@ export function hearthEngine() {
     threadsUsed: 1,
     async load(url, nCtx) {
       const r = await call({ type: 'load', url, nCtx });
-      return { load_ms: r.load_ms, build: r.simd ? 'wasm SIMD128, 1 thread' : 'wasm, 1 thread', model: r.info.name };
+      return { load_ms: r.load_ms, build: r.build, model: r.info.name };
     },
     // Text tokens only: hearth's info does not say whether the model adds a BOS (bench.rs adds it when it does).
     async promptIds(n) {

@@ -1,14 +1,15 @@
-// Benchmark worker for hearth: loads a model the way the page's worker does (streamed into wasm) and times
-// prefill and decode with Model.bench. Used by bench.html (through bench-engines.js) and `make bench`.
-// Messages: {id, type: 'load', url, nCtx} → {id, load_ms, info, simd}; {id, type: 'run', promptTokens,
+// Benchmark worker for hearth: loads a model the way the page's worker does (the same wasm build: relaxed SIMD
+// where the browser has it, else SIMD128; the GGUF streamed into wasm) and times prefill and decode with
+// Model.bench. Used by bench.html (through bench-engines.js) and `make bench`.
+// Messages: {id, type: 'load', url, nCtx} → {id, load_ms, info, build}; {id, type: 'run', promptTokens,
 // genTokens} → {id, run}; {id, type: 'tokenize', text} → {id, ids}. Failures reply {id, error}.
-import init, { ModelLoader, simdEnabled } from './pkg/hearth.js';
+import { loadWasm } from './wasm-package.js';
 
 let model = null;
 
 async function load(url, nCtx) {
   const t0 = performance.now(); // like wllama's load: compiling the wasm counts
-  await init();
+  const { ModelLoader, simdEnabled, relaxedSimdEnabled } = await loadWasm();
   const res = await fetch(url);
   if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
   const loader = new ModelLoader(Number(res.headers.get('Content-Length')) || 0);
@@ -19,7 +20,8 @@ async function load(url, nCtx) {
     loader.push(value);
   }
   model = loader.finish(nCtx);
-  return { load_ms: performance.now() - t0, info: model.info(), simd: simdEnabled() };
+  const build = relaxedSimdEnabled() ? 'wasm relaxed SIMD' : simdEnabled() ? 'wasm SIMD128' : 'wasm';
+  return { load_ms: performance.now() - t0, info: model.info(), build: `${build}, 1 thread` };
 }
 
 self.onmessage = async (e) => {
