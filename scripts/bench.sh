@@ -31,7 +31,9 @@ done
 if [ "${SCALE_N:-100000}" != 0 ]; then
   wait_idle
   echo "bench: retrieval scale (synthetic 384-d vectors, ANN vs exact, native)" >&2
-  cargo run --release --quiet --example scale_bench -- --n "${SCALE_N:-100000}" > "$OUT/scale.txt"
+  cargo run --release --quiet --example scale_bench -- --n "${SCALE_N:-100000}" --save "$OUT/ann" > "$OUT/scale.txt"
+  echo "bench: the same ANN queries in wasm (Node)" >&2
+  node scripts/ann-wasm-bench.mjs "$OUT/ann" 128,256 >> "$OUT/scale.txt"
 fi
 scripts/vendor.sh >&2
 echo "bench: headless Chromium, hearth vs wllama (a fresh browser per run)" >&2
