@@ -21,7 +21,8 @@ wait_idle() { node tests/bench/wait-idle.mjs; }
 for id in $MODELS; do
   wait_idle
   echo "bench: native hearth, $id" >&2
-  target/release/hearth bench --model "$(path "$id")" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" --runs "$RUNS" --json > "$OUT/native-$id.json"
+  # One thread, like llama-bench -t 1 (the CLI otherwise splits big matmuls over both cores).
+  RAYON_NUM_THREADS=1 target/release/hearth bench --model "$(path "$id")" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" --runs "$RUNS" --json > "$OUT/native-$id.json"
   if [ -x target/llama.cpp/build/bin/llama-bench ]; then
     wait_idle
     echo "bench: native llama.cpp, $id" >&2

@@ -150,7 +150,7 @@ fn clustered(n_docs: usize) -> (Index, Vec<Vec<f32>>) {
     let mut rng = crate::sampler::Rng::new(5);
     let dim = 32;
     let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
-    let mut unit = |c: &[f32], rng: &mut crate::sampler::Rng| {
+    let unit = |c: &[f32], rng: &mut crate::sampler::Rng| {
         let v: Vec<f32> = c.iter().map(|x| x + (rng.next_f32() - 0.5) * 0.8).collect();
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
