@@ -8,6 +8,26 @@ import { addDocuments, askAndWait, minimalPdf, openApp, textFile, useServerAndBr
 
 const env = useServerAndBrowser();
 
+/**
+ * Starts watching for requests three ways: the browser's request events (page and worker, `requests`),
+ * the DevTools network domain, and the server's log. `assertNone()` checks that none of them saw one since.
+ */
+async function watchNetwork(context, page, requests) {
+  const seenBefore = requests.length;
+  const servedBefore = env.server.log.length;
+  const cdp = await context.newCDPSession(page);
+  const cdpRequests = [];
+  cdp.on('Network.requestWillBeSent', (e) => cdpRequests.push(e.request.url));
+  await cdp.send('Network.enable');
+  return {
+    assertNone() {
+      assert.deepEqual(requests.slice(seenBefore), [], 'no request seen by the browser');
+      assert.deepEqual(cdpRequests, [], 'no request seen by the DevTools network domain');
+      assert.deepEqual(env.server.log.slice(servedBefore), [], 'no request received by the server');
+    },
+  };
+}
+
 const QUESTION = 'My secret word is zebra-4417. What is 2 plus 2?';
 const DOC_SECRET = 'kestrel-9081';
 
@@ -21,12 +41,7 @@ test('no request while typing and answering', { timeout: 420_000 }, async () => 
   assert.ok(requests.some((r) => r.url.endsWith('hearth_bg.wasm')), 'the worker fetch of the wasm was recorded');
 
   // Count from here, in the browser (page and worker) and at the server.
-  const seenBefore = requests.length;
-  const servedBefore = env.server.log.length;
-  const cdp = await context.newCDPSession(page);
-  const cdpRequests = [];
-  cdp.on('Network.requestWillBeSent', (e) => cdpRequests.push(e.request.url));
-  await cdp.send('Network.enable');
+  const quiet = await watchNetwork(context, page, requests);
 
   await page.getByLabel('Question').click();
   await page.keyboard.type(QUESTION, { delay: 5 });
@@ -35,10 +50,7 @@ test('no request while typing and answering', { timeout: 420_000 }, async () => 
   assert.ok(answer.text.length > 0);
   await page.waitForTimeout(500);
 
-  const during = requests.slice(seenBefore);
-  assert.deepEqual(during, [], 'no request seen by the browser');
-  assert.deepEqual(cdpRequests, [], 'no request seen by the DevTools network domain');
-  assert.deepEqual(env.server.log.slice(servedBefore), [], 'no request received by the server');
+  quiet.assertNone();
 
   // And over the whole session, the question text appears in no URL or body.
   for (const r of requests) {
@@ -54,12 +66,7 @@ test('no request while adding documents (text, Markdown, HTML, PDF) and answerin
   await waitReady(page);
   await page.waitForTimeout(500);
 
-  const seenBefore = requests.length;
-  const servedBefore = env.server.log.length;
-  const cdp = await context.newCDPSession(page);
-  const cdpRequests = [];
-  cdp.on('Network.requestWillBeSent', (e) => cdpRequests.push(e.request.url));
-  await cdp.send('Network.enable');
+  const quiet = await watchNetwork(context, page, requests);
 
   await addDocuments(page, [
     textFile('vault.txt', `Vault notes\n\nThe password of the vault is ${DOC_SECRET}.\n`),
@@ -76,9 +83,7 @@ test('no request while adding documents (text, Markdown, HTML, PDF) and answerin
   await waitReady(page);
   await page.waitForTimeout(500);
 
-  assert.deepEqual(requests.slice(seenBefore), [], 'no request seen by the browser');
-  assert.deepEqual(cdpRequests, [], 'no request seen by the DevTools network domain');
-  assert.deepEqual(env.server.log.slice(servedBefore), [], 'no request received by the server');
+  quiet.assertNone();
 
   // Over the whole session: only the page's own origin, and the document text in no URL or body.
   const origin = new URL(env.server.url).origin;
