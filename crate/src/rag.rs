@@ -96,8 +96,21 @@ pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &Ra
     let budget = n_ctx.saturating_sub(o.generate.max_tokens.min(n_ctx / 2));
     let system = o.system.as_deref().unwrap_or(DEFAULT_SYSTEM);
     let passages = &passages[..relevant(passages, o.min_score_ratio.unwrap_or(DEFAULT_MIN_SCORE_RATIO))];
-    let (messages, used) = build_messages(system, question, passages, |m| Ok(model.chat_tokens(m)?.len() <= budget))?;
-    Ok((model.chat_tokens(&messages)?, used))
+    // Keep the tokens of the prompt that fitted rather than tokenising it again.
+    let mut fitted = None;
+    let (messages, used) = build_messages(system, question, passages, |m| {
+        let tokens = model.chat_tokens(m)?;
+        let fits = tokens.len() <= budget;
+        if fits {
+            fitted = Some(tokens);
+        }
+        Ok(fits)
+    })?;
+    let tokens = match fitted {
+        Some(t) => t,
+        None => model.chat_tokens(&messages)?,
+    };
+    Ok((tokens, used))
 }
 
 /// A sentence of the answer and the passages (1-based) it cites.

@@ -76,10 +76,17 @@ impl ModelLoader {
 
     /// Parses and checks the file and builds the model (context window `n_ctx` tokens, default 2048).
     pub fn finish(self, n_ctx: Option<usize>) -> Result<Model, JsError> {
+        Model::build(self.into_bytes("model")?, n_ctx)
+    }
+}
+
+impl ModelLoader {
+    /// The received bytes, if all the announced ones came.
+    fn into_bytes(self, what: &str) -> Result<Vec<u8>, JsError> {
         if self.expected > 0 && self.buf.len() != self.expected {
-            return Err(js_err(format!("model truncated: received {} of {} bytes", self.buf.len(), self.expected)));
+            return Err(js_err(format!("{what} truncated: received {} of {} bytes", self.buf.len(), self.expected)));
         }
-        Model::build(self.buf, n_ctx)
+        Ok(self.buf)
     }
 }
 
@@ -238,11 +245,7 @@ impl EmbedderLoader {
 
     /// Builds the library from the received safetensors and the other two files (see `new Library`).
     pub fn finish(self, config_json: &str, tokenizer_json: &[u8], max_seq_length: usize, precision: &str) -> Result<Library, JsError> {
-        let inner = self.inner;
-        if inner.expected > 0 && inner.buf.len() != inner.expected {
-            return Err(js_err(format!("embedder weights truncated: received {} of {} bytes", inner.buf.len(), inner.expected)));
-        }
-        Library::new(&inner.buf, config_json, tokenizer_json, max_seq_length, precision)
+        Library::new(&self.inner.into_bytes("embedder weights")?, config_json, tokenizer_json, max_seq_length, precision)
     }
 }
 
