@@ -10,7 +10,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::matmul::{gemm_f32, matmul, matmul_dequantized, quantize, Weight};
+use crate::matmul::{gemm_f32, matmul, quantize, Weight};
 use crate::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,20 +283,13 @@ impl Embedder {
     }
 
     fn linear(&self, l: &Linear, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
-        if cfg!(target_arch = "wasm32") && l.w.ty != GgmlType::F32 && x.len() / l.w.cols >= MIN_GEMM_TOKENS {
-            matmul_dequantized(&self.bytes, &l.w, x, out);
-        } else {
-            matmul(&self.bytes, &l.w, x, acts, out);
-        }
+        // In wasm, matmul itself runs batches of Q8 weights as f32 GEMMs over dequantised tiles.
+        matmul(&self.bytes, &l.w, x, acts, out);
         for r in out.chunks_exact_mut(l.b.len()) {
             r.iter_mut().zip(&l.b).for_each(|(a, b)| *a += b);
         }
     }
 }
-
-/// From this many tokens on, wasm runs Q8 layers as f32 GEMMs over dequantised tiles (see
-/// [`matmul_dequantized`]); natively the AVX2 int8 kernels are faster.
-const MIN_GEMM_TOKENS: usize = 16;
 
 /// Reused buffers for [`attention`]: one head's queries, keys, transposed values, scores and output.
 #[derive(Default)]
