@@ -111,7 +111,7 @@ impl Embedder {
                 Precision::F32 => data.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
                 Precision::Q8 => data.chunks_exact(cols).for_each(|r| quantize_row_q8_0(r, bytes)),
             }
-            Weight { ty, rows, cols, offset }
+            Weight::new(ty, rows, cols, offset)
         };
         let word = store(&get("embeddings.word_embeddings.weight", &[c.vocab_size, h])?, c.vocab_size, h, &mut bytes);
         let pos = get("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?;

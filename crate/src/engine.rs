@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::model::Transformer;
+use crate::shard::Layout;
 use crate::tokenizer::Tokenizer;
 
 pub struct Model {
@@ -39,8 +40,15 @@ impl Model {
     /// Parses and checks a GGUF file held in `bytes`; the model keeps the buffer and reads weights from it.
     pub fn load(bytes: Vec<u8>) -> Result<Model> {
         let g = Gguf::parse(&bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&g)?;
+        let layout = Layout::whole_file(&g);
         let file_bytes = bytes.len();
+        Model::from_parts(&g, &layout, bytes, file_bytes)
+    }
+
+    /// Builds the model from a parsed header and the weights laid out as `layout` says: the whole file, or
+    /// shard 0's part of a file of `file_bytes` bytes (see [`crate::shard`]).
+    pub fn from_parts(g: &Gguf, layout: &Layout, bytes: Vec<u8>, file_bytes: usize) -> Result<Model> {
+        let tokenizer = Tokenizer::from_gguf(g)?;
         let mut types: Vec<(String, usize)> = Vec::new();
         for t in &g.tensors {
             match types.iter_mut().find(|(n, _)| n == t.ty.name()) {
@@ -57,7 +65,7 @@ impl Model {
             &tok_text(tokenizer.bos),
             &tok_text(tokenizer.eos),
         );
-        let transformer = Transformer::new(bytes, &g)?;
+        let transformer = Transformer::from_layout(bytes, g, layout)?;
         let c: &Config = &transformer.config;
         if c.n_vocab != tokenizer.vocab_size() {
             return Err(Error::Unsupported(format!(

@@ -125,6 +125,12 @@ pub struct Gguf {
 impl Gguf {
     /// Parses the header, metadata and tensor directory of `bytes` (the whole file).
     pub fn parse(bytes: &[u8]) -> Result<Gguf> {
+        Gguf::parse_header(bytes, bytes.len())
+    }
+
+    /// Parses the header from `bytes`, the first part (at least the header) of a file of `file_len` bytes,
+    /// checking that every tensor lies inside the file: lets a loader see the layout while the data streams.
+    pub fn parse_header(bytes: &[u8], file_len: usize) -> Result<Gguf> {
         let mut r = Reader { bytes, pos: 0 };
         let magic = r.take(4, "magic")?;
         if magic != MAGIC {
@@ -203,7 +209,7 @@ impl Gguf {
         }
 
         let data_offset = align_up(r.pos as u64, alignment);
-        let file_len = bytes.len() as u64;
+        let file_len = file_len as u64;
         let mut tensors = Vec::with_capacity(infos.len());
         let mut by_name = HashMap::with_capacity(infos.len());
         for (name, dims, ty, rel, n_bytes, at) in infos {

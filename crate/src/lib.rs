@@ -27,6 +27,7 @@ pub mod rag;
 pub mod retriever;
 pub mod sampler;
 pub mod session;
+pub mod shard;
 pub mod tokenizer;
 #[doc(hidden)]
 pub mod testutil;

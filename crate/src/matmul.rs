@@ -1,26 +1,51 @@
 //! Matrix × activations, the operation every layer of every model here is made of. Weights stay in their
 //! stored (often quantised) form inside a byte buffer; activations are quantised once per matmul.
 
+use std::ops::Range;
+
 use crate::quant::{vec_dot, GgmlType, Q8Acts};
 
-/// A weight matrix: `rows` rows of `cols` elements of type `ty`, stored at `offset` in the model bytes.
+/// A weight matrix: `rows` rows of `cols` elements of type `ty`. The rows `first..first + held` are stored
+/// one after another from `offset` in the model bytes: all of them, unless the matrix is split by rows across
+/// workers (see [`crate::shard`]), when each worker holds its own range.
 #[derive(Debug, Clone)]
 pub struct Weight {
     pub ty: GgmlType,
     pub rows: usize,
     pub cols: usize,
     pub offset: usize,
+    pub first: usize,
+    pub held: usize,
 }
 
 impl Weight {
+    /// A matrix held whole.
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, offset: usize) -> Weight {
+        Weight { ty, rows, cols, offset, first: 0, held: rows }
+    }
+
     pub fn row_bytes(&self) -> usize {
         self.ty.row_bytes(self.cols)
     }
 
-    pub fn row<'a>(&self, bytes: &'a [u8], r: usize) -> &'a [u8] {
-        let rb = self.row_bytes();
-        &bytes[self.offset + r * rb..self.offset + (r + 1) * rb]
+    pub fn held_rows(&self) -> Range<usize> {
+        self.first..self.first + self.held
     }
+
+    /// Row `r` (which must be one of the held rows).
+    pub fn row<'a>(&self, bytes: &'a [u8], r: usize) -> &'a [u8] {
+        debug_assert!(self.held_rows().contains(&r), "row {r} is not held ({:?})", self.held_rows());
+        let rb = self.row_bytes();
+        let i = r - self.first;
+        &bytes[self.offset + i * rb..self.offset + (i + 1) * rb]
+    }
+}
+
+/// Where a matmul writes row `r` of token `t`: `out[t * stride + r - first]`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutLayout {
+    pub stride: usize,
+    pub first: usize,
 }
 
 /// Quantises the activations for the matmuls that follow (skipped when rows don't split into blocks,
@@ -31,52 +56,60 @@ pub fn quantize(acts: &mut Q8Acts, x: &[f32]) {
     }
 }
 
-/// `out[t][r] = W[r] · x[t]` for every token row t. Row-outer so each weight row is read from memory once
-/// per batch. Natively, big products are split by rows across the cores.
+/// `out[t][r] = W[r] · x[t]` for every token row t and every held row r (all rows unless the matrix is split
+/// across workers). Row-outer so each weight row is read from memory once per batch. Natively, big products
+/// are split by rows across the cores.
 pub fn matmul(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
+    matmul_into(bytes, w, x, acts, out, OutLayout { stride: w.rows, first: 0 });
+}
+
+/// [`matmul`] into any layout of `out`.
+pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut [f32], o: OutLayout) {
     let nt = x.len() / w.cols;
-    debug_assert_eq!(out.len(), nt * w.rows);
-    if w.ty == GgmlType::F32 && nt > 1 && sgemm(bytes, w, x, nt, out) {
+    debug_assert!(out.len() >= (nt.max(1) - 1) * o.stride + w.first + w.held - o.first);
+    if w.ty == GgmlType::F32 && nt > 1 && sgemm(bytes, w, x, nt, out, o) {
         return;
     }
     // In wasm, batches (prefill) go faster as f32 GEMMs over dequantised tiles than as one int8 dot per
     // (row, token); natively the AVX2 int8 kernels win.
     #[cfg(target_arch = "wasm32")]
     if w.ty != GgmlType::F32 && nt >= MIN_DEQUANT_BATCH {
-        matmul_dequantized(bytes, w, x, out);
+        matmul_dequantized_into(bytes, w, x, out, o);
         return;
     }
+    let held = w.held_rows();
     #[cfg(not(target_arch = "wasm32"))]
     {
         // Below about a million multiply-adds the hand-off costs more than it saves.
-        if w.rows * w.cols * nt >= 1 << 20 && rayon::current_num_threads() > 1 {
+        if w.held * w.cols * nt >= 1 << 20 && rayon::current_num_threads() > 1 {
             use rayon::prelude::*;
             let parts = rayon::current_num_threads() * 4;
-            let per = w.rows.div_ceil(parts);
+            let per = w.held.div_ceil(parts);
             let mut partial: Vec<Vec<f32>> = (0..parts).map(|_| Vec::new()).collect();
             partial.par_iter_mut().enumerate().for_each(|(p, buf)| {
-                let (r0, r1) = (p * per, ((p + 1) * per).min(w.rows));
+                let (r0, r1) = (held.start + p * per, (held.start + (p + 1) * per).min(held.end));
                 if r0 < r1 {
                     buf.resize((r1 - r0) * nt, 0.0);
                     rows_into(bytes, w, x, acts, r0, r1, nt, buf);
                 }
             });
             for (p, buf) in partial.iter().enumerate() {
-                let r0 = p * per;
+                let r0 = held.start + p * per;
                 let n = buf.len() / nt.max(1);
                 for t in 0..nt {
-                    out[t * w.rows + r0..t * w.rows + r0 + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
+                    let at = t * o.stride + r0 - o.first;
+                    out[at..at + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
                 }
             }
             return;
         }
     }
     let blocks = w.cols / 32;
-    for r in 0..w.rows {
+    for r in held {
         let row = w.row(bytes, r);
         for t in 0..nt {
             let a = acts.row(t, blocks);
-            out[t * w.rows + r] = vec_dot(w.ty, row, &x[t * w.cols..(t + 1) * w.cols], &a);
+            out[t * o.stride + r - o.first] = vec_dot(w.ty, row, &x[t * w.cols..(t + 1) * w.cols], &a);
         }
     }
 }
@@ -97,14 +130,24 @@ fn rows_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, r0: usize, r1: 
 
 /// Float weights times a batch: one blocked GEMM, `out (nt × rows) = x (nt × cols) · Wᵀ`. Returns false
 /// (and does nothing) if the weights are not 4-byte aligned in memory.
-fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32]) -> bool {
-    let raw = &bytes[w.offset..w.offset + w.rows * w.row_bytes()];
+fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32], o: OutLayout) -> bool {
+    let raw = &bytes[w.offset..w.offset + w.held * w.row_bytes()];
     // SAFETY: every bit pattern is a valid f32; only the aligned middle is used, and only if it is all.
     let (pre, wf, post) = unsafe { raw.align_to::<f32>() };
     if !pre.is_empty() || !post.is_empty() {
         return false;
     }
-    gemm_f32(x, wf, nt, w.rows, w.cols, out);
+    if w.held == o.stride {
+        gemm_f32(x, wf, nt, w.held, w.cols, out);
+    } else {
+        // Part of a matrix split across workers (test models only: real ones are quantised).
+        let mut part = vec![0f32; nt * w.held];
+        gemm_f32(x, wf, nt, w.held, w.cols, &mut part);
+        for t in 0..nt {
+            let at = t * o.stride + w.first - o.first;
+            out[at..at + w.held].copy_from_slice(&part[t * w.held..(t + 1) * w.held]);
+        }
+    }
     true
 }
 
@@ -119,17 +162,22 @@ const DEQUANT_TILE: usize = 32;
 /// time and running the f32 GEMM: the activations stay f32 and each weight is decoded once per batch, which
 /// in wasm beats one int8 dot product per (row, token) for batches of a few dozen tokens or more.
 pub fn matmul_dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
+    matmul_dequantized_into(bytes, w, x, out, OutLayout { stride: w.rows, first: 0 });
+}
+
+fn matmul_dequantized_into(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {
     let nt = x.len() / w.cols;
     let mut tile = vec![0f32; DEQUANT_TILE * w.cols];
     let mut part = vec![0f32; nt * DEQUANT_TILE];
-    for r0 in (0..w.rows).step_by(DEQUANT_TILE) {
-        let n = (w.rows - r0).min(DEQUANT_TILE);
+    for r0 in w.held_rows().step_by(DEQUANT_TILE) {
+        let n = (w.first + w.held - r0).min(DEQUANT_TILE);
         for (i, dst) in tile.chunks_exact_mut(w.cols).take(n).enumerate() {
             crate::quant::dequantize_row(w.ty, w.row(bytes, r0 + i), dst);
         }
         gemm_f32(x, &tile[..n * w.cols], nt, n, w.cols, &mut part[..nt * n]);
         for t in 0..nt {
-            out[t * w.rows + r0..t * w.rows + r0 + n].copy_from_slice(&part[t * n..(t + 1) * n]);
+            let at = t * o.stride + r0 - o.first;
+            out[at..at + n].copy_from_slice(&part[t * n..(t + 1) * n]);
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::tokenizer::TextStream;
 
 /// Prompt tokens per forward call while prefilling: big enough to reuse each weight row across tokens,
 /// small enough to keep the work buffers modest.
-const PREFILL_BATCH: usize = 32;
+pub const PREFILL_BATCH: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "snake_case")]

@@ -190,3 +190,28 @@ pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
     );
     (st, config, tokenizer.into_bytes())
 }
+
+/// A model split across `count` shards in this process: every shard streams `bytes` in `chunk`-byte pieces
+/// through its own [`crate::shard::ShardLoader`], shard 0 becomes the model and the others answer it as
+/// [`crate::shard::LocalPeers`] with buffers of `capacity` floats (input, per-peer output), or exactly what
+/// a prefill batch needs if `None`.
+pub fn load_split(bytes: &[u8], count: usize, chunk: usize, capacity: Option<(usize, usize)>) -> crate::Result<crate::Model> {
+    use crate::shard::{LocalPeers, MatrixShard, ShardLoader, ShardSpec};
+    let stream = |index: usize| -> crate::Result<_> {
+        let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(index, count)?);
+        for piece in bytes.chunks(chunk) {
+            l.push(piece)?;
+        }
+        l.finish()
+    };
+    let (g, layout, data) = stream(0)?;
+    let mut model = crate::Model::from_parts(&g, &layout, data, bytes.len())?;
+    let mut shards = Vec::new();
+    for i in 1..count {
+        let (g, layout, data) = stream(i)?;
+        shards.push(MatrixShard::new(&g, &layout, data)?);
+    }
+    let capacity = capacity.unwrap_or_else(|| model.transformer.peer_buffers(crate::session::PREFILL_BATCH));
+    model.transformer.attach_peers(Box::new(LocalPeers::new(shards, capacity)))?;
+    Ok(model)
+}

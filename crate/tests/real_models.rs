@@ -203,3 +203,30 @@ fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
     let with_fact = segments.iter().find(|s| s.text.contains("heliotrope-42")).unwrap();
     assert!(with_fact.citations.iter().any(|&c| passages[c - 1].doc_id == "larkspur-office.md"), "{segments:?}");
 }
+
+/// The browser's two-worker mode (the model's rows split between two shards) computes exactly what the
+/// whole model does on the real SmolLM2: the same logits, bit for bit, for a prompt and a few decoded tokens.
+#[test]
+fn smollm2_split_across_two_shards_gives_identical_logits() {
+    use hearth::kv_cache::KvCache;
+    use hearth::model::Scratch;
+    let bytes = std::fs::read(model_path("smollm2-135m-instruct")).unwrap();
+    let split = hearth::testutil::load_split(&bytes, 2, 1 << 20, None).unwrap();
+    let whole = smollm();
+    assert!(split.transformer.weight_bytes() * 10 < whole.transformer.weight_bytes() * 6, "shard 0 should hold about half");
+    let prompt = whole.chat_tokens(&[Message { role: "user".into(), content: "What is the capital of France?".into() }]).unwrap();
+    let c = whole.config();
+    let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
+    let (mut ka, mut kb) = (KvCache::new(c, 256), KvCache::new(c, 256));
+    let mut next = None;
+    for step in 0..5 {
+        let toks = match next {
+            None => prompt.clone(),
+            Some(t) => vec![t],
+        };
+        let la = whole.transformer.forward(&mut sa, &mut ka, &toks, false).unwrap().to_vec();
+        let lb = split.transformer.forward(&mut sb, &mut kb, &toks, false).unwrap();
+        assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "logits differ at step {step}");
+        next = Some(la.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32);
+    }
+}

@@ -137,7 +137,7 @@ pub fn check_gemm_against_reference(seed: u64) {
         }
         for ty in [GgmlType::Q8_0, GgmlType::Q4_1] {
             let bytes: Vec<u8> = (0..n).flat_map(|_| random_row(ty, k, &mut rng)).collect();
-            let w = Weight { ty, rows: n, cols: k, offset: 0 };
+            let w = Weight::new(ty, n, k, 0);
             let mut got = vec![0f32; m * n];
             matmul_dequantized(&bytes, &w, &a, &mut got);
             let mut row = vec![0f32; k];

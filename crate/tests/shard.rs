@@ -1,0 +1,110 @@
+//! A model split by rows across shards (the browser's two-worker mode, here with in-process peers) must give
+//! exactly the whole model's logits, whatever the chunking of the download and the size of the buffers.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use hearth::kv_cache::KvCache;
+use hearth::model::Scratch;
+use hearth::quant::GgmlType;
+use hearth::shard::{ShardLoader, ShardSpec};
+use hearth::testutil::{load_split, tiny_gguf, TinySpec};
+use hearth::Model;
+
+/// Prefill of 40 tokens (all logits), then 3 single tokens: every logit bit-equal between `a` and `b`.
+fn same_logits(a: &Model, b: &Model, what: &str) {
+    let c = a.config();
+    let tokens: Vec<u32> = (0..40).map(|i| 261 + (i * 7) % 17).collect();
+    let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
+    let (mut ka, mut kb) = (KvCache::new(c, 64), KvCache::new(c, 64));
+    let la = a.transformer.forward(&mut sa, &mut ka, &tokens, true).unwrap().to_vec();
+    let lb = b.transformer.forward(&mut sb, &mut kb, &tokens, true).unwrap().to_vec();
+    assert_eq!(la.len(), lb.len());
+    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: prefill logits differ");
+    for t in [5u32, 270, 130] {
+        let la = a.transformer.forward(&mut sa, &mut ka, &[t], false).unwrap().to_vec();
+        let lb = b.transformer.forward(&mut sb, &mut kb, &[t], false).unwrap().to_vec();
+        assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: decode logits differ at token {t}");
+    }
+    assert_eq!(ka.len(), kb.len());
+}
+
+#[test]
+fn split_models_equal_the_whole_model() {
+    for spec in [
+        TinySpec::default(),
+        TinySpec { arch: "gemma3", weight_type: GgmlType::Q4_1, dim: 96, ffn_dim: 192, ..TinySpec::default() },
+        TinySpec { weight_type: GgmlType::F32, ..TinySpec::default() },
+    ] {
+        let bytes = tiny_gguf(&spec);
+        let whole = Model::load(bytes.clone()).unwrap();
+        for (count, chunk) in [(2, 1000), (2, 7), (3, 4096)] {
+            let split = load_split(&bytes, count, chunk, None).unwrap();
+            assert!(split.transformer.weight_bytes() < whole.transformer.weight_bytes());
+            same_logits(&whole, &split, &format!("{} {:?} in {count} shards, {chunk}-byte chunks", spec.arch, spec.weight_type));
+        }
+        // Buffers for one token only: the 40-token prefill runs in one-token passes, with the same result
+        // (for quantised weights: float ones go through a GEMM in batches, which sums in another order).
+        if spec.weight_type == GgmlType::F32 {
+            continue;
+        }
+        // (All logits of one token must still fit.)
+        let (cap_in, cap_out) = split_buffers_for_one_token(&bytes);
+        let split = load_split(&bytes, 2, 512, Some((cap_in, cap_out.max(whole.config().n_vocab)))).unwrap();
+        same_logits(&whole, &split, &format!("{} {:?} one-token buffers", spec.arch, spec.weight_type));
+    }
+}
+
+fn split_buffers_for_one_token(bytes: &[u8]) -> (usize, usize) {
+    load_split(bytes, 2, bytes.len(), None).unwrap().transformer.peer_buffers(1)
+}
+
+#[test]
+fn shards_hold_the_weights_once_between_them() {
+    let bytes = tiny_gguf(&TinySpec { dim: 128, ffn_dim: 256, ..TinySpec::default() });
+    let mut total = 0;
+    for i in 0..2 {
+        let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(i, 2).unwrap());
+        l.push(&bytes).unwrap();
+        let (_, layout, data) = l.finish().unwrap();
+        assert_eq!(data.len(), layout.data_len);
+        total += data.len();
+    }
+    // Each shard pads tensors to 32 bytes; the header (vocabulary) is not kept at all.
+    assert!(total <= bytes.len(), "{total} bytes in shards for a {}-byte file", bytes.len());
+}
+
+#[test]
+fn a_truncated_or_damaged_stream_is_a_clear_error() {
+    let bytes = tiny_gguf(&TinySpec::default());
+    let spec = ShardSpec::new(1, 2).unwrap();
+    let mut l = ShardLoader::new(bytes.len(), spec);
+    l.push(&bytes[..bytes.len() - 10]).unwrap();
+    let e = l.finish().err().unwrap().to_string();
+    assert!(e.contains("truncated") && e.contains(&bytes.len().to_string()), "{e}");
+
+    let mut l = ShardLoader::new(bytes.len(), spec);
+    let e = l.push(&[bytes.clone(), vec![0]].concat()).err().unwrap().to_string();
+    assert!(e.contains("more than the announced"), "{e}");
+
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    let mut l = ShardLoader::new(bad.len(), spec);
+    l.push(&bad).unwrap();
+    let e = l.finish().err().unwrap().to_string();
+    assert!(e.contains("not a GGUF file"), "{e}");
+
+    assert!(ShardSpec::new(2, 2).is_err());
+}
+
+#[test]
+fn a_split_model_without_its_peers_says_so() {
+    let bytes = tiny_gguf(&TinySpec::default());
+    let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(0, 2).unwrap());
+    l.push(&bytes).unwrap();
+    let (g, layout, data) = l.finish().unwrap();
+    let m = Model::from_parts(&g, &layout, data, bytes.len()).unwrap();
+    let mut cache = KvCache::new(m.config(), 16);
+    let e = m.transformer.forward(&mut Scratch::default(), &mut cache, &[5], false).err().unwrap().to_string();
+    assert!(e.contains("split across 2 workers"), "{e}");
+    assert_eq!(cache.len(), 0);
+}
