@@ -9,6 +9,7 @@
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
+use crate::fastmath;
 use crate::error::{Error, Result};
 use crate::matmul::{gemm_f32, matmul, quantize, Weight};
 use crate::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
@@ -233,7 +234,7 @@ impl Embedder {
         let heads = c.num_attention_heads;
         let mut att = AttentionBuffers::default();
         for ly in &self.layers {
-            self.prepare(&mut acts, &x);
+            self.prepare(&mut acts, &x, h);
             self.linear(&ly.q, &x, &acts, &mut q);
             self.linear(&ly.k, &x, &acts, &mut k);
             self.linear(&ly.v, &x, &acts, &mut v);
@@ -243,16 +244,16 @@ impl Embedder {
                 attention(&q, &k, &v, &mut ctx, start, s.len(), h, heads, &mut att);
                 start += s.len();
             }
-            self.prepare(&mut acts, &ctx);
+            self.prepare(&mut acts, &ctx, h);
             self.linear(&ly.o, &ctx, &acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln1, c.layer_norm_eps);
             }
-            self.prepare(&mut acts, &x);
+            self.prepare(&mut acts, &x, h);
             self.linear(&ly.up, &x, &acts, &mut hid);
             hid.iter_mut().for_each(|v| *v = gelu_erf(*v));
-            self.prepare(&mut acts, &hid);
+            self.prepare(&mut acts, &hid, f);
             self.linear(&ly.down, &hid, &acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
@@ -276,9 +277,9 @@ impl Embedder {
     }
 
     /// Quantises activations for the matmuls that follow, unless the weights are float.
-    fn prepare(&self, acts: &mut Q8Acts, x: &[f32]) {
+    fn prepare(&self, acts: &mut Q8Acts, x: &[f32], cols: usize) {
         if self.precision == Precision::Q8 {
-            quantize(acts, x);
+            quantize(acts, x, cols);
         }
     }
 
@@ -332,7 +333,7 @@ fn attention(q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32], start: usize, n: 
         for t in 0..n {
             let r = &mut b.scores[t * n4..t * n4 + n];
             r.iter_mut().zip(&b.raw[t * n..(t + 1) * n]).for_each(|(d, &s)| *d = s * scale);
-            softmax(r);
+            fastmath::softmax(r);
         }
         gemm_f32(&b.scores, &b.vt, n, hd, n4, &mut b.out);
         for t in 0..n {
@@ -352,16 +353,6 @@ fn layer_norm(x: &mut [f32], (w, b): &(Vec<f32>, Vec<f32>), eps: f32) {
     }
 }
 
-fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = fast_exp(*v - max);
-        sum += *v;
-    }
-    x.iter_mut().for_each(|v| *v /= sum);
-}
-
 /// BERT's exact GELU, x·Φ(x), with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
 fn gelu_erf(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))
@@ -371,24 +362,7 @@ fn erf(x: f32) -> f32 {
     let s = x.signum();
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * fast_exp(-x * x);
+    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * fastmath::exp(-x * x);
     s * y
 }
 
-/// e^x to about 2e-7 relative error for x in [-87, 88] (0 below): 2^(x·log2 e) as a power of two times a
-/// degree-6 polynomial for the fraction. libm's expf is a call per element in wasm; this inlines and
-/// vectorises, and softmax and GELU call it millions of times per document.
-#[inline(always)]
-fn fast_exp(x: f32) -> f32 {
-    let y = x.clamp(-87.0, 88.0) * std::f32::consts::LOG2_E;
-    let n = y.round();
-    let f = (y - n) * std::f32::consts::LN_2;
-    // e^f for |f| ≤ ln2/2: Taylor to degree 6 (error < 1e-7).
-    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if x < -87.0 {
-        0.0
-    } else {
-        p * scale
-    }
-}

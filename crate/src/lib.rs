@@ -4,6 +4,7 @@
 //! Data flows one way: bytes → [`gguf`] → [`engine::Model`] (transformer + tokenizer + chat template) →
 //! [`session::Session`] (KV cache, sampling) → tokens and text.
 
+pub mod attention;
 pub mod bench;
 pub mod chat;
 pub mod chunker;
@@ -13,6 +14,7 @@ pub mod embedder;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod fastmath;
 pub mod gguf;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod gemm_simd128;
@@ -34,6 +36,8 @@ pub mod testutil;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm_peers;
 
 pub use chat::Message;
 pub use engine::{Model, ModelInfo};

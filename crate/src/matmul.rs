@@ -48,10 +48,14 @@ pub struct OutLayout {
     pub first: usize,
 }
 
-/// Quantises the activations for the matmuls that follow (skipped when rows don't split into blocks,
-/// which only float weights allow).
-pub fn quantize(acts: &mut Q8Acts, x: &[f32]) {
-    if x.len() % 32 == 0 {
+/// Quantises the activations (rows of `cols`) for the matmuls that follow. Skipped when rows don't split
+/// into blocks (only float weights allow that) and, in wasm, for batches that [`matmul`] runs as f32 GEMMs.
+pub fn quantize(acts: &mut Q8Acts, x: &[f32], cols: usize) {
+    #[cfg(target_arch = "wasm32")]
+    if x.len() / cols >= MIN_DEQUANT_BATCH {
+        return;
+    }
+    if cols % 32 == 0 {
         acts.quantize_from(x);
     }
 }
@@ -166,9 +170,24 @@ pub fn matmul_dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) 
 }
 
 fn matmul_dequantized_into(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {
+    thread_local! {
+        // The tile and its products, reused: allocating them per call showed in profiles.
+        static BUFS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    BUFS.with(|b| {
+        let (tile, part) = &mut *b.borrow_mut();
+        dequantized_tiles(bytes, w, x, out, o, tile, part)
+    })
+}
+
+fn dequantized_tiles(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout, tile: &mut Vec<f32>, part: &mut Vec<f32>) {
     let nt = x.len() / w.cols;
-    let mut tile = vec![0f32; DEQUANT_TILE * w.cols];
-    let mut part = vec![0f32; nt * DEQUANT_TILE];
+    if tile.len() < DEQUANT_TILE * w.cols {
+        tile.resize(DEQUANT_TILE * w.cols, 0.0);
+    }
+    if part.len() < nt * DEQUANT_TILE {
+        part.resize(nt * DEQUANT_TILE, 0.0);
+    }
     for r0 in w.held_rows().step_by(DEQUANT_TILE) {
         let n = (w.first + w.held - r0).min(DEQUANT_TILE);
         for (i, dst) in tile.chunks_exact_mut(w.cols).take(n).enumerate() {

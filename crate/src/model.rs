@@ -8,11 +8,13 @@
 
 use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
+use crate::attention;
+use crate::fastmath;
 use crate::gguf::Gguf;
 use crate::kv_cache::KvCache;
 use crate::matmul::{matmul, quantize, Weight};
 use crate::shard::{self, Layout, MatrixShard, Peers, ShardSpec};
-use crate::quant::{dequantize_row, dot_f32, Q8Acts};
+use crate::quant::{dequantize_row, Q8Acts};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -86,7 +88,7 @@ impl Scratch {
         grow(&mut self.k, t * c.kv_dim());
         grow(&mut self.v, t * c.kv_dim());
         grow(&mut self.attn_out, t * c.q_dim());
-        grow(&mut self.att, n_ctx);
+        grow(&mut self.att, n_ctx * (c.n_heads / c.n_kv_heads));
         grow(&mut self.hb, t * c.ffn_dim);
         grow(&mut self.hb2, t * c.ffn_dim);
         grow(&mut self.rope, c.rope_dim);
@@ -272,7 +274,7 @@ impl Transformer {
             let m = (l * PER_LAYER) as u32;
             rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.attn_norm, c.norm_eps);
             let xb = &s.xb[..nt * dim];
-            quantize(&mut s.acts, xb);
+            quantize(&mut s.acts, xb, dim);
             let qkv = [m + Q as u32, m + K as u32, m + V as u32];
             self.mm(&qkv, xb, &s.acts, &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]], &mut s.recv)?;
             if let (Some(qn), Some(kn)) = (&ly.q_norm, &ly.k_norm) {
@@ -295,27 +297,14 @@ impl Transformer {
                     (true, Some(w)) => (p + 1).saturating_sub(w),
                     _ => 0,
                 };
-                for h in 0..c.n_heads {
-                    let kvh = h / group;
-                    let q = &s.q[t * qd + h * hd..t * qd + (h + 1) * hd];
-                    let att = &mut s.att[start..=p];
-                    for (i, a) in att.iter_mut().enumerate() {
-                        let ko = (start + i) * kvd + kvh * hd;
-                        *a = dot_f32(q, &kc[ko..ko + hd]) * c.attn_scale;
-                    }
-                    softmax(att);
-                    let out = &mut s.attn_out[t * qd + h * hd..t * qd + (h + 1) * hd];
-                    out.fill(0.0);
-                    for (i, &a) in att.iter().enumerate() {
-                        let vo = (start + i) * kvd + kvh * hd;
-                        for (o, &v) in out.iter_mut().zip(&vc[vo..vo + hd]) {
-                            *o += a * v;
-                        }
-                    }
+                for kvh in 0..c.n_kv_heads {
+                    let span = attention::Span { k: kc, v: vc, stride: kvd, head: kvh, hd, start, end: p };
+                    let heads = t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd;
+                    attention::attend_group(&s.q[heads.clone()], &span, c.attn_scale, &mut s.att, &mut s.attn_out[heads]);
                 }
             }
             let ao = &s.attn_out[..nt * qd];
-            quantize(&mut s.acts, ao);
+            quantize(&mut s.acts, ao, qd);
             self.mm(&[m + O as u32], ao, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
             if let Some(pn) = &ly.post_attn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
@@ -324,18 +313,18 @@ impl Transformer {
 
             rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.ffn_norm, c.norm_eps);
             let xb = &s.xb[..nt * dim];
-            quantize(&mut s.acts, xb);
+            quantize(&mut s.acts, xb, dim);
             let fd = c.ffn_dim;
             let gate_up = [m + GATE as u32, m + UP as u32];
             self.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.recv)?;
             for (g, &u) in s.hb[..nt * fd].iter_mut().zip(&s.hb2[..nt * fd]) {
                 *g = match c.activation {
-                    Activation::Silu => *g / (1.0 + (-*g).exp()) * u,
+                    Activation::Silu => *g / (1.0 + fastmath::exp(-*g)) * u,
                     Activation::GeluTanh => gelu_tanh(*g) * u,
                 };
             }
             let hb = &s.hb[..nt * fd];
-            quantize(&mut s.acts, hb);
+            quantize(&mut s.acts, hb, fd);
             self.mm(&[m + DOWN as u32], hb, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
             if let Some(pn) = &ly.post_ffn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
@@ -351,7 +340,7 @@ impl Transformer {
         let n = nt - first;
         rmsnorm_rows(&mut s.xb[..n * dim], &s.x[first * dim..nt * dim], &self.output_norm, c.norm_eps);
         let xb = &s.xb[..n * dim];
-        quantize(&mut s.acts, xb);
+        quantize(&mut s.acts, xb, dim);
         let output = (self.mats.len() - 2) as u32;
         self.mm(&[output], xb, &s.acts, &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]], &mut s.recv)
     }
@@ -374,7 +363,7 @@ impl Transformer {
             }
         }
         if let Some(p) = &self.peers {
-            let total: usize = (1..self.spec.count).map(|q| MatrixShard::output_len(&self.mats, self.spec.of(q), shard::JOB_EMBED, &[], &s.ids[..nt])).sum();
+            let total: usize = (1..self.spec.count).map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), shard::JOB_EMBED, &[], &s.ids[..nt])).sum();
             grow(&mut s.recv, total);
             p.finish(&mut s.recv[..total])?;
             let mut at = 0;
@@ -491,20 +480,9 @@ fn rope(x: &mut [f32], hd: usize, rope_dim: usize, neox: bool, pos: f32, inv_fre
     }
 }
 
-fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    x.iter_mut().for_each(|v| *v *= inv);
-}
-
 fn gelu_tanh(x: f32) -> f32 {
     const C: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
+    0.5 * x * (1.0 + fastmath::tanh(C * (x + 0.044715 * x * x * x)))
 }
 
 fn add(x: &mut [f32], y: &[f32]) {

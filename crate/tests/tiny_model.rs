@@ -31,7 +31,7 @@ fn batch_equals_incremental(spec: TinySpec) {
         let one = m.transformer.forward(&mut s2, &mut k2, &[t], false).unwrap();
         let want = &all[i * c.n_vocab..(i + 1) * c.n_vocab];
         for (a, b) in one.iter().zip(want) {
-            assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{}: token {i}: {a} vs {b}", spec.arch);
+            assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{} {:?}: token {i}: {a} vs {b}", spec.arch, spec.weight_type);
         }
     }
     assert!(all.iter().all(|v| v.is_finite()));

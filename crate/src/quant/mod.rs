@@ -207,13 +207,13 @@ impl Q8Acts {
         self.qs.resize(x.len(), 0);
         for b in 0..nb {
             let xb = &x[b * 32..b * 32 + 32];
-            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let amax = xb.iter().fold(0f32, |m, v| crate::fastmath::max(m, v.abs()));
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             let q = &mut self.qs[b * 32..b * 32 + 32];
             let mut sum = 0i32;
             for (qi, &v) in q.iter_mut().zip(xb) {
-                let r = (v * id).round() as i32;
+                let r = crate::fastmath::round(v * id) as i32;
                 *qi = r.clamp(-127, 127) as i8;
                 sum += *qi as i32;
             }
@@ -247,7 +247,7 @@ impl Q8Acts {
 pub fn quantize_row_q8_0(x: &[f32], out: &mut Vec<u8>) {
     debug_assert_eq!(x.len() % 32, 0);
     for xb in x.chunks_exact(32) {
-        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let amax = xb.iter().fold(0f32, |m, v| crate::fastmath::max(m, v.abs()));
         let d = amax / 127.0;
         let id = if d > 0.0 { 1.0 / d } else { 0.0 };
         out.extend_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
