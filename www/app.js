@@ -233,6 +233,7 @@ function describe(info) {
     `context ${info.context_size} tokens`,
     `${MB(info.memory_bytes)} in memory`,
     info.relaxed_simd ? 'relaxed SIMD' : info.simd ? 'SIMD' : 'no SIMD',
+    `${info.threads ?? 1} thread${(info.threads ?? 1) > 1 ? 's' : ''}`,
   ].join(' · ');
 }
 

@@ -26,8 +26,9 @@ async function buildPrompt(tokenize, bos, n) {
 
 const perS = (n, ms) => (ms > 0 ? (n * 1000) / ms : 0);
 
-/** hearth in its own module worker (bench-worker.js). Single-threaded: the wasm build has no threads yet. */
-export function hearthEngine() {
+/** hearth in its own module worker (bench-worker.js); with `threads` > 1 the model is split across that many
+ * workers (www/shard-pool.js), as the page does when cross-origin isolated. */
+export function hearthEngine(threads = 1, lead = undefined) {
   const worker = new Worker('bench-worker.js', { type: 'module' });
   const pending = new Map();
   let next = 1;
@@ -45,9 +46,10 @@ export function hearthEngine() {
     });
   return {
     name: 'hearth',
-    threadsUsed: 1,
+    threadsUsed: threads,
     async load(url, nCtx) {
-      const r = await call({ type: 'load', url, nCtx });
+      const r = await call({ type: 'load', url, nCtx, threads, lead });
+      this.threadsUsed = r.threads;
       return { load_ms: r.load_ms, build: r.build, model: r.info.name };
     },
     // Text tokens only: hearth's info does not say whether the model adds a BOS (bench.rs adds it when it does).

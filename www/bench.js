@@ -16,7 +16,7 @@ const runs = Number(params.get('runs') || 3);
 const nCtx = promptTokens + genTokens + 16;
 
 async function start() {
-  const engine = engineName === 'wllama' ? await wllamaEngine(threads) : hearthEngine();
+  const engine = engineName === 'wllama' ? await wllamaEngine(threads) : hearthEngine(threads, params.get('lead') ? Number(params.get('lead')) : undefined);
   const bench = {
     engine: engineName,
     crossOriginIsolated: self.crossOriginIsolated,

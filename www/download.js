@@ -79,7 +79,7 @@ async function pump(stream, total, sink, writer, source, ctx) {
       if (ctx.signal?.aborted) throw new Error('loading cancelled');
       const { done, value } = await reader.read();
       if (done) break;
-      sink.push(value);
+      await sink.push(value); // a split model's pool may ask the stream to wait
       hash.update(value);
       if (writer) await writer.write(value);
       loaded += value.byteLength;

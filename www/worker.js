@@ -7,6 +7,7 @@ import { download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
+import { ShardPool, defaultThreads } from './shard-pool.js';
 
 // The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
 // waits for `ready` first, and the message handler is in place at once so no message is missed.
@@ -14,6 +15,7 @@ const wasm = {};
 const ready = loadWasm().then((m) => Object.assign(wasm, m));
 const library = new LibraryHost(wasm, (msg) => post(msg));
 let model = null;
+let pool = null; // the workers holding the other rows of a split model (shard-pool.js), if any
 let generating = false;
 let loadAbort = null;
 let ingestEpoch = 0; // cancelIngest bumps it: every addDocument received before then is cancelled
@@ -88,12 +90,20 @@ async function cacheInfo() {
 }
 
 // A GGUF from a File (streamed, not cached) or a URL (from the browser cache when there, else downloaded and
-// cached, sha256-checked), chunk by chunk into wasm memory; then the model is built.
-async function load({ id, url, file, nCtx, sha256, size, cache = true }, signal) {
+// cached, sha256-checked), chunk by chunk into wasm memory; then the model is built. With `threads` > 1
+// (default: every core when cross-origin isolated) the model is split by rows across a pool of workers.
+async function load({ id, url, file, nCtx, sha256, size, cache = true, threads = defaultThreads() }, signal) {
   let loader = null;
+  let nextPool = null;
   const openSink = (total) => {
-    loader = new wasm.ModelLoader(total);
-    return { push: (chunk) => loader.push(chunk), abort: () => (loader.free(), (loader = null)) };
+    // Splitting needs the size up front and SharedArrayBuffer; otherwise one thread.
+    const n = total > 0 && typeof SharedArrayBuffer !== 'undefined' ? Math.max(1, threads | 0) : 1;
+    nextPool = n > 1 ? new ShardPool(n, total) : null;
+    loader = new wasm.ModelLoader(total, n, nextPool?.lead);
+    return {
+      push: (chunk) => (loader.push(chunk), nextPool?.push(chunk)), // a promise when the pool is behind
+      abort: () => (loader.free(), (loader = null), nextPool?.terminate(), (nextPool = null)),
+    };
   };
   let source = 'file';
   if (file) {
@@ -110,14 +120,34 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true }, signal)
     source = got.source;
   }
   post({ type: 'progress', id, phase: 'init', loaded: 0, total: 0, source });
-  const next = loader.finish(nCtx || undefined); // consumes the loader, even when it throws
+  let next;
+  try {
+    next = loader.finish(nCtx || undefined); // consumes the loader, even when it throws
+    if (nextPool) {
+      nextPool.weightBytes = (await nextPool.finish()).reduce((a, b) => a + b, 0);
+      nextPool.attach(next);
+    }
+  } catch (e) {
+    next?.free();
+    nextPool?.terminate();
+    throw e;
+  }
   model?.free(); // the previous model stays usable until the new one is built
+  pool?.terminate();
   model = next;
+  pool = nextPool;
   post({
     type: 'loaded',
     id,
     source,
-    info: { ...model.info(), context_size: model.contextSize(), memory_bytes: model.memoryBytes(), simd: wasm.simdEnabled(), relaxed_simd: wasm.relaxedSimdEnabled() },
+    info: {
+      ...model.info(),
+      context_size: model.contextSize(),
+      memory_bytes: model.memoryBytes() + (pool?.weightBytes ?? 0),
+      simd: wasm.simdEnabled(),
+      relaxed_simd: wasm.relaxedSimdEnabled(),
+      threads: model.shardCount(),
+    },
   });
 }
 
@@ -131,7 +161,7 @@ async function streamFile(file, sink, onBytes, signal) {
       if (signal.aborted) throw new Error('loading cancelled');
       const { done, value } = await reader.read();
       if (done) break;
-      sink.push(value);
+      await sink.push(value);
       loaded += value.byteLength;
       if (performance.now() - last > 50) {
         last = performance.now();

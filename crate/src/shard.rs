@@ -23,6 +23,11 @@ use crate::quant::{dequantize_row, Q8Acts};
 /// Split points are multiples of this many rows (the wasm prefill kernel's tile).
 const ROW_ALIGN: usize = 32;
 
+/// Shard 0's default share of every matrix's rows when split in two (it also runs attention, norms and
+/// sampling while the others wait, but the others pay for each job's hand-off). Tuned on SmolLM2 decode in
+/// Chromium.
+pub const LEAD_SHARE: f64 = 0.5;
+
 /// Tensor-name suffixes of the matrices that are split; every other tensor stays whole on shard 0.
 const MATRIX_SUFFIXES: [&str; 7] = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
 
@@ -31,31 +36,52 @@ pub const JOB_MATMUL: u32 = 0;
 pub const JOB_EMBED: u32 = 1;
 
 /// Which part of the model one worker holds: shard `index` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ShardSpec {
     pub index: usize,
     pub count: usize,
+    /// Shard 0's share of each matrix's rows; the others split the rest evenly.
+    pub lead: f64,
 }
 
 impl ShardSpec {
-    pub const WHOLE: ShardSpec = ShardSpec { index: 0, count: 1 };
+    pub const WHOLE: ShardSpec = ShardSpec { index: 0, count: 1, lead: 1.0 };
 
     pub fn new(index: usize, count: usize) -> Result<ShardSpec> {
         if count == 0 || index >= count || count > 64 {
             return Err(Error::Invalid(format!("shard {index} of {count} does not exist")));
         }
-        Ok(ShardSpec { index, count })
+        Ok(ShardSpec { index, count, lead: if count == 1 { 1.0 } else { LEAD_SHARE.min(1.0 / count as f64) } })
+    }
+
+    /// The same split with shard 0 taking `lead` of the rows (every shard of a model must agree on it).
+    pub fn with_lead(self, lead: f64) -> Result<ShardSpec> {
+        if self.count == 1 || !(0.05..=0.95).contains(&lead) {
+            return Err(Error::Invalid(format!("shard 0's share {lead} must be within 0.05..0.95 of a split model")));
+        }
+        Ok(ShardSpec { lead, ..self })
     }
 
     /// The rows of a `rows`-row matrix this shard holds: contiguous, in shard order, covering all rows.
+    /// Shard 0 takes a smaller share ([`LEAD_SHARE`]): it also runs everything between the matmuls.
     pub fn rows(&self, rows: usize) -> Range<usize> {
-        let cut = |i: usize| if i >= self.count { rows } else { (rows * i / self.count / ROW_ALIGN * ROW_ALIGN).min(rows) };
+        let (n, lead) = (self.count as f64, self.lead);
+        let cut = |i: usize| {
+            if i == 0 {
+                0
+            } else if i >= self.count {
+                rows
+            } else {
+                let f = lead + (1.0 - lead) * (i - 1) as f64 / (n - 1.0);
+                ((rows as f64 * f) as usize / ROW_ALIGN * ROW_ALIGN).min(rows)
+            }
+        };
         cut(self.index)..cut(self.index + 1)
     }
 
     /// The same split seen from shard `index`.
     pub fn of(&self, index: usize) -> ShardSpec {
-        ShardSpec { index, count: self.count }
+        ShardSpec { index, ..*self }
     }
 }
 
@@ -280,6 +306,7 @@ pub struct MatrixShard {
     data: Vec<u8>,
     mats: Vec<Weight>,
     acts: Q8Acts,
+    spec: ShardSpec,
 }
 
 impl MatrixShard {
@@ -287,12 +314,12 @@ impl MatrixShard {
         let embd = g.tensor("token_embd.weight").ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
         let c = Config::from_gguf(g, embd.dims.get(1).copied().unwrap_or(0) as usize)?;
         let mats = matrices(g, layout, &c)?;
-        Ok(MatrixShard { data, mats, acts: Q8Acts::default() })
+        Ok(MatrixShard { data, mats, acts: Q8Acts::default(), spec: layout.spec })
     }
 
     /// Floats one job writes: per matrix of `ids`, `nt` rows of this shard's rows of it (token-major); for an
     /// embedding job, the rows of those of `tokens` this shard holds, in token order.
-    pub fn output_len(mats: &[Weight], spec: ShardSpec, kind: u32, ids: &[u32], tokens: &[f32]) -> usize {
+    pub fn job_output_len(mats: &[Weight], spec: ShardSpec, kind: u32, ids: &[u32], tokens: &[f32]) -> usize {
         match kind {
             JOB_EMBED => {
                 let e = &mats[mats.len() - 1];
@@ -303,6 +330,17 @@ impl MatrixShard {
                 let nt = tokens.len();
                 ids.iter().map(|&id| nt * spec.rows(mats[id as usize].rows).len()).sum()
             }
+        }
+    }
+
+    /// Floats [`MatrixShard::run`] writes for this job (arguments as for `run`).
+    pub fn output_len(&self, kind: u32, ids: &[u32], nt: usize, input: &[f32]) -> usize {
+        if ids.iter().any(|&id| id as usize >= self.mats.len()) {
+            return 0; // `run` reports the bad id
+        }
+        match kind {
+            JOB_EMBED => MatrixShard::job_output_len(&self.mats, self.spec, kind, ids, &input[..nt.min(input.len())]),
+            _ => ids.iter().map(|&id| self.mats[id as usize].held).sum::<usize>() * nt,
         }
     }
 
@@ -328,7 +366,7 @@ impl MatrixShard {
                     let n = nt * w.held;
                     let dst = out.get_mut(at..at + n).ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
                     if w.held > 0 {
-                        quantize(&mut self.acts, x);
+                        quantize(&mut self.acts, x, w.cols);
                         matmul_into(&self.data, w, x, &self.acts, dst, OutLayout { stride: w.held, first: w.first });
                     }
                     at += n;

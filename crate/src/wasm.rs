@@ -21,6 +21,7 @@ use crate::index::{Index, SearchOptions};
 use crate::rag::{self, Passage, RagOptions};
 use crate::retriever::Retriever;
 use crate::session::{GenerateParams, Session};
+use crate::shard::{ShardLoader, ShardSpec};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -43,24 +44,42 @@ fn params(options: JsValue) -> Result<GenerateParams, JsError> {
 }
 
 /// Receives a GGUF file in chunks (from a fetch stream or a File) straight into wasm memory.
+///
+/// With `shards` > 1 (a worker pool, see `www/shard-pool.js`) it keeps only shard 0's part of every matrix
+/// as the bytes stream by; the other parts go to `MatrixShardLoader`s in the pool's workers.
 #[wasm_bindgen]
 pub struct ModelLoader {
     buf: Vec<u8>,
     expected: usize,
+    shard: Option<ShardLoader>,
 }
 
 #[wasm_bindgen]
 impl ModelLoader {
     /// `total_bytes` (0 if unknown) reserves memory up front and bounds what `push` accepts.
     #[wasm_bindgen(constructor)]
-    pub fn new(total_bytes: f64) -> Result<ModelLoader, JsError> {
+    pub fn new(total_bytes: f64, shards: Option<usize>, lead_share: Option<f64>) -> Result<ModelLoader, JsError> {
         let expected = total_bytes.max(0.0) as usize;
+        let count = shards.unwrap_or(1);
+        if count > 1 {
+            if expected == 0 {
+                return Err(js_err("a model split across workers needs its size up front"));
+            }
+            let mut spec = ShardSpec::new(0, count).map_err(js_err)?;
+            if let Some(lead) = lead_share {
+                spec = spec.with_lead(lead).map_err(js_err)?;
+            }
+            return Ok(ModelLoader { buf: Vec::new(), expected, shard: Some(ShardLoader::new(expected, spec)) });
+        }
         let mut buf = Vec::new();
         buf.try_reserve_exact(expected).map_err(|_| js_err(format!("cannot allocate {expected} bytes for the model")))?;
-        Ok(ModelLoader { buf, expected })
+        Ok(ModelLoader { buf, expected, shard: None })
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        if let Some(l) = &mut self.shard {
+            return l.push(chunk).map_err(js_err);
+        }
         if self.expected > 0 && self.buf.len() + chunk.len() > self.expected {
             return Err(js_err(format!("received more than the announced {} bytes", self.expected)));
         }
@@ -71,11 +90,20 @@ impl ModelLoader {
 
     /// Bytes received so far.
     pub fn loaded(&self) -> f64 {
-        self.buf.len() as f64
+        match &self.shard {
+            Some(l) => l.received() as f64,
+            None => self.buf.len() as f64,
+        }
     }
 
-    /// Parses and checks the file and builds the model (context window `n_ctx` tokens, default 2048).
+    /// Parses and checks the file and builds the model (context window `n_ctx` tokens, default 2048). A
+    /// split model runs once `attachPeers` has connected it to the pool.
     pub fn finish(self, n_ctx: Option<usize>) -> Result<Model, JsError> {
+        if let Some(l) = self.shard {
+            let (g, layout, data) = l.finish().map_err(js_err)?;
+            let inner = engine::Model::from_parts(&g, &layout, data, self.expected).map_err(js_err)?;
+            return Ok(Model::with(inner, n_ctx));
+        }
         Model::build(self.into_bytes("model")?, n_ctx)
     }
 }
@@ -100,9 +128,36 @@ pub struct Model {
 #[wasm_bindgen]
 impl Model {
     fn build(bytes: Vec<u8>, n_ctx: Option<usize>) -> Result<Model, JsError> {
-        let inner = engine::Model::load(bytes).map_err(js_err)?;
+        Ok(Model::with(engine::Model::load(bytes).map_err(js_err)?, n_ctx))
+    }
+
+    fn with(inner: engine::Model, n_ctx: Option<usize>) -> Model {
         let session = Session::new(&inner, n_ctx.unwrap_or(2048));
-        Ok(Model { inner, session })
+        Model { inner, session }
+    }
+
+    /// How many workers share the model's matrices (1 unless loaded with `new ModelLoader(size, shards)`).
+    #[wasm_bindgen(js_name = shardCount)]
+    pub fn shard_count(&self) -> usize {
+        self.inner.transformer.shard_count()
+    }
+
+    /// Floats of the input buffer and of each peer's output buffer that batches of `batch` tokens need:
+    /// what the pool's SharedArrayBuffer should hold (`[input, output]`).
+    #[wasm_bindgen(js_name = peerBuffers)]
+    pub fn peer_buffers(&self, batch: usize) -> Vec<f64> {
+        let (i, o) = self.inner.transformer.peer_buffers(batch);
+        vec![i as f64, o as f64]
+    }
+
+    /// Connects a split model to its pool: `start(job, input)` posts a job to every peer (`job` a
+    /// Uint32Array `[kind, tokens, ...matrix ids]`, `input` a Float32Array view to copy at once) and
+    /// `finish(out)` waits for them and fills the Float32Array view `out` with their outputs in shard order.
+    /// Buffers hold `input_floats` and `output_floats` (per peer).
+    #[wasm_bindgen(js_name = attachPeers)]
+    pub fn attach_peers(&mut self, start: js_sys::Function, finish: js_sys::Function, input_floats: usize, output_floats: usize) -> Result<(), JsError> {
+        let peers = crate::wasm_peers::JsPeers::new(start, finish, (input_floats, output_floats));
+        self.inner.transformer.attach_peers(Box::new(peers)).map_err(js_err)
     }
 
     /// Prompt tokens of JS `messages` ([{role, content}]) in the model's chat template.
@@ -232,7 +287,7 @@ pub struct EmbedderLoader {
 impl EmbedderLoader {
     #[wasm_bindgen(constructor)]
     pub fn new(total_bytes: f64) -> Result<EmbedderLoader, JsError> {
-        Ok(EmbedderLoader { inner: ModelLoader::new(total_bytes)? })
+        Ok(EmbedderLoader { inner: ModelLoader::new(total_bytes, None, None)? })
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {

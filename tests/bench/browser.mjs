@@ -40,6 +40,7 @@ async function session(server, modelUrl, engine, threads, wantPrompt) {
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     const q = new URLSearchParams({ engine, threads, model: modelUrl, prompt: PROMPT, gen: GEN, driver: '' });
+    if (process.env.LEAD) q.set('lead', process.env.LEAD); // shard 0's share of the rows (tuning)
     await page.goto(`${server.url}/bench.html?${q}`);
     await page.waitForFunction(() => document.body.dataset.ready || document.body.dataset.done, null, { timeout: 60_000 });
     if (!(await page.evaluate(() => self.crossOriginIsolated))) throw new Error('bench.html is not cross-origin isolated');

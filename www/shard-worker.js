@@ -1,0 +1,77 @@
+// A pool worker (see shard-pool.js): holds one shard's rows of every matrix of a split model and answers
+// shard 0's jobs through the shared buffer.
+// Messages, answered in order: {type: 'init', index, count, totalBytes, lead}; {type: 'chunk', bytes} → {type:
+// 'taken', bytes};
+// {type: 'finish'} → {type: 'ready', weightBytes}; {type: 'serve', sab, slot, workers, inputFloats,
+// outputFloats} → serves until terminated. A failure before serving replies {type: 'error', message}.
+import { loadWasm } from './wasm-package.js';
+import { CTRL_INTS, SEQ, DONE, STATUS, OUT_LEN, JOB_LEN, INPUT_LEN, JOB } from './shard-pool.js';
+
+let loader = null;
+let shard = null;
+let failed = null;
+let queue = Promise.resolve();
+
+self.onmessage = (e) => {
+  // One message at a time: chunks arrive while the wasm package is still loading.
+  queue = queue.then(() => handle(e.data)).catch((err) => {
+    failed ??= err;
+    self.postMessage({ type: 'error', message: String(err?.message ?? err) });
+  });
+};
+
+async function handle(msg) {
+  if (failed) throw failed;
+  switch (msg.type) {
+    case 'init': {
+      const wasm = await loadWasm();
+      loader = new wasm.MatrixShardLoader(msg.totalBytes, msg.index, msg.count, msg.lead);
+      return;
+    }
+    case 'chunk':
+      loader.push(msg.bytes);
+      return self.postMessage({ type: 'taken', bytes: msg.bytes.byteLength });
+    case 'finish':
+      shard = loader.finish(); // consumes the loader
+      loader = null;
+      return self.postMessage({ type: 'ready', weightBytes: shard.weightBytes() });
+    case 'serve':
+      return serve(msg);
+    default:
+      throw new Error(`unknown message ${msg.type}`);
+  }
+}
+
+// Blocks this worker for good: wait for a job, run it, publish the result.
+function serve({ sab, slot, workers, inputFloats, outputFloats }) {
+  const ctrlBytes = workers * CTRL_INTS * 4;
+  const c = new Int32Array(sab, slot * CTRL_INTS * 4, CTRL_INTS);
+  const input = new Float32Array(sab, ctrlBytes, inputFloats);
+  const out = new Float32Array(sab, ctrlBytes + (inputFloats + slot * outputFloats) * 4, outputFloats);
+  let seen = Atomics.load(c, SEQ);
+  for (;;) {
+    waitForChange(c, SEQ, seen);
+    seen = Atomics.load(c, SEQ);
+    try {
+      const job = c.slice(JOB, JOB + c[JOB_LEN]);
+      const result = shard.run(new Uint32Array(job.buffer), input.subarray(0, c[INPUT_LEN]));
+      if (result.length > out.length) throw new Error(`output of ${result.length} floats exceeds the buffer`);
+      out.set(result);
+      c[OUT_LEN] = result.length;
+      c[STATUS] = 0;
+    } catch (err) {
+      const text = new TextEncoder().encode(String(err?.message ?? err)).subarray(0, out.byteLength);
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(text);
+      c[OUT_LEN] = text.length;
+      c[STATUS] = 1;
+    }
+    Atomics.store(c, DONE, seen);
+    Atomics.notify(c, DONE);
+  }
+}
+
+// Waits until c[i] differs from `old`: as waitFor, but with no deadline (idle between generations).
+function waitForChange(c, i, old) {
+  for (let n = 0; n < 1 << 20; n++) if (Atomics.load(c, i) !== old) return;
+  while (Atomics.load(c, i) === old) Atomics.wait(c, i, old);
+}
