@@ -39,7 +39,7 @@ fn error_message(e: JsValue) -> String {
 #[wasm_bindgen_test]
 fn loader_streams_chunks_and_the_model_chats() {
     let bytes = tiny_gguf(&TinySpec::default());
-    let mut loader = ModelLoader::new(bytes.len() as f64).unwrap();
+    let mut loader = ModelLoader::new(bytes.len() as f64, None, None).unwrap();
     for c in bytes.chunks(1000) {
         loader.push(c).unwrap();
     }
@@ -68,12 +68,12 @@ fn bad_bytes_are_js_errors_with_the_rust_message() {
     assert!(msg.contains("not a GGUF file"), "{msg}");
 
     let bytes = tiny_gguf(&TinySpec::default());
-    let mut loader = ModelLoader::new(bytes.len() as f64).unwrap();
+    let mut loader = ModelLoader::new(bytes.len() as f64, None, None).unwrap();
     loader.push(&bytes[..bytes.len() / 2]).unwrap();
     let msg = error_message(loader.finish(None).err().unwrap().into());
     assert!(msg.contains("model truncated"), "{msg}");
 
-    let mut loader = ModelLoader::new(10.0).unwrap();
+    let mut loader = ModelLoader::new(10.0, None, None).unwrap();
     let msg = error_message(loader.push(&[0u8; 11]).err().unwrap().into());
     assert!(msg.contains("more than the announced 10 bytes"), "{msg}");
 }
@@ -147,4 +147,46 @@ fn cite_answer_returns_sentences_with_their_passages() {
         r#"[{"text":"The password is heliotrope-42.","citations":[1]},{"text":"Trains go early.","citations":[2]}]"#
     );
     assert!(cite_answer("x", JsValue::from_str("nope")).is_err());
+}
+
+/// A model split across shards (the page's worker pool, here with in-process peers) equals the whole model
+/// bit for bit in wasm too, where prefill batches run through the dequantised-tile GEMM on each shard's rows.
+#[wasm_bindgen_test]
+fn split_models_equal_the_whole_model() {
+    use hearth::kv_cache::KvCache;
+    use hearth::model::Scratch;
+    use hearth::quant::GgmlType;
+    for spec in [TinySpec::default(), TinySpec { arch: "gemma3", weight_type: GgmlType::Q4_1, dim: 96, ffn_dim: 192, ..TinySpec::default() }] {
+        let bytes = tiny_gguf(&spec);
+        let whole = hearth::Model::load(bytes.clone()).unwrap();
+        let split = hearth::testutil::load_split(&bytes, 2, 777, None).unwrap();
+        // Batches as the session makes them (at most 32 tokens: the pool's buffers hold that many, and a
+        // longer batch would be cut into passes whose kernels differ in wasm).
+        let tokens: Vec<u32> = (0..40).map(|i| 261 + (i * 7) % 17).collect();
+        let c = whole.config();
+        let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
+        let (mut ka, mut kb) = (KvCache::new(c, 64), KvCache::new(c, 64));
+        for step in [&tokens[..32], &tokens[32..], &[5], &[270]] {
+            let la = whole.transformer.forward(&mut sa, &mut ka, step, false).unwrap().to_vec();
+            let lb = split.transformer.forward(&mut sb, &mut kb, step, false).unwrap();
+            assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{}: logits differ after {} tokens", spec.arch, step.len());
+        }
+    }
+}
+
+/// A loader for shard 0 of 2 keeps about half the weights and builds a model that says it needs its pool.
+#[wasm_bindgen_test]
+fn a_split_model_needs_its_pool() {
+    let bytes = tiny_gguf(&TinySpec { dim: 128, ffn_dim: 256, ..TinySpec::default() });
+    let mut loader = ModelLoader::new(bytes.len() as f64, Some(2), None).unwrap();
+    for c in bytes.chunks(1000) {
+        loader.push(c).unwrap();
+    }
+    let mut model = loader.finish(Some(64)).unwrap();
+    assert_eq!(model.shard_count(), 2);
+    assert!(model.memory_bytes() < bytes.len() as f64 * 0.7 + 64.0 * 1024.0 * 4.0);
+    let msgs = serde_wasm_bindgen::to_value(&vec![hearth::Message::new("user", "hello")]).unwrap();
+    let e = error_message(model.begin_chat(msgs, JsValue::UNDEFINED).err().unwrap().into());
+    assert!(e.contains("split across 2 workers"), "{e}");
+    assert!(ModelLoader::new(0.0, Some(2), None).is_err(), "a split needs the size up front");
 }
