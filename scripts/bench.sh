@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: hearth against its peers, for every LLM in the manifest.
 #  - browser: hearth (wasm) vs wllama 2.3.7 (llama.cpp in wasm), side by side in headless Chromium with
-#    COOP/COEP, at 1 and 2 threads, RUNS runs each (tests/bench/browser.mjs; hearth has no wasm threads yet,
-#    so its 2-thread rows run its 1-thread build);
+#    COOP/COEP, at 1 and 2 threads, RUNS runs each (tests/bench/browser.mjs; hearth's 2 threads are its
+#    model split by rows across two workers, www/shard-pool.js);
 #  - native: hearth's CLI vs llama.cpp's llama-bench (when tests/reference has built it), 1 thread;
 #  - the retrieval scale benchmark (ANN vs exact; SCALE_N=0 skips it).
 # Prints Markdown tables (the README's figures are pasted from them) and ends with one JSON line of ratios

@@ -61,6 +61,10 @@ const state = {
   loadNote: '', // how the model in use was loaded
 };
 const manifestFiles = new Map(); // model URL -> {sha256, size} from the manifest
+// `?threads=N` (a positive integer) overrides how many workers share the model; by default the worker
+// decides (every core up to 4 when cross-origin isolated, else 1). For tests and comparisons.
+const threadsParam = Number(new URLSearchParams(location.search).get('threads'));
+const threads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsParam : undefined;
 
 // ---- status and controls -------------------------------------------------------------------------
 
@@ -165,6 +169,7 @@ async function loadModel(source, label, kind = 'chat') {
   try {
     const info = await client.load(source, {
       nCtx: contextSize(),
+      threads,
       ...(fromFile ? {} : manifestFiles.get(source)),
       onProgress: (p) => {
         if (seq !== loadSeq) return;

@@ -22,11 +22,13 @@ export class ModelClient {
   /**
    * Loads a model from a URL (string) or a File/Blob. A URL comes from the browser cache when it is there
    * (else it is downloaded and cached); `sha256` (from the manifest) is checked. `onProgress({phase, loaded,
-   * total, source})`. Resolves to its info, plus `source` ('network' | 'cache' | 'file').
+   * total, source})`. `threads`: workers sharing the model (default: the worker's, every core up to 4 when
+   * cross-origin isolated, else 1). Resolves to its info, plus `source` ('network' | 'cache' | 'file').
    */
-  load(source, { nCtx, onProgress, sha256, size, cache } = {}) {
+  load(source, { nCtx, onProgress, sha256, size, cache, threads } = {}) {
     const msg = typeof source === 'string' ? { type: 'load', url: source, sha256, size, cache } : { type: 'load', file: source };
     if (nCtx) msg.nCtx = nCtx;
+    if (threads) msg.threads = threads;
     return this.#request(msg, { progress: onProgress }, (m) => ({ ...m.info, source: m.source }));
   }
 

@@ -53,9 +53,12 @@ export class ShardPool {
     this.failure = null;
     for (let i = 1; i < threads; i++) {
       const w = new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
-      w.onerror = (e) => (this.failure ??= new Error(`pool worker ${i} failed to start: ${e.message ?? 'error'}`));
+      // A failure while the model streams in must end the load, not leave push() waiting for ever.
+      const fail = (message) => ((this.failure ??= new Error(`pool worker ${i}: ${message}`)), this.resume?.());
+      w.onerror = (e) => fail(`failed to start (${e.message ?? 'error'})`);
       w.inFlight = 0;
       w.addEventListener('message', (e) => {
+        if (e.data?.type === 'error') return fail(e.data.message);
         if (e.data?.type !== 'taken') return;
         w.inFlight -= e.data.bytes;
         if (this.resume && this.workers.every((x) => x.inFlight <= IN_FLIGHT / 2)) this.resume();
@@ -68,13 +71,16 @@ export class ShardPool {
   /** Sends the next piece of the file to every pool worker (each gets its own copy). Returns a promise when
    * the workers are behind (their queued copies would otherwise pile up in memory): await it. */
   push(chunk) {
+    if (this.failure) throw this.failure;
     for (const w of this.workers) {
       const copy = chunk.slice();
       w.inFlight += copy.byteLength;
       w.postMessage({ type: 'chunk', bytes: copy }, [copy.buffer]);
     }
     if (this.workers.some((w) => w.inFlight > IN_FLIGHT)) {
-      return new Promise((resolve) => (this.resume = () => ((this.resume = null), resolve())));
+      return new Promise((resolve, reject) => {
+        this.resume = () => ((this.resume = null), this.failure ? reject(this.failure) : resolve());
+      });
     }
   }
 

@@ -9,8 +9,8 @@
 // Runs alternate between the engines and thread counts, so slow drifts hit both alike. Before each timed
 // step (load, run) it waits until other processes use < IDLE (10%) of the machine over 1 s (60 s at most);
 // a run during which other processes used more than DISTURBED (10%) of the machine is redone (REDO times at
-// most; then the least disturbed attempt is kept and flagged). hearth has no wasm threads yet: its 2-thread
-// rows run the same 1-thread build. Prints one JSON line per model, engine and thread count.
+// most; then the least disturbed attempt is kept and flagged). hearth's threads are its row-split worker pool
+// (www/shard-pool.js). Prints one JSON line per model, engine and thread count.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startServer, launchBrowser } from '../e2e/helpers.mjs';
@@ -127,8 +127,7 @@ try {
       if (!promptMatch) log(`${id}: the engines' prompt tokens differ: ${JSON.stringify({ hearth: prompts.hearth.ids.slice(0, 20), wllama: prompts.wllama.ids.slice(0, 20) })}`);
     }
     for (const row of rows.values()) {
-      const note = row.engine === 'hearth' && row.threads > 1 ? 'hearth 2t = 1t build: threads not implemented yet' : undefined;
-      console.log(JSON.stringify({ ...row, note, prompt_match: promptMatch, wllama_add_bos: prompts.wllama?.add_bos }));
+      console.log(JSON.stringify({ ...row, prompt_match: promptMatch, wllama_add_bos: prompts.wllama?.add_bos }));
     }
   }
 } finally {

@@ -86,10 +86,12 @@ export async function launchBrowser() {
 
 /**
  * Opens the page in a fresh context, recording every request (the page's and its worker's) and
- * console errors. Returns { context, page, requests, errors }.
+ * console errors. `prepare(context)`, if given, runs before the page opens (e.g. to add routes).
+ * Returns { context, page, requests, errors }.
  */
-export async function openApp(browser, url) {
+export async function openApp(browser, url, { prepare } = {}) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 850 } });
+  await prepare?.(context);
   const requests = [];
   context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? '' }));
   const page = await context.newPage();
@@ -101,6 +103,17 @@ export async function openApp(browser, url) {
 }
 
 export const statusText = (page) => page.getByRole('status').textContent();
+
+/** The loaded model's description (app.js `describe`: "name · architecture · … · N threads"). */
+export const modelInfo = (page) => page.locator('#model-info').textContent();
+
+/** Sets the generation settings given (`temperature`, `maxTokens`) in the Settings panel. */
+export async function setSettings(page, { temperature, maxTokens } = {}) {
+  const settings = page.locator('#settings');
+  if (!(await settings.evaluate((d) => d.open))) await page.getByText('Settings').click();
+  if (temperature !== undefined) await page.getByLabel('Temperature').fill(String(temperature));
+  if (maxTokens !== undefined) await page.getByLabel('Max tokens').fill(String(maxTokens));
+}
 
 /** Waits until the status reads exactly "Ready". */
 export async function waitReady(page, timeout = LOAD_TIMEOUT) {

@@ -1,0 +1,90 @@
+// Threads: in the cross-origin isolated page the model is split across a pool of workers (2 threads on this
+// two-core machine) and answers exactly as with one thread; without isolation the page still works, with one.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { askAndWait, modelInfo, openApp, screenshot, setSettings, useServerAndBrowser, waitReady } from './helpers.mjs';
+
+const env = useServerAndBrowser();
+
+// Long enough that the prompt spans two prefill batches (PEER_BATCH, 32 tokens, in shard-pool.js).
+const QUESTION =
+  'I am preparing a short science lesson for a class of ten-year-old children. In two sentences, explain why ' +
+  'the sky is blue during the day and why sunsets often look red or orange.';
+const promptTokens = (answer) => Number(answer.stats.match(/prompt (\d+) tokens/)?.[1]);
+const SETTINGS = { temperature: 0, maxTokens: 24 }; // greedy, short
+const requestsFor = (requests, suffix) => requests.filter((r) => new URL(r.url).pathname.endsWith(suffix));
+// Each worker running wasm (worker.js, and each pool worker) fetches the package's .wasm once. (Counted this
+// way because with a route in place Playwright does not see the request for shard-worker.js itself, a worker
+// started by a worker; it does see that worker's imports.)
+const wasmWorkers = (requests) => requestsFor(requests, '/hearth_bg.wasm').length;
+
+/**
+ * Opens `url` (openApp `options`), waits for Ready, asks QUESTION greedily, saves screenshot `name`, closes it.
+ * Returns { info, isolated, answer, requests, errors }.
+ */
+async function greedyAnswer(name, url, options) {
+  const { context, page, requests, errors } = await openApp(env.browser, url, options);
+  try {
+    await waitReady(page);
+    await setSettings(page, SETTINGS);
+    const answer = await askAndWait(page, QUESTION);
+    const info = await modelInfo(page);
+    const isolated = await page.evaluate(() => ({ coi: crossOriginIsolated, sab: typeof SharedArrayBuffer !== 'undefined' }));
+    await screenshot(page, name);
+    console.log(`# ${page.url()}: ${info}\n#   answer: ${JSON.stringify(answer)}`);
+    return { info, isolated, answer, requests, errors };
+  } finally {
+    await context.close();
+  }
+}
+
+test('2 threads when cross-origin isolated, and the same greedy answer as 1 thread', { timeout: 600_000 }, async () => {
+  const two = await greedyAnswer('threads-1-two', env.server.url);
+  assert.deepEqual(two.isolated, { coi: true, sab: true }, 'the page is cross-origin isolated, with SharedArrayBuffer');
+  assert.match(two.info, / · 2 threads$/);
+  assert.equal(requestsFor(two.requests, '/shard-worker.js').length, 1, 'one pool worker (shard-worker.js) was started');
+  assert.equal(wasmWorkers(two.requests), 2, 'worker.js and the pool worker each load the wasm');
+  // The pool worker gets the model's bytes from worker.js: the GGUF is fetched once.
+  assert.equal(two.requests.filter((r) => /\.gguf(\?|$)/.test(r.url)).length, 1, 'the model is downloaded once');
+  assert.ok(two.answer.generatedTokens > 0 && two.answer.text.length > 0);
+  assert.ok(promptTokens(two.answer) > 32, `a prompt of ${promptTokens(two.answer)} tokens: more than one prefill batch`);
+  assert.deepEqual(two.errors, [], 'no console errors (2 threads)');
+
+  const one = await greedyAnswer('threads-2-one', new URL('/?threads=1', env.server.url).href);
+  assert.equal(one.isolated.coi, true);
+  assert.match(one.info, / · 1 thread$/);
+  assert.deepEqual(requestsFor(one.requests, '/shard-worker.js'), [], 'no pool worker with ?threads=1');
+  assert.equal(wasmWorkers(one.requests), 1, 'only worker.js loads the wasm');
+  assert.deepEqual(one.errors, [], 'no console errors (1 thread)');
+
+  // The split model computes the same logits as the whole one: greedy decoding gives the same tokens.
+  assert.equal(two.answer.text, one.answer.text);
+  assert.equal(two.answer.generatedTokens, one.answer.generatedTokens);
+  assert.equal(two.answer.stopReason, one.answer.stopReason);
+});
+
+test('without cross-origin isolation the page falls back to 1 thread and answers', { timeout: 420_000 }, async () => {
+  // Every response as the server sends it, minus COOP and COEP: a host without those headers. Model weights
+  // go through untouched (those headers mean nothing on them, and they are too large to buffer here).
+  const stripped = [];
+  const withoutIsolationHeaders = async (context) => {
+    await context.route('**/*', async (route) => {
+      if (/\.(gguf|safetensors)(\?|$)/.test(route.request().url())) return route.fallback();
+      const response = await route.fetch();
+      const headers = { ...response.headers() };
+      delete headers['cross-origin-opener-policy'];
+      delete headers['cross-origin-embedder-policy'];
+      stripped.push(new URL(route.request().url()).pathname);
+      await route.fulfill({ response, headers });
+    });
+  };
+  const r = await greedyAnswer('threads-3-not-isolated', env.server.url, { prepare: withoutIsolationHeaders });
+  console.log(`# responses without COOP/COEP: ${stripped.length} (${[...new Set(stripped)].slice(0, 12).join(' ')} …)`);
+  assert.ok(stripped.includes('/'), 'the page itself was served without COOP/COEP');
+  assert.deepEqual(r.isolated, { coi: false, sab: false }, 'not cross-origin isolated, no SharedArrayBuffer');
+  assert.match(r.info, / · 1 thread$/);
+  assert.equal(wasmWorkers(r.requests), 1, 'no pool worker: only worker.js loads the wasm');
+  assert.ok(r.answer.generatedTokens > 0 && r.answer.text.length > 0, 'an answer arrived');
+  assert.deepEqual(r.errors, [], 'no console errors');
+});
