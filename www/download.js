@@ -26,7 +26,7 @@ export async function download(src, openSink, ctx) {
       try {
         sha256 = await pump(hit.file.stream(), hit.file.size, sink, null, 'cache', ctx);
       } catch (e) {
-        if (ctx.signal?.aborted) {
+        if (ctx.signal?.aborted || e.fromSink) {
           sink.abort();
           throw e;
         }
@@ -79,7 +79,12 @@ async function pump(stream, total, sink, writer, source, ctx) {
       if (ctx.signal?.aborted) throw new Error('loading cancelled');
       const { done, value } = await reader.read();
       if (done) break;
-      await sink.push(value); // a split model's pool may ask the stream to wait
+      try {
+        await sink.push(value); // a split model's pool may ask the stream to wait
+      } catch (e) {
+        e.fromSink = true; // the loader's failure, not the file's: never taken for a damaged cache
+        throw e;
+      }
       hash.update(value);
       if (writer) await writer.write(value);
       loaded += value.byteLength;

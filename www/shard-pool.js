@@ -86,7 +86,13 @@ export class ShardPool {
 
   /** Resolves when every pool worker has built its shard (to the bytes each holds). */
   async finish() {
-    const replies = await Promise.all(this.workers.map((w) => reply(w, { type: 'finish' }, 'ready')));
+    const replies = await Promise.all(
+      this.workers.map((w, h) =>
+        reply(w, { type: 'finish' }, 'ready').catch((e) => {
+          throw this.failure ?? new Error(`pool worker ${h + 1}: ${e.message}`);
+        }),
+      ),
+    );
     return replies.map((r) => r.weightBytes);
   }
 

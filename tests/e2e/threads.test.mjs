@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { askAndWait, modelInfo, openApp, screenshot, setSettings, useServerAndBrowser, waitReady } from './helpers.mjs';
+import { askAndWait, modelInfo, openApp, screenshot, setSettings, statusText, useServerAndBrowser, waitReady } from './helpers.mjs';
 
 const env = useServerAndBrowser();
 
@@ -87,4 +87,56 @@ test('without cross-origin isolation the page falls back to 1 thread and answers
   assert.equal(wasmWorkers(r.requests), 1, 'no pool worker: only worker.js loads the wasm');
   assert.ok(r.answer.generatedTokens > 0 && r.answer.text.length > 0, 'an answer arrived');
   assert.deepEqual(r.errors, [], 'no console errors');
+});
+
+test('a pool worker that fails while the model loads gives a clear error, not a hang', { timeout: 300_000 }, async () => {
+  // The first request for the wasm package is worker.js's; the second is the pool worker's (started once the
+  // model's size is known): that one fails, so the pool worker cannot start while the GGUF streams in.
+  const wasmUrls = [];
+  const failPoolWasm = async (context) => {
+    await context.route('**/hearth_bg.wasm', (route) => {
+      wasmUrls.push(new URL(route.request().url()).pathname);
+      return wasmUrls.length === 2 ? route.abort('failed') : route.fallback();
+    });
+    // Every text the status takes, from the start: it must never read "Ready" (a model missing half its rows).
+    await context.addInitScript(() => {
+      const seen = (window.__statuses = []);
+      new MutationObserver(() => {
+        const text = document.querySelector('[role="status"]')?.textContent;
+        if (text !== undefined && seen[seen.length - 1] !== text) seen.push(text);
+      }).observe(document, { childList: true, subtree: true, characterData: true });
+    });
+  };
+  const t0 = Date.now();
+  const { context, page, requests, errors } = await openApp(env.browser, env.server.url, { prepare: failPoolWasm });
+  try {
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'cross-origin isolated: 2 threads are attempted');
+    // Within 30 s the page says why the model did not load, naming the pool worker.
+    await page.waitForFunction(() => /pool worker/i.test(document.querySelector('[role="alert"]')?.textContent ?? ''), null, {
+      timeout: 30_000,
+      polling: 100,
+    });
+    const alertAfter = Date.now() - t0;
+    const alert = await page.getByRole('alert').textContent();
+    // Then the load is over: the page settles (the embedder still loads) with no model rather than a half one.
+    await page.waitForFunction(() => document.querySelector('[role="status"]')?.dataset.state !== 'busy', null, {
+      timeout: 120_000,
+      polling: 100,
+    });
+    const status = await statusText(page);
+    const statuses = await page.evaluate(() => window.__statuses);
+    await screenshot(page, 'threads-4-pool-worker-fails');
+    console.log(`# alert after ${alertAfter} ms: ${alert}\n# statuses: ${JSON.stringify(statuses)}`);
+    console.log(`# wasm requests routed: ${JSON.stringify(wasmUrls)}; console errors: ${JSON.stringify(errors)}`);
+
+    assert.ok(wasmUrls.length >= 2, 'the pool worker requested the wasm package (and it failed)');
+    assert.match(alert, /^Could not load smollm2\S*: pool worker 1: /i, 'the load error names the pool worker');
+    assert.equal(status, 'No model loaded');
+    assert.equal(await modelInfo(page), '', 'no model is described');
+    assert.ok(!statuses.some((s) => s.startsWith('Ready')), `never Ready: ${JSON.stringify(statuses)}`);
+    assert.equal(await page.getByRole('button', { name: 'Ask' }).isEnabled(), false, 'nothing to ask');
+    assert.equal(requests.filter((r) => /\.gguf(\?|$)/.test(r.url)).length, 1, 'the model was requested once (no retry)');
+  } finally {
+    await context.close();
+  }
 });
