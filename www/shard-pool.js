@@ -10,6 +10,8 @@
 // Shared buffer layout: per pool worker a control block of CTRL_INTS Int32 (below), then the input floats
 // (common to all), then per pool worker its output floats.
 
+import { compiledModule } from './wasm-package.js';
+
 export const CTRL_INTS = 32; // 128 bytes: each worker's block on its own cache lines
 export const SEQ = 0; // job counter, bumped by shard 0 for each job
 export const DONE = 1; // the SEQ value of the last job the worker finished
@@ -63,7 +65,8 @@ export class ShardPool {
         w.inFlight -= e.data.bytes;
         if (this.resume && this.workers.every((x) => x.inFlight <= IN_FLIGHT / 2)) this.resume();
       });
-      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead });
+      // The compiled wasm goes along: the pool worker neither fetches nor compiles it again.
+      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead, module: compiledModule });
       this.workers.push(w);
     }
   }

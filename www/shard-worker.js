@@ -1,6 +1,6 @@
 // A pool worker (see shard-pool.js): holds one shard's rows of every matrix of a split model and answers
 // shard 0's jobs through the shared buffer.
-// Messages, answered in order: {type: 'init', index, count, totalBytes, lead}; {type: 'chunk', bytes} → {type:
+// Messages, answered in order: {type: 'init', index, count, totalBytes, lead, module}; {type: 'chunk', bytes} → {type:
 // 'taken', bytes};
 // {type: 'finish'} → {type: 'ready', weightBytes}; {type: 'serve', sab, slot, workers, inputFloats,
 // outputFloats} → serves until terminated. A failure before serving replies {type: 'error', message}.
@@ -24,7 +24,7 @@ async function handle(msg) {
   if (failed) throw failed;
   switch (msg.type) {
     case 'init': {
-      const wasm = await loadWasm();
+      const wasm = await loadWasm(msg.module); // compiled once, by the model's worker
       loader = new wasm.MatrixShardLoader(msg.totalBytes, msg.index, msg.count, msg.lead);
       return;
     }

@@ -6,9 +6,21 @@ const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 
 
 export const relaxedSimdSupported = () => WebAssembly.validate(RELAXED_PROBE);
 
-/** Imports and initialises the right package; resolves to its module namespace. */
-export async function loadWasm() {
-  const m = await import(relaxedSimdSupported() ? './pkg-relaxed/hearth.js' : './pkg/hearth.js');
-  await m.default();
+/** The compiled WebAssembly.Module of the package loadWasm() set up: pool workers are given it, so the
+ * code is compiled (and held) once for all the workers. */
+export let compiledModule = null;
+
+/** Imports and initialises the right package (with `module` when given: one compiled by another worker
+ * with this same function); resolves to its module namespace. */
+export async function loadWasm(module = null) {
+  const dir = relaxedSimdSupported() ? './pkg-relaxed/' : './pkg/';
+  const m = await import(`${dir}hearth.js`);
+  if (!module) {
+    const res = await fetch(new URL(`${dir}hearth_bg.wasm`, import.meta.url));
+    if (!res.ok) throw new Error(`cannot load the wasm package: HTTP ${res.status}`);
+    module = await WebAssembly.compile(await res.arrayBuffer());
+  }
+  await m.default({ module_or_path: module });
+  compiledModule = module;
   return m;
 }

@@ -14,10 +14,8 @@ const QUESTION =
 const promptTokens = (answer) => Number(answer.stats.match(/prompt (\d+) tokens/)?.[1]);
 const SETTINGS = { temperature: 0, maxTokens: 24 }; // greedy, short
 const requestsFor = (requests, suffix) => requests.filter((r) => new URL(r.url).pathname.endsWith(suffix));
-// Each worker running wasm (worker.js, and each pool worker) fetches the package's .wasm once. (Counted this
-// way because with a route in place Playwright does not see the request for shard-worker.js itself, a worker
-// started by a worker; it does see that worker's imports.)
-const wasmWorkers = (requests) => requestsFor(requests, '/hearth_bg.wasm').length;
+// The package's .wasm is fetched and compiled once, by worker.js; pool workers are given the compiled module.
+const wasmFetches = (requests) => requestsFor(requests, '/hearth_bg.wasm').length;
 
 /**
  * Opens `url` (openApp `options`), waits for Ready, asks QUESTION greedily, saves screenshot `name`, closes it.
@@ -44,7 +42,7 @@ test('2 threads when cross-origin isolated, and the same greedy answer as 1 thre
   assert.deepEqual(two.isolated, { coi: true, sab: true }, 'the page is cross-origin isolated, with SharedArrayBuffer');
   assert.match(two.info, / · 2 threads$/);
   assert.equal(requestsFor(two.requests, '/shard-worker.js').length, 1, 'one pool worker (shard-worker.js) was started');
-  assert.equal(wasmWorkers(two.requests), 2, 'worker.js and the pool worker each load the wasm');
+  assert.equal(wasmFetches(two.requests), 1, 'the wasm is fetched once: the pool worker gets the compiled module');
   // The pool worker gets the model's bytes from worker.js: the GGUF is fetched once.
   assert.equal(two.requests.filter((r) => /\.gguf(\?|$)/.test(r.url)).length, 1, 'the model is downloaded once');
   assert.ok(two.answer.generatedTokens > 0 && two.answer.text.length > 0);
@@ -55,7 +53,7 @@ test('2 threads when cross-origin isolated, and the same greedy answer as 1 thre
   assert.equal(one.isolated.coi, true);
   assert.match(one.info, / · 1 thread$/);
   assert.deepEqual(requestsFor(one.requests, '/shard-worker.js'), [], 'no pool worker with ?threads=1');
-  assert.equal(wasmWorkers(one.requests), 1, 'only worker.js loads the wasm');
+  assert.equal(wasmFetches(one.requests), 1, 'only worker.js loads the wasm');
   assert.deepEqual(one.errors, [], 'no console errors (1 thread)');
 
   // The split model computes the same logits as the whole one: greedy decoding gives the same tokens.
@@ -84,19 +82,21 @@ test('without cross-origin isolation the page falls back to 1 thread and answers
   assert.ok(stripped.includes('/'), 'the page itself was served without COOP/COEP');
   assert.deepEqual(r.isolated, { coi: false, sab: false }, 'not cross-origin isolated, no SharedArrayBuffer');
   assert.match(r.info, / · 1 thread$/);
-  assert.equal(wasmWorkers(r.requests), 1, 'no pool worker: only worker.js loads the wasm');
+  assert.equal(wasmFetches(r.requests), 1, 'only worker.js loads the wasm');
   assert.ok(r.answer.generatedTokens > 0 && r.answer.text.length > 0, 'an answer arrived');
   assert.deepEqual(r.errors, [], 'no console errors');
 });
 
 test('a pool worker that fails while the model loads gives a clear error, not a hang', { timeout: 300_000 }, async () => {
-  // The first request for the wasm package is worker.js's; the second is the pool worker's (started once the
-  // model's size is known): that one fails, so the pool worker cannot start while the GGUF streams in.
-  const wasmUrls = [];
+  // The first request for the package's JS glue is worker.js's; the second is the pool worker's (started once
+  // the model's size is known): that one fails, so the pool worker cannot start while the GGUF streams in.
+  // (Playwright does not see the request for shard-worker.js itself, a worker started by a worker, but it does
+  // see that worker's imports; routing also turns the HTTP cache off, so the import is requested again.)
+  const glueUrls = [];
   const failPoolWasm = async (context) => {
-    await context.route('**/hearth_bg.wasm', (route) => {
-      wasmUrls.push(new URL(route.request().url()).pathname);
-      return wasmUrls.length === 2 ? route.abort('failed') : route.fallback();
+    await context.route('**/hearth.js', (route) => {
+      glueUrls.push(new URL(route.request().url()).pathname);
+      return glueUrls.length === 2 ? route.abort('failed') : route.fallback();
     });
     // Every text the status takes, from the start: it must never read "Ready" (a model missing half its rows).
     await context.addInitScript(() => {
@@ -127,9 +127,9 @@ test('a pool worker that fails while the model loads gives a clear error, not a 
     const statuses = await page.evaluate(() => window.__statuses);
     await screenshot(page, 'threads-4-pool-worker-fails');
     console.log(`# alert after ${alertAfter} ms: ${alert}\n# statuses: ${JSON.stringify(statuses)}`);
-    console.log(`# wasm requests routed: ${JSON.stringify(wasmUrls)}; console errors: ${JSON.stringify(errors)}`);
+    console.log(`# glue requests routed: ${JSON.stringify(glueUrls)}; console errors: ${JSON.stringify(errors)}`);
 
-    assert.ok(wasmUrls.length >= 2, 'the pool worker requested the wasm package (and it failed)');
+    assert.ok(glueUrls.length >= 2, 'the pool worker requested the wasm package (and it failed)');
     assert.match(alert, /^Could not load smollm2\S*: pool worker 1: /i, 'the load error names the pool worker');
     assert.equal(status, 'No model loaded');
     assert.equal(await modelInfo(page), '', 'no model is described');
