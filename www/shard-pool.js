@@ -33,14 +33,15 @@ export function defaultThreads() {
   return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
 }
 
-/** Waits until `c[i] === value`: spins first (the other side is usually microseconds away), then sleeps. */
-export function waitFor(c, i, value, timeoutMs = TIMEOUT_MS) {
-  for (let n = 0; n < SPIN; n++) if (Atomics.load(c, i) === value) return;
+/** Waits until `done(c[i])`: spins first (the other side is usually microseconds away), then sleeps; throws
+ * after `timeoutMs` (never, if Infinity). */
+export function waitUntil(c, i, done, timeoutMs = TIMEOUT_MS) {
+  for (let n = 0; n < SPIN; n++) if (done(Atomics.load(c, i))) return;
   const t0 = performance.now();
   for (;;) {
     const cur = Atomics.load(c, i);
-    if (cur === value) return;
-    Atomics.wait(c, i, cur, 20);
+    if (done(cur)) return;
+    Atomics.wait(c, i, cur, timeoutMs === Infinity ? Infinity : 20);
     if (performance.now() - t0 > timeoutMs) throw new Error('a pool worker stopped answering');
   }
 }
@@ -133,7 +134,8 @@ export class ShardPool {
     let at = 0;
     for (let h = 0; h < this.ctrl.length; h++) {
       const c = this.ctrl[h];
-      waitFor(c, DONE, this.seq[h]);
+      const seq = this.seq[h];
+      waitUntil(c, DONE, (v) => v === seq);
       const n = c[OUT_LEN];
       if (c[STATUS] !== 0) {
         const bytes = new Uint8Array(this.outs[h].buffer, this.outs[h].byteOffset, n).slice();

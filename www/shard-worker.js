@@ -5,7 +5,7 @@
 // {type: 'finish'} → {type: 'ready', weightBytes}; {type: 'serve', sab, slot, workers, inputFloats,
 // outputFloats} → serves until terminated. A failure before serving replies {type: 'error', message}.
 import { loadWasm } from './wasm-package.js';
-import { CTRL_INTS, SEQ, DONE, STATUS, OUT_LEN, JOB_LEN, INPUT_LEN, JOB } from './shard-pool.js';
+import { CTRL_INTS, SEQ, DONE, STATUS, OUT_LEN, JOB_LEN, INPUT_LEN, JOB, waitUntil } from './shard-pool.js';
 
 let loader = null;
 let shard = null;
@@ -50,7 +50,7 @@ function serve({ sab, slot, workers, inputFloats, outputFloats }) {
   const out = new Float32Array(sab, ctrlBytes + (inputFloats + slot * outputFloats) * 4, outputFloats);
   let seen = Atomics.load(c, SEQ);
   for (;;) {
-    waitForChange(c, SEQ, seen);
+    waitUntil(c, SEQ, (v) => v !== seen, Infinity); // no deadline: idle between generations
     seen = Atomics.load(c, SEQ);
     try {
       const job = c.slice(JOB, JOB + c[JOB_LEN]);
@@ -68,10 +68,4 @@ function serve({ sab, slot, workers, inputFloats, outputFloats }) {
     Atomics.store(c, DONE, seen);
     Atomics.notify(c, DONE);
   }
-}
-
-// Waits until c[i] differs from `old`: as waitFor, but with no deadline (idle between generations).
-function waitForChange(c, i, old) {
-  for (let n = 0; n < 1 << 20; n++) if (Atomics.load(c, i) !== old) return;
-  while (Atomics.load(c, i) === old) Atomics.wait(c, i, old);
 }

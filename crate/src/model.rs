@@ -76,11 +76,6 @@ pub struct Scratch {
 impl Scratch {
     fn ensure(&mut self, c: &Config, t: usize, n_ctx: usize, n_logits: usize) {
         // Buffers only grow: a later, smaller batch reuses them without reallocating.
-        let grow = |v: &mut Vec<f32>, n: usize| {
-            if v.len() < n {
-                v.resize(n, 0.0)
-            }
-        };
         grow(&mut self.x, t * c.dim);
         grow(&mut self.xb, t * c.dim);
         grow(&mut self.xb2, t * c.dim);
@@ -198,6 +193,9 @@ impl Transformer {
     /// Tokens one pass may take so that every job fits the peers' buffers.
     fn tokens_per_pass(&self, nt: usize, all_logits: bool) -> usize {
         let Some(p) = &self.peers else { return nt };
+        if nt == 1 && !all_logits {
+            return 1; // attach_peers checked that one token fits
+        }
         let (cap_in, cap_out) = p.capacity();
         let (mut lo, mut hi) = (1, nt);
         let fits = |b: usize| {
@@ -413,6 +411,7 @@ impl Transformer {
     }
 }
 
+/// Grows `v` to at least `n` values (never shrinks: a later, smaller batch reuses it).
 fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
