@@ -41,6 +41,31 @@ impl Weight {
     }
 }
 
+/// Whether models regroup their Q4_1 and Q8_0 matrices at load ([`crate::quant::regroup`]): the wasm
+/// kernels read a group's scales with one load from it; the native AVX2 kernels are as fast on the file's
+/// layout, so native builds (CLI, perplexity) keep it.
+pub const REGROUP_AT_LOAD: bool = cfg!(target_arch = "wasm32");
+
+/// Regroups, in place in `bytes`, every held row of the matrices in `mats` whose type has a regrouped
+/// layout, and retypes them. Matrices that share their bytes (tied embeddings) are regrouped once.
+pub fn regroup(bytes: &mut [u8], mats: &mut [Weight]) {
+    use crate::quant::regroup::{regroup_row, regrouped};
+    let mut done: Vec<(usize, GgmlType)> = Vec::new();
+    for w in mats.iter_mut() {
+        if let Some(&(_, ty)) = done.iter().find(|(off, _)| *off == w.offset) {
+            w.ty = ty;
+            continue;
+        }
+        let Some(ty) = regrouped(w.ty) else { continue };
+        let rb = w.row_bytes();
+        for row in bytes[w.offset..w.offset + w.held * rb].chunks_exact_mut(rb) {
+            regroup_row(w.ty, row);
+        }
+        w.ty = ty;
+        done.push((w.offset, ty));
+    }
+}
+
 /// Where a matmul writes row `r` of token `t`: `out[t * stride + r - first]`.
 #[derive(Debug, Clone, Copy)]
 pub struct OutLayout {
@@ -213,5 +238,57 @@ pub fn gemm_f32(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f
     // elements of live slices (asserted above), and `out` does not alias the inputs.
     unsafe {
         matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::dequantize_row;
+    use crate::quant::tests_support::random_row;
+    use crate::sampler::Rng;
+
+    fn rows(bytes: &[u8], w: &Weight) -> Vec<Vec<f32>> {
+        w.held_rows()
+            .map(|r| {
+                let mut out = vec![0f32; w.cols];
+                dequantize_row(w.ty, w.row(bytes, r), &mut out);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn regroup_keeps_every_row_and_regroups_tied_matrices_once() {
+        let mut rng = Rng::new(4);
+        let cols = 32 * 18; // four whole groups and two blocks in the file layout
+        let mut bytes = Vec::new();
+        let mut add = |ty: GgmlType, n: usize| {
+            let at = bytes.len();
+            for _ in 0..n {
+                bytes.extend(random_row(ty, cols, &mut rng));
+            }
+            at
+        };
+        let (q8, q4, f) = (add(GgmlType::Q8_0, 5), add(GgmlType::Q4_1, 3), add(GgmlType::F32, 2));
+        // The Q8_0 matrix twice (an output layer tied to the embeddings), and one matrix held in part.
+        let mut mats = vec![
+            Weight::new(GgmlType::Q8_0, 5, cols, q8),
+            Weight { first: 1, held: 2, ..Weight::new(GgmlType::Q4_1, 3, cols, q4 + GgmlType::Q4_1.row_bytes(cols)) },
+            Weight::new(GgmlType::F32, 2, cols, f),
+            Weight::new(GgmlType::Q8_0, 5, cols, q8),
+        ];
+        let before: Vec<_> = mats.iter().map(|w| rows(&bytes, w)).collect();
+        let copy = bytes.clone();
+        regroup(&mut bytes, &mut mats);
+        let types: Vec<_> = mats.iter().map(|w| w.ty).collect();
+        assert_eq!(types, [GgmlType::Q8_0x4, GgmlType::Q4_1x4, GgmlType::F32, GgmlType::Q8_0x4]);
+        assert_ne!(bytes, copy);
+        for (w, want) in mats.iter().zip(&before) {
+            assert_eq!(&rows(&bytes, w), want, "{} rows changed value", w.ty.name());
+        }
+        // The Q4_1 row that matrix does not hold is left alone.
+        let rb = GgmlType::Q4_1.row_bytes(cols);
+        assert_eq!(bytes[q4..q4 + rb], copy[q4..q4 + rb]);
     }
 }

@@ -119,7 +119,11 @@ impl Transformer {
         }
         let config = Config::from_gguf(g, embd.dims[1] as usize)?;
         let c = &config;
-        let mats = shard::matrices(g, layout, c)?;
+        let mut mats = shard::matrices(g, layout, c)?;
+        let mut bytes = bytes;
+        if crate::matmul::REGROUP_AT_LOAD {
+            crate::matmul::regroup(&mut bytes, &mut mats);
+        }
         let norm = |name: &str, n: usize| norm(g, layout, &bytes, name, n);
         let output_norm = norm("output_norm.weight", c.dim)?;
         let gemma = c.arch == crate::config::Arch::Gemma3;

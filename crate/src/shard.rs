@@ -310,10 +310,13 @@ pub struct MatrixShard {
 }
 
 impl MatrixShard {
-    pub fn new(g: &Gguf, layout: &Layout, data: Vec<u8>) -> Result<MatrixShard> {
+    pub fn new(g: &Gguf, layout: &Layout, mut data: Vec<u8>) -> Result<MatrixShard> {
         let embd = g.tensor("token_embd.weight").ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
         let c = Config::from_gguf(g, embd.dims.get(1).copied().unwrap_or(0) as usize)?;
-        let mats = matrices(g, layout, &c)?;
+        let mut mats = matrices(g, layout, &c)?;
+        if crate::matmul::REGROUP_AT_LOAD {
+            crate::matmul::regroup(&mut data, &mut mats);
+        }
         Ok(MatrixShard { data, mats, acts: Q8Acts::default(), spec: layout.spec })
     }
 

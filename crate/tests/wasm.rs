@@ -3,7 +3,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use hearth::quant::tests_support::{
-    check_gemm_against_reference, check_vec_dot_against_reference, check_vec_dot_exact_integer_sums,
+    check_gemm_against_reference, check_regrouped_rows_match_file_layout, check_vec_dot_against_reference,
+    check_vec_dot_exact_integer_sums,
 };
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::wasm::{simd_enabled, Model, ModelLoader};
@@ -25,6 +26,11 @@ fn simd_kernels_match_the_dequantized_reference() {
 #[wasm_bindgen_test]
 fn simd_kernels_give_the_portable_integer_sums_exactly() {
     check_vec_dot_exact_integer_sums(17);
+}
+
+#[wasm_bindgen_test]
+fn regrouped_kernels_equal_the_file_layout_kernels_to_the_bit() {
+    check_regrouped_rows_match_file_layout(19);
 }
 
 #[wasm_bindgen_test]

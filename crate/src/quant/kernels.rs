@@ -123,6 +123,13 @@ pub fn dequantize_row(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                 }
             }
         }
+        Q4_1x4 | Q8_0x4 => {
+            let base = super::regroup::file_type(ty);
+            super::regroup::for_file_blocks(ty, row, |blocks, b| {
+                let n = blocks.len() / base.block_bytes() * 32;
+                dequantize_row(base, blocks, &mut out[32 * b..32 * b + n]);
+            });
+        }
         other => unreachable!("dequantize_row called with unsupported type {}", other.name()),
     }
 }
@@ -205,6 +212,8 @@ pub(crate) fn vec_dot_generic(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row)
         Q8_0 => dot_q8_0(row, acts),
         Q4_K | Q5_K => dot_q45_k(ty, row, acts),
         Q6_K => dot_q6_k(row, acts),
+        // Only tests and builds without SIMD128 come here: back to the file layout, then its kernel.
+        Q4_1x4 | Q8_0x4 => vec_dot_generic(super::regroup::file_type(ty), &super::regroup::ungroup_row(ty, row), x, acts),
         other => unreachable!("vec_dot called with unsupported type {}", other.name()),
     }
 }

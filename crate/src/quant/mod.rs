@@ -8,6 +8,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod kernels;
+pub mod regroup;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 
@@ -39,6 +40,9 @@ pub enum GgmlType {
     Q8_K,
     IQ4_NL,
     IQ4_XS,
+    /// Q4_1 and Q8_0 rows regrouped in memory for the wasm kernels ([`regroup`]); never in a file.
+    Q4_1x4,
+    Q8_0x4,
 }
 
 impl GgmlType {
@@ -94,6 +98,7 @@ impl GgmlType {
             I32 => 26,
             F64 => 28,
             BF16 => 30,
+            Q4_1x4 | Q8_0x4 => unreachable!("{} is an in-memory layout, never written to a file", self.name()),
         }
     }
 
@@ -121,6 +126,8 @@ impl GgmlType {
             Q8_K => "Q8_K",
             IQ4_NL => "IQ4_NL",
             IQ4_XS => "IQ4_XS",
+            Q4_1x4 => "Q4_1x4",
+            Q8_0x4 => "Q8_0x4",
         }
     }
 
@@ -129,7 +136,7 @@ impl GgmlType {
         use GgmlType::*;
         match self {
             F32 | F16 | BF16 | F64 | I8 | I16 | I32 => 1,
-            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q8_1 | IQ4_NL => 32,
+            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q8_1 | IQ4_NL | Q4_1x4 | Q8_0x4 => 32,
             Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | Q8_K | IQ4_XS => 256,
         }
     }
@@ -143,10 +150,10 @@ impl GgmlType {
             F64 => 8,
             I8 => 1,
             Q4_0 | IQ4_NL => 18,
-            Q4_1 => 20,
+            Q4_1 | Q4_1x4 => 20,
             Q5_0 => 22,
             Q5_1 => 24,
-            Q8_0 => 34,
+            Q8_0 | Q8_0x4 => 34,
             Q8_1 => 36,
             Q2_K => 84,
             Q3_K => 110,
@@ -161,7 +168,7 @@ impl GgmlType {
     /// Types this runtime can multiply with and look rows up from.
     pub fn is_supported(self) -> bool {
         use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K | Q4_1x4 | Q8_0x4)
     }
 
     /// Float weights are dotted with f32 activations; quantised ones with [`Q8Acts`].

@@ -18,6 +18,8 @@ pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Opti
             GgmlType::Q5_0 => dot_q5(row, acts, false),
             GgmlType::Q5_1 => dot_q5(row, acts, true),
             GgmlType::Q8_0 => dot_q8_0(row, acts),
+            GgmlType::Q4_1x4 => dot_q4_1x4(row, acts),
+            GgmlType::Q8_0x4 => dot_q8_0x4(row, acts),
             GgmlType::Q4_K => dot_q4_k(row, acts),
             GgmlType::Q6_K => dot_q6_k(row, acts),
             _ => return None,
@@ -36,15 +38,16 @@ fn hsum_f32(v: v128) -> f32 {
 }
 
 /// Sum of products of 32 small unsigned weights (`w0` for y[0..16], `w1` for y[16..32], each < 32) with 32
-/// i8 activations, as an i32x4 of partial sums. Four products of |w| < 32 and |y| ≤ 127 fit in i16.
+/// i8 activations, as an i32x4 of partial sums. Four products of |w| < 32 and |y| ≤ 128 fit in i16.
 #[inline(always)]
 unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
     let y0 = load(y as *const u8);
     let y1 = load(y.add(16) as *const u8);
     // Relaxed SIMD (the `pkg-relaxed` build): weights below 128 are valid 7-bit operands, for which the
-    // relaxed dot product is exact and deterministic: one instruction for 16 products and their 4-way sums.
+    // relaxed dot product is exact and deterministic. The i16 form (one pmaddubsw on x86) leaves the
+    // widening to i32 to a single add: fewer instructions than two i32 dot-and-adds on CPUs without VNNI.
     #[cfg(target_feature = "relaxed-simd")]
-    return i32x4_relaxed_dot_i8x16_i7x16_add(y1, w1, i32x4_relaxed_dot_i8x16_i7x16_add(y0, w0, i32x4_splat(0)));
+    return i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(y0, w0), i16x8_relaxed_dot_i8x16_i7x16(y1, w1)));
     #[cfg(not(target_feature = "relaxed-simd"))]
     let p = i16x8_add(
         i16x8_add(i16x8_extmul_low_i8x16(w0, y0), i16x8_extmul_high_i8x16(w0, y0)),
@@ -95,14 +98,80 @@ fn hsum_i32(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
 
-/// The f16 values at `p`, `p + stride`, `p + 2·stride`, `p + 3·stride` as an f32x4, converted like
-/// `f16_to_f32` (exact for finite values) in vector registers.
+/// The f16 values at `p`, `p + stride`, `p + 2·stride`, `p + 3·stride` as an f32x4.
 #[inline(always)]
 unsafe fn f16x4_at(p: *const u8, stride: usize) -> v128 {
     let h = |i: usize| u16::from_le_bytes([*p.add(i * stride), *p.add(i * stride + 1)]) as u32;
-    let v = u32x4(h(0), h(1), h(2), h(3));
+    f16x4_from_bits(u32x4(h(0), h(1), h(2), h(3)))
+}
+
+/// Four f16 bit patterns (one per u32 lane) as an f32x4, converted like `f16_to_f32` (exact for finite
+/// values) in vector registers.
+#[inline(always)]
+fn f16x4_from_bits(v: v128) -> v128 {
     let bits = v128_or(i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16), i32x4_shl(v128_and(v, u32x4_splat(0x7fff)), 13));
     f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
+}
+
+/// Q4_1 regrouped ([`super::regroup`]): the arithmetic of `dot_q4(.., 20, 4, false)` step for step (so the
+/// result is the same to the bit), with each group's four scales and mins read by one load.
+unsafe fn dot_q4_1x4(row: &[u8], a: &Q8Row) -> f32 {
+    let m4 = u8x16_splat(0x0F);
+    let nb = row.len() / 20;
+    let p = row.as_ptr();
+    let mut acc = f32x4_splat(0.0);
+    let mut macc4 = f32x4_splat(0.0);
+    let mut b = 0;
+    while b + 4 <= nb {
+        let g = p.add(b * 20);
+        let mut sums = [i32x4_splat(0); 4];
+        for (j, s) in sums.iter_mut().enumerate() {
+            let v = load(g.add(16 + 16 * j));
+            *s = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * (b + j)));
+        }
+        let h = load(g);
+        let d = f16x4_from_bits(u32x4_extend_low_u16x8(h));
+        let m = f16x4_from_bits(u32x4_extend_high_u16x8(h));
+        let ad = load_f32x4(a.d.as_ptr().add(b));
+        let as_ = load_f32x4(a.s.as_ptr().add(b));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
+        macc4 = f32x4_add(macc4, f32x4_mul(m, as_));
+        b += 4;
+    }
+    let mut tail = 0f32;
+    while b < nb {
+        let v = load(p.add(b * 20 + 4));
+        let isum = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b));
+        tail += hsum_i32(isum) as f32 * f16_at(row, b * 20) * a.d[b];
+        tail += f16_at(row, b * 20 + 2) * a.s[b];
+        b += 1;
+    }
+    hsum_f32(acc) + hsum_f32(macc4) + tail
+}
+
+/// Q8_0 regrouped: `dot_q8_0` step for step, each group's four scales read by one load.
+unsafe fn dot_q8_0x4(row: &[u8], a: &Q8Row) -> f32 {
+    let nb = row.len() / 34;
+    let p = row.as_ptr();
+    let mut acc = f32x4_splat(0.0);
+    let mut b = 0;
+    while b + 4 <= nb {
+        let g = p.add(b * 34);
+        let mut sums = [i32x4_splat(0); 4];
+        for (j, s) in sums.iter_mut().enumerate() {
+            *s = dot_i8_32(g.add(8 + 32 * j), a, b + j);
+        }
+        let d = f32x4_mul(f16x4_from_bits(u32x4_extend_low_u16x8(v128_load64_zero(g as *const u64))), load_f32x4(a.d.as_ptr().add(b)));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
+        b += 4;
+    }
+    let mut tail = 0f32;
+    while b < nb {
+        let s = dot_i8_32(p.add(b * 34 + 2), a, b);
+        tail += hsum_i32(s) as f32 * f16_at(row, b * 34) * a.d[b];
+        b += 1;
+    }
+    hsum_f32(acc) + tail
 }
 
 unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
@@ -144,7 +213,7 @@ unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
     while b + 4 <= nb {
         let mut sums = [i32x4_splat(0); 4];
         for (j, s) in sums.iter_mut().enumerate() {
-            *s = dot_i8_32(p.add((b + j) * 34 + 2), a.qs.as_ptr().add(32 * (b + j)) as *const u8);
+            *s = dot_i8_32(p.add((b + j) * 34 + 2), a, b + j);
         }
         let d = f32x4_mul(f16x4_at(p.add(b * 34), 34), load_f32x4(a.d.as_ptr().add(b)));
         acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
@@ -152,17 +221,19 @@ unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
     }
     let mut tail = 0f32;
     while b < nb {
-        let s = dot_i8_32(p.add(b * 34 + 2), a.qs.as_ptr().add(32 * b) as *const u8);
+        let s = dot_i8_32(p.add(b * 34 + 2), a, b);
         tail += hsum_i32(s) as f32 * f16_at(row, b * 34) * a.d[b];
         b += 1;
     }
     hsum_f32(acc) + tail
 }
 
-/// Sum of 32 products of i8 weights at `w` with i8 activations at `y`, as an i32x4 of partial sums.
-/// |w·y| ≤ 127² needs i32 for pairs: sign-extend to i16 and use the pairwise i16 dot product.
+/// Sum of the 32 products of the i8 weights at `w` with activation block `b`, as an i32x4 of partial sums.
+/// |w·y| ≤ 128·127 needs i32 for pairs: sign-extend to i16 and use the pairwise i16 dot product. (A
+/// relaxed-SIMD form, w·y⁺ − w·y⁻ with 7-bit halves of the activations, measured no faster.)
 #[inline(always)]
-unsafe fn dot_i8_32(w: *const u8, y: *const u8) -> v128 {
+unsafe fn dot_i8_32(w: *const u8, a: &Q8Row, b: usize) -> v128 {
+    let y = a.qs.as_ptr().add(32 * b) as *const u8;
     let (w0, w1) = (load(w), load(w.add(16)));
     let (y0, y1) = (load(y), load(y.add(16)));
     i32x4_add(

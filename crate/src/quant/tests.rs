@@ -1,6 +1,7 @@
 use super::*;
 use super::tests_support::{
-    check_gemm_against_reference, check_vec_dot_against_reference, check_vec_dot_exact_integer_sums,
+    check_gemm_against_reference, check_regrouped_rows_match_file_layout, check_vec_dot_against_reference,
+    check_vec_dot_exact_integer_sums,
 };
 use crate::sampler::Rng;
 
@@ -12,6 +13,11 @@ fn vec_dot_matches_dequantized_dot_for_every_type() {
 #[test]
 fn simd_kernels_give_the_portable_integer_sums_exactly() {
     check_vec_dot_exact_integer_sums(5);
+}
+
+#[test]
+fn regrouped_rows_match_the_file_layout() {
+    check_regrouped_rows_match_file_layout(11);
 }
 
 #[test]

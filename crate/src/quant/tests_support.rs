@@ -1,11 +1,17 @@
 //! Random valid weight rows, for tests of the kernels and of synthetic models.
 
 use super::kernels::vec_dot_generic;
+use super::regroup::{file_type, regroup_row};
 use super::{dequantize_row, vec_dot, GgmlType, Q8Acts};
 use crate::sampler::Rng;
 
 /// A random but valid row of `n` elements of type `ty`: random bytes with sane f16 scales.
 pub fn random_row(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    if let Some(base) = regrouped_from(ty) {
+        let mut row = random_row(base, n, rng);
+        regroup_row(base, &mut row);
+        return row;
+    }
     let mut row: Vec<u8> = (0..ty.row_bytes(n)).map(|_| rng.next_u32() as u8).collect();
     let bb = ty.block_bytes();
     let scale = |rng: &mut Rng| half::f16::from_f32(rng.next_f32() * 0.02 + 0.001).to_bits().to_le_bytes();
@@ -26,7 +32,13 @@ pub fn random_row(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
     row
 }
 
-pub const ALL: [GgmlType; 11] = [
+/// The file type `ty` was regrouped from, if it is a regrouped type.
+fn regrouped_from(ty: GgmlType) -> Option<GgmlType> {
+    let base = file_type(ty);
+    (base != ty).then_some(base)
+}
+
+pub const ALL: [GgmlType; 13] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -38,6 +50,8 @@ pub const ALL: [GgmlType; 11] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::Q4_1x4,
+    GgmlType::Q8_0x4,
 ];
 
 
@@ -75,7 +89,8 @@ pub fn check_vec_dot_exact_integer_sums(seed: u64) {
     let n = 512;
     let one = half::f16::from_f32(1.0).to_bits().to_le_bytes();
     for ty in ALL.into_iter().filter(|t| !t.is_float()) {
-        let scale_fields: &[usize] = match ty {
+        let file_ty = file_type(ty);
+        let scale_fields: &[usize] = match file_ty {
             GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
             GgmlType::Q6_K => &[208],
             _ => &[0, 2],
@@ -84,12 +99,15 @@ pub fn check_vec_dot_exact_integer_sums(seed: u64) {
             let mut row = match case {
                 0 => vec![0u8; ty.row_bytes(n)],
                 1 => vec![0xFFu8; ty.row_bytes(n)],
-                _ => random_row(ty, n, &mut rng),
+                _ => random_row(file_ty, n, &mut rng),
             };
             for blk in row.chunks_exact_mut(ty.block_bytes()) {
                 for &f in scale_fields {
                     blk[f..f + 2].copy_from_slice(&one);
                 }
+            }
+            if file_ty != ty {
+                regroup_row(file_ty, &mut row);
             }
             for ab in 0..n / 32 {
                 for fill in 0..3 {
@@ -147,6 +165,39 @@ pub fn check_gemm_against_reference(seed: u64) {
                     let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * row[t] as f64).sum();
                     assert!((got[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "{} {m}x{n}x{k} at ({i},{j})", ty.name());
                 }
+            }
+        }
+    }
+}
+
+/// Checks that regrouped rows ([`super::regroup`]) dequantise to exactly what their file layout does, and
+/// dot to exactly what this build's kernel for the file layout gives (in wasm the SIMD kernels are written
+/// to match step for step; natively regrouped rows go through the portable kernel, so compare with that),
+/// for row lengths with and without a partial last group. Used natively and in wasm.
+pub fn check_regrouped_rows_match_file_layout(seed: u64) {
+    use super::kernels::vec_dot_generic;
+    let mut rng = Rng::new(seed);
+    for (file_ty, ty) in [(GgmlType::Q4_1, GgmlType::Q4_1x4), (GgmlType::Q8_0, GgmlType::Q8_0x4)] {
+        for n in [32, 96, 128, 576, 1536, 32 * 18] {
+            let file = random_row(file_ty, n, &mut rng);
+            let mut row = file.clone();
+            regroup_row(file_ty, &mut row);
+            if n >= 128 {
+                assert_ne!(row, file, "{} n={n}: regrouping changed nothing", ty.name());
+            }
+            assert_eq!(super::regroup::ungroup_row(ty, &row), file, "{} n={n}: ungroup is not the inverse", ty.name());
+            let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+            dequantize_row(file_ty, &file, &mut a);
+            dequantize_row(ty, &row, &mut b);
+            assert_eq!(a, b, "{} n={n}: dequantised rows differ", ty.name());
+            for _ in 0..3 {
+                let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+                let mut acts = Q8Acts::default();
+                acts.quantize_from(&x);
+                let q = acts.row(0, n / 32);
+                let want = if cfg!(target_arch = "wasm32") { vec_dot(file_ty, &file, &x, &q) } else { vec_dot_generic(file_ty, &file, &x, &q) };
+                let got = vec_dot(ty, &row, &x, &q);
+                assert!(got.to_bits() == want.to_bits(), "{} n={n}: got {got}, want {want}", ty.name());
             }
         }
     }
