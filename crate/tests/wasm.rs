@@ -18,6 +18,54 @@ fn built_with_simd128() {
     assert!(simd_enabled());
 }
 
+/// Equal bits, or both NaN (NaN payloads may differ between scalar and vector instructions).
+fn same(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+#[wasm_bindgen_test]
+fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
+    use hearth::fastmath::{exp, gelu_mul, silu_mul, softmax, tanh};
+    let mut rng = hearth::sampler::Rng::new(5);
+    let mut xs: Vec<f32> = (0..4001).map(|_| (rng.next_f32() - 0.5) * 60.0).collect();
+    xs.extend([0.0, -0.0, 1e-40, -1e-40, 88.9, 89.1, -103.9, -104.1, -200.0, 200.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+    xs.extend((0..200).map(|i| -110.0 + i as f32 * 1.03)); // across the clamps and the subnormal results
+    let us: Vec<f32> = (0..xs.len()).map(|_| rng.next_f32() * 4.0 - 2.0).collect();
+    // Every length up to 9 (the tails), then the whole sweep.
+    for n in (1..=9).chain([xs.len()]) {
+        let (x, u) = (&xs[xs.len() - n..], &us[..n]);
+        let mut g = x.to_vec();
+        silu_mul(&mut g, u);
+        let want: Vec<f32> = x.iter().zip(u).map(|(&x, &u)| x / (1.0 + exp(-x)) * u).collect();
+        assert!(same(&g, &want), "silu, n = {n}");
+        let mut g = x.to_vec();
+        gelu_mul(&mut g, u);
+        let c = 0.797_884_6f32;
+        let want: Vec<f32> = x.iter().zip(u).map(|(&x, &u)| 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x))) * u).collect();
+        assert!(same(&g, &want), "gelu, n = {n}");
+    }
+    // Softmax over finite scores (as attention gives), of many lengths.
+    let finite: Vec<f32> = xs.iter().copied().filter(|v| v.is_finite()).collect();
+    for n in [1, 2, 3, 5, 8, 13, 64, 333, finite.len()] {
+        let x = &finite[..n];
+        let mut got = x.to_vec();
+        softmax(&mut got);
+        let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        let e: Vec<f32> = x.iter().map(|&v| exp(v - m)).collect();
+        let mut sum = 0.0f32;
+        for &v in &e {
+            sum += v;
+        }
+        let want: Vec<f32> = e.iter().map(|&v| v * (1.0 / sum)).collect();
+        assert!(same(&got, &want), "softmax, n = {n}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn attention_equals_the_plain_loops_to_the_bit() {
+    hearth::attention::check_matches_plain_loops(7);
+}
+
 #[wasm_bindgen_test]
 fn simd_kernels_match_the_dequantized_reference() {
     check_vec_dot_against_reference(11);
