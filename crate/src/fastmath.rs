@@ -2,6 +2,17 @@
 //! written so that wasm gets straight-line code: libm's `expf`, `roundf` and `fmaxf` are calls per element
 //! there (wasm's own `f32.max` and `f32.nearest` differ from Rust's `max` and `round` on NaN and ties).
 
+/// 1/i!, the Taylor coefficients of e^f that [`exp`] uses.
+const EXP_C: [f64; 13] = {
+    let mut c = [1.0; 13];
+    let mut i = 1;
+    while i < 13 {
+        c[i] = c[i - 1] / i as f64;
+        i += 1;
+    }
+    c
+};
+
 /// e^x, correctly rounded to f32 but in about one case in a hundred million (as close to libm's `expf` as
 /// libm implementations are to each other: greedy decoding is chaotic enough that a cruder exp changes
 /// answers). Evaluated in f64: e^x = 2^n · e^f with n = round(x·log2 e), |f| ≤ ln2/2, e^f by its Taylor
@@ -11,20 +22,11 @@ pub fn exp(x: f32) -> f32 {
     let xc = x.clamp(-104.0, 89.0) as f64;
     let n = (xc * std::f64::consts::LOG2_E).round_ties_even();
     let f = xc - n * std::f64::consts::LN_2;
-    const C: [f64; 13] = {
-        let mut c = [1.0; 13];
-        let mut i = 1;
-        while i < 13 {
-            c[i] = c[i - 1] / i as f64;
-            i += 1;
-        }
-        c
-    };
-    let mut p = C[12];
+    let mut p = EXP_C[12];
     let mut i = 12;
     while i > 0 {
         i -= 1;
-        p = p * f + C[i];
+        p = p * f + EXP_C[i];
     }
     let scale = f64::from_bits(((n as i64 + 1023) as u64) << 52);
     (p * scale) as f32
@@ -54,19 +56,190 @@ pub fn round(x: f32) -> f32 {
 /// In-place softmax.
 pub fn softmax(x: &mut [f32]) {
     let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| max(m, v));
+    map(x, |v| exp(v - m), |v| simd::exp(simd::sub(v, simd::splat(m))));
+    // Summed in order after the exps (not alongside them): the same sum as one scalar loop.
     let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = exp(*v - m);
-        sum += *v;
+    for &v in x.iter() {
+        sum += v;
     }
     let inv = 1.0 / sum;
     x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `g[i] = silu(g[i]) · u[i]` (the gated feed-forward of llama-style models).
+pub fn silu_mul(g: &mut [f32], u: &[f32]) {
+    zip_map(g, u, |g, u| g / (1.0 + exp(-g)) * u, |g, u| simd::mul(simd::div(g, simd::add(simd::splat(1.0), simd::exp(simd::neg(g)))), u));
+}
+
+/// `g[i] = gelu(g[i]) · u[i]`, gelu by its tanh approximation (Gemma's gated feed-forward).
+pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    zip_map(
+        g,
+        u,
+        |x, u| 0.5 * x * (1.0 + tanh(C * (x + 0.044715 * x * x * x))) * u,
+        |x, u| {
+            use simd::*;
+            let cube = mul(mul(mul(splat(0.044715), x), x), x);
+            mul(mul(mul(splat(0.5), x), add(splat(1.0), tanh(mul(splat(C), add(x, cube))))), u)
+        },
+    );
+}
+
+/// `x[i] = f(x[i])`, four at a time with `f4` where there is SIMD128 (which must compute exactly `f`).
+#[inline(always)]
+#[allow(unused_variables)]
+fn map(x: &mut [f32], f: impl Fn(f32) -> f32, f4: impl Fn(simd::V) -> simd::V) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        let mut chunks = x.chunks_exact_mut(4);
+        for c in &mut chunks {
+            simd::store(c, f4(simd::load(c)));
+        }
+        chunks.into_remainder().iter_mut().for_each(|v| *v = f(*v));
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    x.iter_mut().for_each(|v| *v = f(*v));
+}
+
+/// `x[i] = f(x[i], y[i])`, as [`map`].
+#[inline(always)]
+#[allow(unused_variables)]
+fn zip_map(x: &mut [f32], y: &[f32], f: impl Fn(f32, f32) -> f32, f4: impl Fn(simd::V, simd::V) -> simd::V) {
+    let y = &y[..x.len()];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        let mut xc = x.chunks_exact_mut(4);
+        let mut yc = y.chunks_exact(4);
+        for (c, d) in (&mut xc).zip(&mut yc) {
+            simd::store(c, f4(simd::load(c), simd::load(d)));
+        }
+        xc.into_remainder().iter_mut().zip(yc.remainder()).for_each(|(v, &w)| *v = f(*v, w));
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    x.iter_mut().zip(y).for_each(|(v, &w)| *v = f(*v, w));
 }
 
 /// tanh through [`exp`]: 1 − 2/(e^{2x} + 1), exact at ±∞ and within ~1e-7 absolute.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+}
+
+/// Four-lane versions of the functions above, doing exactly their IEEE operations in the same order (so
+/// results are bit-identical): [`exp`]'s f64 evaluation on two f64x2 halves. Elsewhere a stand-in type
+/// whose functions are never called keeps the callers free of `cfg`s.
+mod simd {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub use wasm::*;
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    mod wasm {
+        use core::arch::wasm32::*;
+        pub type V = v128;
+
+        #[inline(always)]
+        pub fn load(x: &[f32]) -> V {
+            assert!(x.len() >= 4);
+            // SAFETY: four floats in bounds (checked above); unaligned loads are allowed.
+            unsafe { v128_load(x.as_ptr() as *const v128) }
+        }
+        #[inline(always)]
+        pub fn store(x: &mut [f32], v: V) {
+            assert!(x.len() >= 4);
+            // SAFETY: as in `load`.
+            unsafe { v128_store(x.as_mut_ptr() as *mut v128, v) }
+        }
+        #[inline(always)]
+        pub fn splat(a: f32) -> V {
+            f32x4_splat(a)
+        }
+        #[inline(always)]
+        pub fn add(a: V, b: V) -> V {
+            f32x4_add(a, b)
+        }
+        #[inline(always)]
+        pub fn sub(a: V, b: V) -> V {
+            f32x4_sub(a, b)
+        }
+        #[inline(always)]
+        pub fn mul(a: V, b: V) -> V {
+            f32x4_mul(a, b)
+        }
+        #[inline(always)]
+        pub fn div(a: V, b: V) -> V {
+            f32x4_div(a, b)
+        }
+        #[inline(always)]
+        pub fn neg(a: V) -> V {
+            f32x4_neg(a)
+        }
+
+        /// [`super::super::exp`] on four lanes.
+        #[inline(always)]
+        pub fn exp(x: V) -> V {
+            // clamp: NaN passes through both, as with f32::clamp.
+            let x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(-104.0)), f32x4_splat(89.0));
+            let lo = exp_f64x2(f64x2_promote_low_f32x4(x));
+            let hi = exp_f64x2(f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 2, 3>(x, x)));
+            i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi))
+        }
+
+        #[inline(always)]
+        fn exp_f64x2(xc: v128) -> v128 {
+            let n = f64x2_nearest(f64x2_mul(xc, f64x2_splat(std::f64::consts::LOG2_E)));
+            let f = f64x2_sub(xc, f64x2_mul(n, f64x2_splat(std::f64::consts::LN_2)));
+            let mut p = f64x2_splat(super::super::EXP_C[12]);
+            let mut i = 12;
+            while i > 0 {
+                i -= 1;
+                p = f64x2_add(f64x2_mul(p, f), f64x2_splat(super::super::EXP_C[i]));
+            }
+            // n as i64 (NaN to 0, as Rust's `as`), + 1023, into the exponent field.
+            let e = i64x2_shl(i64x2_add(i64x2_extend_low_i32x4(i32x4_trunc_sat_f64x2_zero(n)), i64x2_splat(1023)), 52);
+            f64x2_mul(p, e)
+        }
+
+        /// [`super::super::tanh`] on four lanes.
+        #[inline(always)]
+        pub fn tanh(x: V) -> V {
+            f32x4_sub(f32x4_splat(1.0), f32x4_div(f32x4_splat(2.0), f32x4_add(exp(f32x4_mul(f32x4_splat(2.0), x)), f32x4_splat(1.0))))
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    pub use stand_in::*;
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[allow(dead_code)]
+    mod stand_in {
+        #[derive(Clone, Copy)]
+        pub struct V;
+        pub fn splat(_: f32) -> V {
+            V
+        }
+        pub fn add(_: V, _: V) -> V {
+            V
+        }
+        pub fn sub(_: V, _: V) -> V {
+            V
+        }
+        pub fn mul(_: V, _: V) -> V {
+            V
+        }
+        pub fn div(_: V, _: V) -> V {
+            V
+        }
+        pub fn neg(_: V) -> V {
+            V
+        }
+        pub fn exp(_: V) -> V {
+            V
+        }
+        pub fn tanh(_: V) -> V {
+            V
+        }
+    }
 }
 
 #[cfg(test)]

@@ -319,11 +319,9 @@ impl Transformer {
             let fd = c.ffn_dim;
             let gate_up = [m + GATE as u32, m + UP as u32];
             self.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.recv)?;
-            for (g, &u) in s.hb[..nt * fd].iter_mut().zip(&s.hb2[..nt * fd]) {
-                *g = match c.activation {
-                    Activation::Silu => *g / (1.0 + fastmath::exp(-*g)) * u,
-                    Activation::GeluTanh => gelu_tanh(*g) * u,
-                };
+            match c.activation {
+                Activation::Silu => fastmath::silu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
+                Activation::GeluTanh => fastmath::gelu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
             }
             let hb = &s.hb[..nt * fd];
             quantize(&mut s.acts, hb, fd);
@@ -481,11 +479,6 @@ fn rope(x: &mut [f32], hd: usize, rope_dim: usize, neox: bool, pos: f32, inv_fre
             head[b] = x0 * cs[half + i] + x1 * cs[i];
         }
     }
-}
-
-fn gelu_tanh(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + fastmath::tanh(C * (x + 0.044715 * x * x * x)))
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
