@@ -41,6 +41,15 @@ impl KvCache {
         }
     }
 
+    /// Makes room for `positions` in all (at most the context window), so that filling them allocates
+    /// nothing: a generation reserves its prompt and token budget up front and decodes without growing.
+    pub fn reserve(&mut self, positions: usize) {
+        let want = positions.min(self.capacity) * self.kv_dim;
+        for x in self.k.iter_mut().chain(self.v.iter_mut()) {
+            x.reserve_exact(want.saturating_sub(x.len()));
+        }
+    }
+
     pub fn clear(&mut self) {
         self.truncate(0);
     }

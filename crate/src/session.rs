@@ -140,6 +140,8 @@ impl Session {
         let common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
         self.cache.truncate(common);
         self.tokens.truncate(common);
+        // Every generated token runs through the model, so this is all the cache will hold.
+        self.cache.reserve(prompt.len() + params.max_tokens);
         let t0 = now_ms();
         let mut logits = Vec::new();
         for chunk in prompt[common..].chunks(PREFILL_BATCH) {

@@ -90,6 +90,24 @@ fn max_tokens_and_stats() {
 }
 
 #[test]
+fn decoding_never_grows_the_kv_cache() {
+    // The cache is reserved for the prompt and the token budget when generation begins, so the decode
+    // loop allocates no cache memory (and never copies the cache to grow it).
+    let m = model(&TinySpec::default());
+    let prompt = m.prompt_tokens("hello ab");
+    let mut s = Session::new(&m, 128);
+    s.begin(&m, &prompt, GenerateParams { ignore_eos: true, ..greedy(40) }).unwrap();
+    let reserved = s.cache_bytes();
+    let mut n = 0;
+    while s.next_piece(&m).unwrap().is_some() {
+        n += 1;
+        assert_eq!(s.cache_bytes(), reserved, "the cache grew at token {n}");
+    }
+    assert!(n >= 40, "{n} tokens");
+    assert_eq!(s.tokens().len(), prompt.len() + 40);
+}
+
+#[test]
 fn callback_can_cancel() {
     let m = model(&TinySpec::default());
     let prompt = m.prompt_tokens("hello");
