@@ -363,13 +363,18 @@ impl MatrixShard {
                 }
             }
             JOB_MATMUL => {
+                // The matrices of one job share the input: quantise it once (Q, K and V; gate and up).
+                let mut quantized = None;
                 for &id in ids {
                     let w = self.mats.get(id as usize).ok_or_else(|| Error::Invalid(format!("no matrix #{id}")))?;
                     let x = input.get(..nt * w.cols).ok_or_else(|| Error::Invalid("shard input shorter than the job".into()))?;
                     let n = nt * w.held;
                     let dst = out.get_mut(at..at + n).ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
                     if w.held > 0 {
-                        quantize(&mut self.acts, x, w.cols);
+                        if quantized != Some(w.cols) {
+                            quantize(&mut self.acts, x, w.cols);
+                            quantized = Some(w.cols);
+                        }
                         matmul_into(&self.data, w, x, &self.acts, dst, OutLayout { stride: w.held, first: w.first });
                     }
                     at += n;
