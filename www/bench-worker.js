@@ -6,6 +6,7 @@
 // genTokens} → {id, run}; {id, type: 'tokenize', text} → {id, ids}. Failures reply {id, error}.
 import { loadWasm } from './wasm-package.js';
 import { ShardPool } from './shard-pool.js';
+import { byteChunks } from './download.js';
 
 let model = null;
 let pool = null;
@@ -19,10 +20,7 @@ async function load(url, nCtx, threads = 1, lead = undefined) {
   const split = threads > 1 && total > 0 && typeof SharedArrayBuffer !== 'undefined';
   pool = split ? new ShardPool(threads, total, lead) : null;
   const loader = new ModelLoader(total, pool?.count, pool?.lead);
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
+  for await (const value of byteChunks(res.body)) {
     loader.push(value);
     await pool?.push(value);
   }

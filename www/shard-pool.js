@@ -24,6 +24,7 @@ export const JOB_MAX = 16;
 /** Tokens per job the buffers are sized for (the session's prefill batch). */
 export const PEER_BATCH = 32;
 const IN_FLIGHT = 8 << 20; // bytes posted to a pool worker and not yet taken in: the stream waits above this
+const SPARE_BYTES = 1 << 20; // the buffers chunks are copied into (as big as download.js's reads), reused
 const SPIN = 1 << 20; // Atomics.load polls before sleeping: about a millisecond
 const TIMEOUT_MS = 60_000;
 
@@ -60,10 +61,12 @@ export class ShardPool {
       const fail = (message) => ((this.failure ??= new Error(`pool worker ${i}: ${message}`)), this.resume?.());
       w.onerror = (e) => fail(`failed to start (${e.message ?? 'error'})`);
       w.inFlight = 0;
+      w.spare = []; // buffers the worker has handed back, for the next copies
       w.addEventListener('message', (e) => {
         if (e.data?.type === 'error') return fail(e.data.message);
         if (e.data?.type !== 'taken') return;
         w.inFlight -= e.data.bytes;
+        if (e.data.buffer) w.spare.push(e.data.buffer);
         if (this.resume && this.workers.every((x) => x.inFlight <= IN_FLIGHT / 2)) this.resume();
       });
       // The compiled wasm goes along: the pool worker neither fetches nor compiles it again.
@@ -72,14 +75,19 @@ export class ShardPool {
     }
   }
 
-  /** Sends the next piece of the file to every pool worker (each gets its own copy). Returns a promise when
-   * the workers are behind (their queued copies would otherwise pile up in memory): await it. */
+  /** Sends the next piece of the file to every pool worker (each gets its own copy, in a buffer the worker
+   * hands back when it has taken the bytes in: a whole file's worth of copies is not left to the garbage
+   * collector). Returns a promise when the workers are behind (their queued copies would otherwise pile up
+   * in memory): await it. */
   push(chunk) {
     if (this.failure) throw this.failure;
     for (const w of this.workers) {
-      const copy = chunk.slice();
-      w.inFlight += copy.byteLength;
-      w.postMessage({ type: 'chunk', bytes: copy }, [copy.buffer]);
+      const i = w.spare.findIndex((b) => b.byteLength >= chunk.byteLength);
+      const buf = i >= 0 ? w.spare.splice(i, 1)[0] : new ArrayBuffer(Math.max(chunk.byteLength, SPARE_BYTES));
+      const copy = new Uint8Array(buf, 0, chunk.byteLength);
+      copy.set(chunk);
+      w.inFlight += buf.byteLength;
+      w.postMessage({ type: 'chunk', bytes: copy }, [buf]);
     }
     if (this.workers.some((w) => w.inFlight > IN_FLIGHT)) {
       return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 // A pool worker (see shard-pool.js): holds one shard's rows of every matrix of a split model and answers
 // shard 0's jobs through the shared buffer.
 // Messages, answered in order: {type: 'init', index, count, totalBytes, lead, module}; {type: 'chunk', bytes} → {type:
-// 'taken', bytes};
+// 'taken', bytes, buffer} (bytes's buffer handed back, for the next chunk);
 // {type: 'finish'} → {type: 'ready', weightBytes}; {type: 'serve', sab, slot, workers, inputFloats,
 // outputFloats} → serves until terminated. A failure before serving replies {type: 'error', message}.
 import { loadWasm } from './wasm-package.js';
@@ -28,9 +28,11 @@ async function handle(msg) {
       loader = new wasm.MatrixShardLoader(msg.totalBytes, msg.index, msg.count, msg.lead);
       return;
     }
-    case 'chunk':
+    case 'chunk': {
       loader.push(msg.bytes);
-      return self.postMessage({ type: 'taken', bytes: msg.bytes.byteLength });
+      const buffer = msg.bytes.buffer; // back to the pool for its next copy
+      return self.postMessage({ type: 'taken', bytes: buffer.byteLength, buffer }, [buffer]);
+    }
     case 'finish':
       shard = loader.finish(); // consumes the loader
       loader = null;

@@ -3,7 +3,7 @@
 // through the messages described in PROTOCOL.md; requests run one at a time in the order received, except
 // `stop` and `cancelIngest`, which act at once.
 
-import { download } from './download.js';
+import { byteChunks, download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
@@ -152,15 +152,12 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
 }
 
 async function streamFile(file, sink, onBytes, signal) {
-  const reader = file.stream().getReader();
   let loaded = 0;
   let last = 0;
   onBytes(0, file.size);
   try {
-    for (;;) {
+    for await (const value of byteChunks(file.stream())) {
       if (signal.aborted) throw new Error('loading cancelled');
-      const { done, value } = await reader.read();
-      if (done) break;
       await sink.push(value);
       loaded += value.byteLength;
       if (performance.now() - last > 50) {
@@ -170,7 +167,6 @@ async function streamFile(file, sink, onBytes, signal) {
     }
     onBytes(loaded, file.size);
   } catch (e) {
-    reader.cancel().catch(() => {});
     sink.abort();
     throw e;
   }
