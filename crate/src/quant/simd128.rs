@@ -17,9 +17,9 @@ pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Opti
             GgmlType::Q4_1 => dot_q4(row, acts, 20, 4, false),
             GgmlType::Q5_0 => dot_q5(row, acts, false),
             GgmlType::Q5_1 => dot_q5(row, acts, true),
-            GgmlType::Q8_0 => dot_q8_0(row, acts),
+            GgmlType::Q8_0 => dot_q8_0::<false>(row, acts),
             GgmlType::Q4_1x4 => dot_q4_1x4(row, acts),
-            GgmlType::Q8_0x4 => dot_q8_0x4(row, acts),
+            GgmlType::Q8_0x4 => dot_q8_0::<true>(row, acts),
             GgmlType::Q4_K => dot_q4_k(row, acts),
             GgmlType::Q6_K => dot_q6_k(row, acts),
             _ => return None,
@@ -149,31 +149,6 @@ unsafe fn dot_q4_1x4(row: &[u8], a: &Q8Row) -> f32 {
     hsum_f32(acc) + hsum_f32(macc4) + tail
 }
 
-/// Q8_0 regrouped: `dot_q8_0` step for step, each group's four scales read by one load.
-unsafe fn dot_q8_0x4(row: &[u8], a: &Q8Row) -> f32 {
-    let nb = row.len() / 34;
-    let p = row.as_ptr();
-    let mut acc = f32x4_splat(0.0);
-    let mut b = 0;
-    while b + 4 <= nb {
-        let g = p.add(b * 34);
-        let mut sums = [i32x4_splat(0); 4];
-        for (j, s) in sums.iter_mut().enumerate() {
-            *s = dot_i8_32(g.add(8 + 32 * j), a, b + j);
-        }
-        let d = f32x4_mul(f16x4_from_bits(u32x4_extend_low_u16x8(v128_load64_zero(g as *const u64))), load_f32x4(a.d.as_ptr().add(b)));
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
-        b += 4;
-    }
-    let mut tail = 0f32;
-    while b < nb {
-        let s = dot_i8_32(p.add(b * 34 + 2), a, b);
-        tail += hsum_i32(s) as f32 * f16_at(row, b * 34) * a.d[b];
-        b += 1;
-    }
-    hsum_f32(acc) + tail
-}
-
 unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
     let bb = if with_min { 24 } else { 22 };
     let hoff = if with_min { 4 } else { 2 };
@@ -204,21 +179,28 @@ unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
     hsum_f32(acc) + macc
 }
 
-unsafe fn dot_q8_0(row: &[u8], a: &Q8Row) -> f32 {
+/// Q8_0 in the file's layout (`REGROUPED` false) or regrouped ([`super::regroup`]): the same arithmetic in
+/// the same order, so the two give the same result to the bit; only where a block's scale and quants are
+/// read from differs.
+unsafe fn dot_q8_0<const REGROUPED: bool>(row: &[u8], a: &Q8Row) -> f32 {
     let nb = row.len() / 34;
     let p = row.as_ptr();
     let mut acc = f32x4_splat(0.0);
     let mut b = 0;
     // Four blocks at a time, like dot_q4: exact i32 sums gathered by a transpose-add, scales applied as f32x4.
     while b + 4 <= nb {
+        let g = p.add(b * 34);
         let mut sums = [i32x4_splat(0); 4];
         for (j, s) in sums.iter_mut().enumerate() {
-            *s = dot_i8_32(p.add((b + j) * 34 + 2), a, b + j);
+            let quants = if REGROUPED { g.add(8 + 32 * j) } else { g.add(34 * j + 2) };
+            *s = dot_i8_32(quants, a, b + j);
         }
-        let d = f32x4_mul(f16x4_at(p.add(b * 34), 34), load_f32x4(a.d.as_ptr().add(b)));
+        let scales = if REGROUPED { f16x4_from_bits(u32x4_extend_low_u16x8(v128_load64_zero(g as *const u64))) } else { f16x4_at(g, 34) };
+        let d = f32x4_mul(scales, load_f32x4(a.d.as_ptr().add(b)));
         acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
         b += 4;
     }
+    // The blocks after the last whole group keep the file's layout in both.
     let mut tail = 0f32;
     while b < nb {
         let s = dot_i8_32(p.add(b * 34 + 2), a, b);
