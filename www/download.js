@@ -76,13 +76,14 @@ const CHUNK = 1 << 20;
  * a renderer peak that varied by 100 MB from run to run). Elsewhere, the stream's own chunks.
  */
 export async function* byteChunks(stream) {
-  let reader = null;
+  let reader;
+  let byob = true;
   try {
     reader = stream.getReader({ mode: 'byob' });
   } catch {
     reader = stream.getReader(); // not a byte stream
+    byob = false;
   }
-  const byob = typeof ReadableStreamBYOBReader !== 'undefined' && reader instanceof ReadableStreamBYOBReader;
   let finished = false;
   try {
     let buf = new ArrayBuffer(CHUNK);
