@@ -105,6 +105,13 @@ fn decoding_never_grows_the_kv_cache() {
     }
     assert!(n >= 40, "{n} tokens");
     assert_eq!(s.tokens().len(), prompt.len() + 40);
+    // An unbounded budget reserves the context window, no more (and does not overflow).
+    let mut s = Session::new(&m, 64);
+    s.begin(&m, &prompt, GenerateParams { ignore_eos: true, ..greedy(usize::MAX) }).unwrap();
+    let window = s.cache_bytes();
+    while s.next_piece(&m).unwrap().is_some() {}
+    assert_eq!(s.cache_bytes(), window);
+    assert_eq!(s.tokens().len(), 64, "generation ran to the end of the context window");
 }
 
 #[test]
