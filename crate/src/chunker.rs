@@ -41,6 +41,18 @@ impl Default for ChunkSpec {
     }
 }
 
+/// Bytes a chunk may hold per token of its budget. A few tokens can cover megabytes (the embedder's
+/// tokenizer makes one `[UNK]` of a long run of letters, e.g. base64), so chunks are capped in bytes too:
+/// 16 per token is about 3.5× English prose and 5× CJK, so the cap binds only on such runs.
+const BYTES_PER_TOKEN_CAP: usize = 16;
+
+impl ChunkSpec {
+    /// The most bytes one chunk may span.
+    pub fn max_bytes(&self) -> usize {
+        self.max_tokens.max(8) * BYTES_PER_TOKEN_CAP
+    }
+}
+
 /// A passage: bytes `start..end` of the document text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
@@ -67,18 +79,22 @@ pub fn indexed_text(title: &str, raw: &str, format: Format) -> String {
 }
 
 /// Splits `text` into chunks, measuring sizes with `count_tokens`.
+/// Every chunk holds at most `spec.max_tokens` tokens and [`ChunkSpec::max_bytes`] bytes; the work is linear
+/// in the text's length whatever its shape (no whitespace, one endless sentence, emoji runs).
 pub fn chunk(text: &str, spec: ChunkSpec, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Span> {
     let max = spec.max_tokens.max(8);
+    let max_bytes = spec.max_bytes();
     // Sentences (paragraph-start flag, span, tokens); an over-long sentence is cut at word boundaries.
     let mut units: Vec<(bool, Span, usize)> = Vec::new();
     for para in paragraphs(text) {
         let mut first = true;
         for s in sentences(text, para) {
-            let n = count_tokens(&text[s.start..s.end]);
+            // A sentence over the byte cap is cut without counting it whole (it may be megabytes).
+            let n = if s.end - s.start <= max_bytes { count_tokens(&text[s.start..s.end]) } else { usize::MAX };
             if n <= max {
                 units.push((first, s, n));
             } else {
-                for piece in split_words(text, s, max, count_tokens) {
+                for piece in split_words(text, s, max, max_bytes, count_tokens) {
                     units.push((first, piece.0, piece.1));
                     first = false;
                 }
@@ -90,15 +106,17 @@ pub fn chunk(text: &str, spec: ChunkSpec, count_tokens: &dyn Fn(&str) -> usize) 
     let mut cur: Vec<(Span, usize)> = Vec::new();
     let mut cur_tokens = 0;
     let mut fresh = 0; // units in `cur` not carried over from the previous chunk
+    let bytes_with = |cur: &[(Span, usize)], span: Span| cur.first().map_or(span.end - span.start, |c| span.end - c.0.start);
     for (para_start, span, n) in units {
         // Close the chunk when the sentence does not fit, or at a paragraph break once half full.
-        if !cur.is_empty() && fresh > 0 && (cur_tokens + n > max || (para_start && cur_tokens >= max / 2)) {
+        let full = cur_tokens + n > max || bytes_with(&cur, span) > max_bytes;
+        if !cur.is_empty() && fresh > 0 && (full || (para_start && cur_tokens >= max / 2)) {
             chunks.push(Span { start: cur[0].0.start, end: cur.last().unwrap().0.end });
             // Carry whole trailing sentences as overlap.
             let mut keep = 0;
             let mut kept_tokens = 0;
-            for (_, t) in cur.iter().rev() {
-                if kept_tokens + t > spec.overlap_tokens || kept_tokens + t + n > max {
+            for (s, t) in cur.iter().rev() {
+                if kept_tokens + t > spec.overlap_tokens || kept_tokens + t + n > max || span.end - s.start > max_bytes {
                     break;
                 }
                 kept_tokens += t;
@@ -203,8 +221,8 @@ fn sentences(text: &str, para: Span) -> Vec<Span> {
     out
 }
 
-/// Cuts an over-long sentence into pieces of at most `max` tokens at word boundaries.
-fn split_words(text: &str, s: Span, max: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(Span, usize)> {
+/// Cuts an over-long sentence into pieces of at most `max` tokens and `max_bytes` bytes at word boundaries.
+fn split_words(text: &str, s: Span, max: usize, max_bytes: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(Span, usize)> {
     let mut out = Vec::new();
     let mut piece_start = s.start;
     let mut tokens = 0;
@@ -225,31 +243,24 @@ fn split_words(text: &str, s: Span, max: usize, count_tokens: &dyn Fn(&str) -> u
         words.push((s.start + ws, s.end));
     }
     for (ws, we) in words {
-        let mut n = count_tokens(&text[ws..we]).max(1);
+        let n = if we - ws <= max_bytes { count_tokens(&text[ws..we]).max(1) } else { usize::MAX };
         if n > max {
-            // A single "word" longer than a chunk (a URL, base64, CJK run): cut by characters.
-            let mut cs = ws;
-            for (i, _) in text[ws..we].char_indices() {
-                if count_tokens(&text[cs..ws + i]) >= max {
-                    if cs > piece_start || tokens > 0 {
-                        out.push((Span { start: piece_start, end: last_end }, tokens));
-                    }
-                    out.push((Span { start: cs, end: ws + i }, max));
-                    cs = ws + i;
-                    piece_start = cs;
-                    tokens = 0;
-                }
+            // A single "word" longer than a chunk (a URL, base64, minified JSON, a CJK or emoji run).
+            if tokens > 0 {
+                out.push((Span { start: piece_start, end: last_end }, tokens));
             }
-            n = count_tokens(&text[cs..we]).max(1);
-            piece_start = cs;
-            tokens = n;
+            out.extend(cut_word(text, ws, we, max, max_bytes, count_tokens));
+            tokens = 0;
+            piece_start = we;
             last_end = we;
             continue;
         }
-        if tokens + n > max && tokens > 0 {
+        if tokens > 0 && (tokens + n > max || we - piece_start > max_bytes) {
             out.push((Span { start: piece_start, end: last_end }, tokens));
-            piece_start = ws;
             tokens = 0;
+        }
+        if tokens == 0 {
+            piece_start = ws;
         }
         tokens += n;
         last_end = we;
@@ -260,44 +271,92 @@ fn split_words(text: &str, s: Span, max: usize, count_tokens: &dyn Fn(&str) -> u
     out
 }
 
-/// The visible text of an HTML document: no tags, scripts, styles or comments; block elements become line
-/// breaks (paragraph breaks for paragraphs and headings); entities decoded.
+/// Cuts the word `ws..we` into pieces of at most `max` tokens and `max_bytes` bytes, at character
+/// boundaries. Each piece is counted on at most `max_bytes` bytes, sized from the previous piece's density and
+/// shrunk in proportion when it holds too many tokens: about one count per piece, linear in the word's length.
+fn cut_word(text: &str, ws: usize, we: usize, max: usize, max_bytes: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(Span, usize)> {
+    let mut out = Vec::new();
+    let mut cs = ws;
+    // The next piece's length: the last piece's, scaled to fill the budget (runs keep their density).
+    let mut guess = max_bytes;
+    while cs < we {
+        let mut end = floor_char_boundary(text, (cs + guess).min(we)).max(next_char_boundary(text, cs));
+        let mut n = count_tokens(&text[cs..end]).max(1);
+        while n > max {
+            let shrunk = cs + (end - cs) * max / n * 9 / 10;
+            let next = floor_char_boundary(text, shrunk).max(next_char_boundary(text, cs));
+            if next >= end {
+                break; // one character that is more than `max` tokens on its own: keep it whole
+            }
+            end = next;
+            n = count_tokens(&text[cs..end]).max(1);
+        }
+        out.push((Span { start: cs, end }, n.min(max)));
+        guess = ((end - cs) * max / n).clamp(1, max_bytes);
+        cs = end;
+    }
+    out
+}
+
+/// The largest character boundary of `text` at or before `i`.
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The boundary just after the character starting at `i`.
+fn next_char_boundary(text: &str, i: usize) -> usize {
+    i + text[i..].chars().next().map_or(0, char::len_utf8)
+}
+
+/// The visible text of an HTML document: no tags, scripts, styles, titles or comments; block elements become
+/// line breaks (paragraph breaks for paragraphs and headings); character references decoded. Tokenised by
+/// html5gum (the WHATWG tokenizer), so broken markup, a bare `<` and every named entity come out as a
+/// browser would show them.
 pub fn html_to_text(html: &str) -> String {
+    use html5gum::{DefaultEmitter, Token, Tokenizer};
+    let mut emitter = DefaultEmitter::default();
+    // Script, style, title and the like switch the tokenizer to raw text, as a browser's tree builder does.
+    emitter.naively_switch_states(true);
     let mut out = String::with_capacity(html.len() / 2);
-    let lower = html.to_ascii_lowercase();
-    let b = html.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'<' {
-            if lower[i..].starts_with("<!--") {
-                i = lower[i..].find("-->").map(|j| i + j + 3).unwrap_or(b.len());
-                continue;
+    // Inside an element whose text is not shown: its name, and how deep (only `template` nests).
+    let mut hidden: Option<(Vec<u8>, usize)> = None;
+    for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
+        match token {
+            Token::StartTag(t) => {
+                let name: &[u8] = &t.name;
+                if let Some((h, depth)) = &mut hidden {
+                    if h.as_slice() == name && !t.self_closing {
+                        *depth += 1;
+                    }
+                    continue;
+                }
+                if HIDDEN_ELEMENTS.contains(&name) && !t.self_closing {
+                    hidden = Some((name.to_vec(), 1));
+                    continue;
+                }
+                out.push_str(block_break(name));
             }
-            let end = match html[i..].find('>') {
-                Some(j) => i + j + 1,
-                None => break,
-            };
-            let tag: String = lower[i + 1..end - 1].trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-            let closing = lower[i + 1..].starts_with('/');
-            if !closing && matches!(tag.as_str(), "script" | "style" | "noscript" | "template" | "head") {
-                let close = format!("</{tag}");
-                i = lower[end..].find(&close).map(|j| end + j).and_then(|j| lower[j..].find('>').map(|k| j + k + 1)).unwrap_or(b.len());
-                continue;
+            Token::EndTag(t) => {
+                let name: &[u8] = &t.name;
+                if let Some((h, depth)) = &mut hidden {
+                    if h.as_slice() == name {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            hidden = None;
+                        }
+                    }
+                    continue;
+                }
+                out.push_str(block_break(name));
             }
-            match tag.as_str() {
-                "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "section" | "article" | "blockquote" | "pre" | "table" | "ul" | "ol" => out.push_str("\n\n"),
-                "br" | "div" | "li" | "tr" | "header" | "footer" | "dt" | "dd" | "hr" => out.push('\n'),
-                "td" | "th" => out.push(' '),
-                _ => {}
-            }
-            i = end;
-        } else {
-            let next = html[i..].find('<').map(|j| i + j).unwrap_or(b.len());
-            out.push_str(&decode_entities(&html[i..next]));
-            i = next;
+            Token::String(text) if hidden.is_none() => out.push_str(&String::from_utf8_lossy(&text)),
+            _ => {}
         }
     }
-    // Tidy: collapse spaces within lines, at most one blank line between paragraphs.
+    // Tidy: collapse spaces within lines (no-break spaces too), at most one blank line between paragraphs.
     let mut tidy = String::with_capacity(out.len());
     let mut blank = 0;
     for line in out.lines() {
@@ -315,45 +374,17 @@ pub fn html_to_text(html: &str) -> String {
     tidy
 }
 
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
+/// Elements whose content a browser does not show as text.
+const HIDDEN_ELEMENTS: [&[u8]; 8] = [b"script", b"style", b"title", b"noscript", b"template", b"iframe", b"noembed", b"noframes"];
+
+/// The break an element's start or end tag puts in the text.
+fn block_break(name: &[u8]) -> &'static str {
+    match name {
+        b"p" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"section" | b"article" | b"blockquote" | b"pre" | b"table" | b"ul" | b"ol" => "\n\n",
+        b"br" | b"div" | b"li" | b"tr" | b"header" | b"footer" | b"dt" | b"dd" | b"hr" => "\n",
+        b"td" | b"th" => " ",
+        _ => "",
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let name = &rest[1..semi];
-        let ch = match name {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" | "#39" => Some('\''),
-            "nbsp" => Some(' '),
-            _ if name.starts_with("#x") || name.starts_with("#X") => u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32),
-            _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -403,12 +434,113 @@ mod tests {
         assert!(covered >= 50);
     }
 
+    /// Text without whitespace (base64, minified JSON, `a.a.a.…`, emoji) made one chunk of megabytes, or was
+    /// re-counted at every character (minutes). Now chunks respect the byte cap, and the tokens counted add
+    /// up to a few times the text, whatever its shape.
+    #[test]
+    fn text_without_whitespace_is_cut_in_linear_time() {
+        let spec = ChunkSpec { max_tokens: 50, overlap_tokens: 8 };
+        let b64: String = (0..400_000u32).map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char).collect();
+        let json = "{\"a\":[1,2,{\"b\":\"c\"}],\"d\":null}".repeat(20_000);
+        let dots = "a.".repeat(200_000);
+        let emoji = "😀🎉".repeat(50_000);
+        // Counters like the embedder's: a long run of letters is one token ([UNK]); every other char is one.
+        let unk = |s: &str| s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count() + s.chars().filter(|c| !c.is_alphanumeric() && !c.is_whitespace()).count();
+        let per_char = |s: &str| s.chars().count();
+        for (name, text) in [("base64", &b64), ("json", &json), ("dots", &dots), ("emoji", &emoji)] {
+            for (cname, counter) in [("unk", &unk as &dyn Fn(&str) -> usize), ("per_char", &per_char)] {
+                let counted = std::cell::Cell::new(0usize);
+                let count = |s: &str| {
+                    counted.set(counted.get() + s.len());
+                    counter(s)
+                };
+                let spans = chunk(text, spec, &count);
+                let mut covered = 0;
+                for sp in &spans {
+                    assert!(sp.end - sp.start <= spec.max_bytes(), "{name}/{cname}: a {}-byte chunk", sp.end - sp.start);
+                    assert!(counter(&text[sp.start..sp.end]) <= spec.max_tokens, "{name}/{cname}: chunk over the token budget");
+                    assert!(sp.start >= covered || sp.end > covered, "{name}/{cname}: no progress");
+                    covered = covered.max(sp.end);
+                }
+                assert_eq!(covered, text.len(), "{name}/{cname}: text lost at the end");
+                assert!(counted.get() <= 8 * text.len(), "{name}/{cname}: counted {} bytes for a {}-byte text", counted.get(), text.len());
+            }
+        }
+    }
+
     #[test]
     fn html_keeps_visible_text_only() {
         let html = "<html><head><title>T</title><style>p{}</style></head><body><h1>Policy</h1><p>Travel &amp; meals<br>over 500&nbsp;EUR</p><script>alert(1)</script><!-- hidden --><p>Ask <b>first</b>.</p><img src=x onerror=alert(2)></body></html>";
         let t = html_to_text(html);
         assert_eq!(t, "Policy\n\nTravel & meals\nover 500 EUR\n\nAsk first.");
         assert!(!t.contains("alert") && !t.contains('<'));
+    }
+
+    /// The review's finding: entities next to multi-byte characters panicked ("byte index 12 is not a char
+    /// boundary"), which took down the page.
+    #[test]
+    fn entities_beside_multibyte_text_decode() {
+        let cases = [
+            ("<p>Agenda &mdash; café</p>", "Agenda — café"),
+            ("&copy;2024 – Acme", "©2024 – Acme"),
+            ("Q&A session – agenda", "Q&A session – agenda"),
+            ("&amp;日本語", "&日本語"),
+            ("caf&eacute; &#233;t&#xE9; &hellip; &euro;5&nbsp;&rarr; x", "café été … €5 → x"),
+            ("5 < 6 and 7 > 3 &unknown; &", "5 < 6 and 7 > 3 &unknown; &"),
+        ];
+        for (html, text) in cases {
+            assert_eq!(html_to_text(html), text, "{html}");
+        }
+    }
+
+    /// Broken markup a browser still shows: a `<head>` never closed, a bare `<`, an unclosed comment.
+    #[test]
+    fn broken_markup_keeps_the_visible_text() {
+        assert_eq!(html_to_text("<html><head><title>T</title><meta charset=utf-8><body><p>Kept text</p>"), "Kept text");
+        assert_eq!(html_to_text("<head><title>T</title></head>Body text"), "Body text");
+        assert_eq!(html_to_text("<p>if a < b then</p><p>b</p>"), "if a < b then\n\nb");
+        assert_eq!(html_to_text("<p>Before</p><!-- never closed <p>after"), "Before");
+        assert_eq!(html_to_text("<SCRIPT>x = '<p>';</SCRIPT><P>Shown</P>"), "Shown");
+        assert_eq!(html_to_text("<template><p>a<template>b</template>c</p></template>After"), "After");
+    }
+
+    /// A small xorshift generator: the property tests need no dependency and replay the same inputs.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Random text biased towards markup, entities and multi-byte characters.
+    fn random_html(rng: &mut Rng, len: usize) -> String {
+        const PIECES: &[&str] = &["<", ">", "&", ";", "#", "x", "<p>", "</p>", "&amp;", "&mdash;", "&#x", "<!--", "-->", "<script>", "</script", "é", "日本", "—", "😀", "\u{0301}", " ", "\n", "a", ".", "<head>", "&#1114112;", "\u{FFFD}", "\0"];
+        (0..len)
+            .map(|_| {
+                let r = rng.next();
+                if r % 4 == 0 {
+                    char::from_u32((r >> 8) as u32 % 0x11_0000).unwrap_or('?').to_string()
+                } else {
+                    PIECES[(r >> 8) as usize % PIECES.len()].to_string()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_utf8_never_panics() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for i in 0..3000 {
+            let t = random_html(&mut rng, 1 + i % 80);
+            let text = html_to_text(&t);
+            for s in chunk(&text, ChunkSpec { max_tokens: 8, overlap_tokens: 2 }, &words) {
+                assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end) && s.start <= s.end);
+            }
+            let _ = chunk(&t, ChunkSpec::default(), &|s: &str| s.chars().count());
+        }
     }
 
     #[test]
