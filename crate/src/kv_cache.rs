@@ -2,6 +2,7 @@
 //! costs only what it uses; truncating keeps a shared prompt prefix for the next turn.
 
 use crate::config::Config;
+use crate::error::{Error, Result};
 
 pub struct KvCache {
     k: Vec<Vec<f32>>,
@@ -30,24 +31,31 @@ impl KvCache {
         self.capacity
     }
 
-    /// Forgets positions from `n` on.
+    /// Forgets positions from `n` on, in every layer: a pass that failed part-way has appended rows to the
+    /// layers below the failure without advancing `len`, and those rows must go too.
     pub fn truncate(&mut self, n: usize) {
-        if n < self.len {
-            self.len = n;
-            for l in 0..self.k.len() {
-                self.k[l].truncate(n * self.kv_dim);
-                self.v[l].truncate(n * self.kv_dim);
-            }
+        self.len = self.len.min(n);
+        for l in 0..self.k.len() {
+            self.k[l].truncate(n * self.kv_dim);
+            self.v[l].truncate(n * self.kv_dim);
         }
     }
 
     /// Makes room for `positions` in all (at most the context window), so that filling them allocates
     /// nothing: a generation reserves its prompt and token budget up front and decodes without growing.
-    pub fn reserve(&mut self, positions: usize) {
-        let want = positions.min(self.capacity) * self.kv_dim;
+    /// Fails with a clear error (nothing is lost: the cache keeps what it holds) when memory is short.
+    pub fn reserve(&mut self, positions: usize) -> Result<()> {
+        let positions = positions.min(self.capacity);
+        let want = positions.saturating_mul(self.kv_dim);
+        let mb = want.saturating_mul(8 * self.k.len()) >> 20;
         for x in self.k.iter_mut().chain(self.v.iter_mut()) {
-            x.reserve_exact(want.saturating_sub(x.len()));
+            x.try_reserve_exact(want.saturating_sub(x.len())).map_err(|_| {
+                Error::Context(format!(
+                    "not enough memory for a key/value cache of {positions} tokens ({mb} MB); use a smaller context window or fewer tokens"
+                ))
+            })?;
         }
+        Ok(())
     }
 
     pub fn clear(&mut self) {
@@ -73,5 +81,25 @@ impl KvCache {
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
         self.k.iter().chain(&self.v).map(|x| x.capacity() * 4).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::Gguf;
+    use crate::testutil::{tiny_gguf, TinySpec};
+
+    /// A context window no memory can hold is a clear error when a generation reserves it, never an abort.
+    #[test]
+    fn reserving_more_than_memory_is_an_error() {
+        let bytes = tiny_gguf(&TinySpec::default());
+        let g = Gguf::parse(&bytes).unwrap();
+        let c = Config::from_gguf(&g, 512).unwrap();
+        let mut cache = KvCache::new(&c, 1 << 58);
+        let e = cache.reserve(1 << 58).unwrap_err().to_string();
+        assert!(e.contains("not enough memory for a key/value cache of 288230376151711744 tokens"), "{e}");
+        assert!(cache.is_empty());
+        cache.reserve(16).unwrap();
     }
 }

@@ -141,7 +141,7 @@ impl Session {
         self.cache.truncate(common);
         self.tokens.truncate(common);
         // Every generated token runs through the model, so this is all the cache will hold.
-        self.cache.reserve(prompt.len().saturating_add(params.max_tokens));
+        self.cache.reserve(prompt.len().saturating_add(params.max_tokens))?;
         let t0 = now_ms();
         let mut logits = Vec::new();
         for chunk in prompt[common..].chunks(PREFILL_BATCH) {

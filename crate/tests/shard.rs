@@ -108,3 +108,65 @@ fn a_split_model_without_its_peers_says_so() {
     assert!(e.contains("split across 2 workers"), "{e}");
     assert_eq!(cache.len(), 0);
 }
+
+/// Peers that fail their `fail_at`-th job (counting from 0), as a pool worker that dies mid-pass would.
+struct FailingPeers {
+    inner: hearth::shard::LocalPeers,
+    fail_at: usize,
+    jobs: std::sync::atomic::AtomicUsize,
+}
+
+impl hearth::shard::Peers for FailingPeers {
+    fn capacity(&self) -> (usize, usize) {
+        self.inner.capacity()
+    }
+    fn start(&self, kind: u32, ids: &[u32], nt: usize, input: &[f32]) -> hearth::Result<()> {
+        self.inner.start(kind, ids, nt, input)
+    }
+    fn finish(&self, out: &mut [f32]) -> hearth::Result<()> {
+        if self.jobs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == self.fail_at {
+            return Err(hearth::Error::Invalid("pool worker 1: injected failure".into()));
+        }
+        self.inner.finish(out)
+    }
+}
+
+/// A pass that fails in layer 1 (after layer 0 appended its keys and values) leaves the cache as it was:
+/// the next pass gives exactly what a session that never saw the failed batch gives.
+#[test]
+fn a_peer_failing_mid_pass_leaves_no_stale_cache_rows() {
+    use hearth::shard::{LocalPeers, MatrixShard, Peers};
+    let bytes = tiny_gguf(&TinySpec::default());
+    let stream = |index: usize| {
+        let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(index, 2).unwrap());
+        l.push(&bytes).unwrap();
+        l.finish().unwrap()
+    };
+    let (g, layout, data) = stream(0);
+    let mut split = Model::from_parts(&g, &layout, data, bytes.len()).unwrap();
+    let (g1, layout1, data1) = stream(1);
+    let capacity = split.transformer.peer_buffers(64);
+    let inner = LocalPeers::new(vec![MatrixShard::new(&g1, &layout1, data1).unwrap()], capacity);
+    // Jobs of a pass: the embedding, then per layer q/k/v, o, gate/up, down. A 5-token prefill is one pass
+    // (jobs 0..), so the second pass's job 5 is layer 1's q/k/v.
+    let per_pass = 1 + 4 * split.config().n_layers;
+    assert!(split.config().n_layers >= 2);
+    let peers = FailingPeers { inner, fail_at: per_pass + 5, jobs: 0.into() };
+    assert!(peers.capacity().0 > 0);
+    split.transformer.attach_peers(Box::new(peers)).unwrap();
+    let whole = Model::load(bytes.clone()).unwrap();
+    let c = whole.config();
+    let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
+    let (mut ka, mut kb) = (KvCache::new(c, 64), KvCache::new(c, 64));
+    let first = [261u32, 262, 263, 264, 265];
+    whole.transformer.forward(&mut sa, &mut ka, &first, false).unwrap();
+    split.transformer.forward(&mut sb, &mut kb, &first, false).unwrap();
+    let e = split.transformer.forward(&mut sb, &mut kb, &[266, 267, 268], false).err().expect("the injected failure").to_string();
+    assert!(e.contains("injected failure"), "{e}");
+    assert_eq!(kb.len(), first.len());
+    for t in [270u32, 5] {
+        let la = whole.transformer.forward(&mut sa, &mut ka, &[t], false).unwrap().to_vec();
+        let lb = split.transformer.forward(&mut sb, &mut kb, &[t], false).unwrap();
+        assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "logits differ after the failed pass (token {t})");
+    }
+}
