@@ -13,7 +13,6 @@ use crate::quant::GgmlType;
 pub const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
 const MAX_DIMS: u32 = 4;
-const MAX_NESTING: u32 = 3;
 /// No tensor in a model we could run in a browser has more elements than this (2^36 = 64 G elements).
 const MAX_ELEMENTS: u64 = 1 << 36;
 
@@ -154,19 +153,22 @@ impl Gguf {
         for i in 0..n_kv {
             let key_at = r.pos;
             let key = r.string(&format!("metadata key #{i}"))?;
+            if key.is_empty() {
+                return Err(r.err_at(key_at, format!("metadata key #{i} is empty")));
+            }
             let ty = r.u32(&format!("type of metadata `{key}`"))?;
-            let value = r.value(ty, &key, 0)?;
+            let value = r.value(ty, &key)?;
             if metadata.insert(key.clone(), value).is_some() {
                 return Err(r.err_at(key_at, format!("duplicate metadata key `{key}`")));
             }
         }
 
+        // The format stores the alignment as a u32 (llama.cpp refuses any other type).
         let alignment = match metadata.get("general.alignment") {
             None => DEFAULT_ALIGNMENT,
-            Some(v) => match v.as_u64() {
-                Some(a) if a > 0 && a.is_power_of_two() && a <= 1 << 20 => a,
-                _ => return Err(Error::Gguf { at: 0, msg: format!("general.alignment {v:?} is not a power of two") }),
-            },
+            Some(Value::U32(a)) if *a > 0 && a.is_power_of_two() && *a <= 1 << 20 => *a as u64,
+            Some(v @ Value::U32(_)) => return Err(Error::Gguf { at: 0, msg: format!("general.alignment {v:?} is not a power of two up to 1 MiB") }),
+            Some(v) => return Err(Error::Gguf { at: 0, msg: format!("general.alignment is {v:?}; the format stores it as a u32") }),
         };
 
         let mut infos = Vec::with_capacity(n_tensors as usize);
@@ -237,6 +239,27 @@ impl Gguf {
                 offset: (data_offset + rel) as usize,
                 n_bytes: n_bytes as usize,
             });
+        }
+        // Tensor data must not overlap (llama.cpp requires them back to back): overlapping tensors would let one
+        // write through another when rows are rewritten in place at load, and they mean a forged file.
+        let mut order: Vec<usize> = (0..tensors.len()).collect();
+        order.sort_by_key(|&i| tensors[i].offset);
+        for w in order.windows(2) {
+            let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
+            if b.offset < a.offset + a.n_bytes {
+                return Err(Error::Gguf {
+                    at: b.offset as u64,
+                    msg: format!(
+                        "tensor `{}` data (bytes {}..{}) overlaps tensor `{}` (bytes {}..{})",
+                        b.name,
+                        b.offset,
+                        b.offset + b.n_bytes,
+                        a.name,
+                        a.offset,
+                        a.offset + a.n_bytes
+                    ),
+                });
+            }
         }
         Ok(Gguf { version, metadata, tensors, by_name, data_offset: data_offset as usize })
     }
@@ -345,7 +368,7 @@ impl<'a> Reader<'a> {
         Ok(String::from_utf8_lossy(raw).into_owned())
     }
 
-    fn value(&mut self, ty: u32, key: &str, depth: u32) -> Result<Value> {
+    fn value(&mut self, ty: u32, key: &str) -> Result<Value> {
         let at = self.pos;
         let what = format!("value of `{key}`");
         Ok(match ty {
@@ -358,12 +381,7 @@ impl<'a> Reader<'a> {
             6 => Value::F32(f32::from_bits(self.u32(&what)?)),
             7 => Value::Bool(self.take(1, &what)?[0] != 0),
             8 => Value::Str(self.string(&what)?),
-            9 => {
-                if depth >= MAX_NESTING {
-                    return Err(self.err_at(at, format!("`{key}`: arrays nested deeper than {MAX_NESTING}")));
-                }
-                Value::Array(self.array(key, depth + 1)?)
-            }
+            9 => Value::Array(self.array(key)?),
             10 => Value::U64(self.u64(&what)?),
             11 => Value::I64(self.u64(&what)? as i64),
             12 => Value::F64(f64::from_bits(self.u64(&what)?)),
@@ -371,7 +389,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn array(&mut self, key: &str, depth: u32) -> Result<Array> {
+    fn array(&mut self, key: &str) -> Result<Array> {
         let at = self.pos;
         let ty = self.u32(&format!("element type of `{key}`"))?;
         let n = self.u64(&format!("length of `{key}`"))?;
@@ -403,16 +421,8 @@ impl<'a> Reader<'a> {
                 }
                 Array::Str(v)
             }
-            9 => {
-                if depth >= MAX_NESTING {
-                    return Err(self.err_at(at, format!("`{key}`: arrays nested deeper than {MAX_NESTING}")));
-                }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(self.array(key, depth + 1)?);
-                }
-                Array::Nested(v)
-            }
+            // No model's metadata nests arrays, and each nested one would cost far more memory than its bytes.
+            9 => return Err(self.err_at(at, format!("`{key}` is an array of arrays, which GGUF models do not use"))),
             _ => {
                 let raw = self.take(n * elem_size as usize, &what)?;
                 Array::Int(

@@ -50,19 +50,21 @@ pub const REGROUP_AT_LOAD: bool = cfg!(target_arch = "wasm32");
 /// layout, and retypes them. Matrices that share their bytes (tied embeddings) are regrouped once.
 pub fn regroup(bytes: &mut [u8], mats: &mut [Weight]) {
     use crate::quant::regroup::{regroup_row, regrouped};
-    let mut done: Vec<(usize, GgmlType)> = Vec::new();
+    // A tensor is known by where its held rows are and what they are: an offset alone is not enough, since a
+    // shard holding no rows of a small matrix places it at the same offset as the next tensor.
+    let key = |w: &Weight| (w.offset, w.held, w.first, w.rows, w.cols, w.ty);
+    let mut done = Vec::new();
     for w in mats.iter_mut() {
-        if let Some(&(_, ty)) = done.iter().find(|(off, _)| *off == w.offset) {
-            w.ty = ty;
-            continue;
-        }
         let Some(ty) = regrouped(w.ty) else { continue };
-        let rb = w.row_bytes();
-        for row in bytes[w.offset..w.offset + w.held * rb].chunks_exact_mut(rb) {
-            regroup_row(w.ty, row);
+        let k = key(w);
+        if w.held > 0 && !done.contains(&k) {
+            let rb = w.row_bytes();
+            for row in bytes[w.offset..w.offset + w.held * rb].chunks_exact_mut(rb) {
+                regroup_row(w.ty, row);
+            }
+            done.push(k);
         }
         w.ty = ty;
-        done.push((w.offset, ty));
     }
 }
 
@@ -290,5 +292,23 @@ mod tests {
         // The Q4_1 row that matrix does not hold is left alone.
         let rb = GgmlType::Q4_1.row_bytes(cols);
         assert_eq!(bytes[q4..q4 + rb], copy[q4..q4 + rb]);
+    }
+
+    /// A shard that holds none of a small matrix's rows places it at the offset of the next tensor; the next
+    /// tensor must still be regrouped (it was taken for the empty one, already done, and computed garbage).
+    #[test]
+    fn regroup_is_not_fooled_by_an_empty_placement_at_the_same_offset() {
+        let mut rng = Rng::new(5);
+        let cols = 32 * 8;
+        let bytes_of = |ty: GgmlType, n: usize, rng: &mut Rng| (0..n).flat_map(|_| random_row(ty, cols, rng)).collect::<Vec<u8>>();
+        let mut bytes = bytes_of(GgmlType::Q8_0, 4, &mut rng);
+        let mut mats = vec![
+            Weight { first: 64, held: 0, ..Weight::new(GgmlType::Q8_0, 64, cols, 0) },
+            Weight::new(GgmlType::Q8_0, 4, cols, 0),
+        ];
+        let want = rows(&bytes, &mats[1]);
+        regroup(&mut bytes, &mut mats);
+        assert_eq!(mats[1].ty, GgmlType::Q8_0x4);
+        assert_eq!(rows(&bytes, &mats[1]), want, "the held matrix was not regrouped");
     }
 }

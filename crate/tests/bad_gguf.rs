@@ -146,3 +146,38 @@ fn random_bytes_after_a_valid_header_never_panic() {
         let _ = std::panic::catch_unwind(|| Model::load(b)).expect("loading corrupt bytes panicked");
     }
 }
+
+/// Where tensor `name`'s data offset field sits in `b` (its name string, then dims, type, offset).
+fn offset_field(b: &[u8], name: &str, n_dims: usize) -> usize {
+    let at = b.windows(name.len()).position(|w| w == name.as_bytes()).expect("tensor name in the header");
+    at + name.len() + 4 + 8 * n_dims + 4
+}
+
+/// Two tensors whose data overlap (a forged file: llama.cpp wants them back to back) are refused; otherwise
+/// rewriting one tensor's rows in place at load (wasm's regroup) would change the other.
+#[test]
+fn overlapping_tensor_data_is_refused() {
+    let mut b = tiny_gguf(&TinySpec::default());
+    let q = offset_field(&b, "blk.0.attn_q.weight", 2);
+    let k = offset_field(&b, "blk.0.attn_k.weight", 2);
+    let q_off = b[q..q + 8].to_vec();
+    b[k..k + 8].copy_from_slice(&q_off);
+    assert_err(b, &["overlaps tensor", "blk.0.attn_"]);
+}
+
+/// Metadata no model has, which only costs memory or hides mistakes: nested arrays, an empty key, an
+/// alignment stored as another type than u32.
+#[test]
+fn odd_metadata_is_refused() {
+    use hearth::gguf::Array;
+    // A minimal file holding just that key: the header is refused before anything else is looked at.
+    let with = |extra: (String, Value)| write(&[extra], &[TensorData { name: "t".into(), dims: vec![32], ty: GgmlType::F32, data: vec![0; 128] }]);
+    let e = load_err(with(("x.nested".into(), Value::Array(Array::Nested(vec![Array::Int(vec![1, 2])])))));
+    assert!(e.contains("array of arrays"), "{e}");
+    let e = load_err(with((String::new(), Value::U32(1))));
+    assert!(e.contains("metadata key #0 is empty"), "{e}");
+    let e = load_err(with(("general.alignment".into(), Value::U64(32))));
+    assert!(e.contains("stores it as a u32"), "{e}");
+    let e = load_err(with(("general.alignment".into(), Value::U32(3))));
+    assert!(e.contains("not a power of two"), "{e}");
+}
