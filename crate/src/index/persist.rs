@@ -22,6 +22,9 @@ const MAGIC: &[u8; 8] = b"HEARTHIX";
 pub const VERSION: u32 = 2;
 const HEADER: usize = 28;
 
+/// How many times its text a document's chunks may span in all (the chunker's overlap makes it about 1.2).
+const MAX_SPAN_OVERLAP: usize = 8;
+
 impl Index {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut p = Vec::new();
@@ -75,6 +78,18 @@ impl Index {
         out
     }
 
+    /// Loads a saved index whose vectors must have `dim` dimensions (the embedder's), checked from the header
+    /// before anything is parsed: an index made with another embedder is refused at once.
+    pub fn from_bytes_for(b: &[u8], dim: usize) -> Result<Index> {
+        if b.len() >= HEADER && &b[..8] == MAGIC {
+            let saved = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+            if saved != dim {
+                return Err(Error::Invalid(format!("index file: it holds {saved}-d vectors but the embedder makes {dim}-d")));
+            }
+        }
+        Index::from_bytes(b)
+    }
+
     /// Loads a saved index; a damaged, truncated or foreign file is an error saying what is wrong.
     pub fn from_bytes(b: &[u8]) -> Result<Index> {
         let damaged = |m: String| Error::Invalid(format!("index file: {m}"));
@@ -107,6 +122,9 @@ impl Index {
         let n_docs = r.u32("document count")?;
         for i in 0..n_docs {
             let id = r.str32(&format!("id of document {i}"))?;
+            if index.document(&id).is_some() {
+                return Err(damaged(format!("document id `{id}` appears twice")));
+            }
             let title = r.str32(&format!("title of `{id}`"))?;
             let n_tags = r.count(4, &format!("tag count of `{id}`"))?;
             let tags = (0..n_tags).map(|_| r.str32(&format!("tag of `{id}`"))).collect::<Result<Vec<_>>>()?;
@@ -115,9 +133,17 @@ impl Index {
             let n_chunks = r.count(16 + 4 * dim, &format!("chunk count of `{id}`"))?;
             let mut spans = Vec::with_capacity(n_chunks);
             let mut vectors = Vec::with_capacity(n_chunks);
-            for _ in 0..n_chunks {
+            // Chunks overlap by a few sentences; spans that add up to many times the text (each the whole
+            // text, say) would make indexing them quadratic, so the file is refused as damaged.
+            let span_budget = text.len().saturating_mul(MAX_SPAN_OVERLAP).saturating_add(1 << 16);
+            let mut span_bytes = 0usize;
+            for c in 0..n_chunks {
                 let start = r.u64("chunk start")? as usize;
                 let end = r.u64("chunk end")? as usize;
+                span_bytes = span_bytes.saturating_add(end.saturating_sub(start));
+                if span_bytes > span_budget {
+                    return Err(damaged(format!("the chunks of `{id}` span {span_bytes}+ bytes of a {}-byte text by chunk {c}", text.len())));
+                }
                 spans.push(Span { start, end });
                 let raw = r.take(4 * dim, "chunk vector")?;
                 vectors.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect());

@@ -235,3 +235,45 @@ fn version_1_files_still_load() {
     assert_eq!(back.to_bytes(), v2);
     assert!(back.ann_status().is_none());
 }
+
+/// Rewrites a saved index's payload checksum after a deliberate edit, as a forger would.
+fn reseal(b: &mut [u8]) {
+    let crc = crc32fast::hash(&b[28..]).to_le_bytes();
+    b[24..28].copy_from_slice(&crc);
+}
+
+/// Review findings: a file with a valid checksum could still be hostile. Chunks that each span the whole text
+/// made loading quadratic; two documents with one id; an index of another embedder's dimension parsed whole
+/// before being refused.
+#[test]
+fn forged_files_with_valid_checksums_are_refused() {
+    let text = "Travel expenses above 500 EUR need prior approval. ".repeat(40);
+    let n = 300;
+    let mut ix = Index::new(16);
+    ix.add(NewDocument {
+        id: "whole".into(),
+        title: String::new(),
+        tags: vec![],
+        spans: vec![Span { start: 0, end: text.len() }; n],
+        vectors: vec![vec_of(&text); n],
+        text: text.clone(),
+    })
+    .unwrap();
+    let e = Index::from_bytes(&ix.to_bytes()).err().expect("overlapping spans loaded").to_string();
+    assert!(e.contains("chunks of `whole` span") && e.contains(&format!("{}-byte text", text.len())), "{e}");
+
+    let mut ix = Index::new(16);
+    ix.add(doc("doc-one", &[], &["Meal allowance is 30 EUR per day."])).unwrap();
+    ix.add(doc("doc-two", &[], &["Alcohol is never reimbursed."])).unwrap();
+    let mut b = ix.to_bytes();
+    let at = b.windows(7).position(|w| w == b"doc-two").unwrap();
+    b[at..at + 7].copy_from_slice(b"doc-one");
+    reseal(&mut b);
+    let e = Index::from_bytes(&b).err().expect("a duplicate id loaded").to_string();
+    assert!(e.contains("document id `doc-one` appears twice"), "{e}");
+
+    let good = sample().to_bytes();
+    assert!(Index::from_bytes_for(&good, 16).is_ok());
+    let e = Index::from_bytes_for(&good, 384).err().unwrap().to_string();
+    assert!(e.contains("16-d vectors but the embedder makes 384-d"), "{e}");
+}
