@@ -65,6 +65,7 @@ impl Model {
             &tok_text(tokenizer.bos),
             &tok_text(tokenizer.eos),
         );
+        template.probe()?;
         let transformer = Transformer::from_layout(bytes, g, layout)?;
         let c: &Config = &transformer.config;
         if c.n_vocab != tokenizer.vocab_size() {
