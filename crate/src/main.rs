@@ -422,6 +422,28 @@ mod cli {
         Ok(index)
     }
 
+    /// Writes `bytes` to `path` so that a crash or a full disk leaves the old file whole: a temporary file
+    /// beside it, flushed to disk, then renamed over it.
+    fn write_atomically(path: &Path, bytes: &[u8]) -> hearth::Result<()> {
+        let io = |what: &str, e: std::io::Error| hearth::Error::Io(format!("cannot {what} {}: {e}", path.display()));
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("write", e));
+        }
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io("replace", e)
+        })
+    }
+
     fn load_index(p: &Path) -> hearth::Result<Index> {
         Index::from_bytes(&std::fs::read(p).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))?)
     }
@@ -444,7 +466,7 @@ mod cli {
                     eprintln!("ANN graph over {} chunks built in {:.1} s", index.chunk_count(), (hearth::clock::now_ms() - t) / 1000.0);
                 }
                 let bytes = index.to_bytes();
-                std::fs::write(&out, &bytes)?;
+                write_atomically(&out, &bytes)?;
                 eprintln!(
                     "{} documents, {} chunks, {} bytes written to {} in {:.1} s",
                     index.len(),
@@ -497,7 +519,7 @@ mod cli {
         };
         let build_s = (hearth::clock::now_ms() - t0) / 1000.0;
         if let (Some(p), true) = (&index_path, built) {
-            std::fs::write(p, index.to_bytes())?;
+            write_atomically(p, &index.to_bytes())?;
         }
         let queries = hearth::eval::read_queries(&read_text(&data.join("queries.jsonl"))?)?;
         let qrels = hearth::eval::read_qrels(&read_text(&data.join("qrels").join(format!("{split}.tsv")))?);
