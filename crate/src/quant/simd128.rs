@@ -13,12 +13,12 @@ pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Opti
     unsafe {
         Some(match ty {
             GgmlType::F32 => dot_f32(row, x),
-            GgmlType::Q4_0 => dot_q4(row, acts, 18, 2, true),
-            GgmlType::Q4_1 => dot_q4(row, acts, 20, 4, false),
+            GgmlType::Q4_0 => dot_q4::<false>(row, acts, 18, 2, true),
+            GgmlType::Q4_1 => dot_q4::<false>(row, acts, 20, 4, false),
             GgmlType::Q5_0 => dot_q5(row, acts, false),
             GgmlType::Q5_1 => dot_q5(row, acts, true),
             GgmlType::Q8_0 => dot_q8_0::<false>(row, acts),
-            GgmlType::Q4_1x4 => dot_q4_1x4(row, acts),
+            GgmlType::Q4_1x4 => dot_q4::<true>(row, acts, 20, 4, false),
             GgmlType::Q8_0x4 => dot_q8_0::<true>(row, acts),
             GgmlType::Q4_K => dot_q4_k(row, acts),
             GgmlType::Q6_K => dot_q6_k(row, acts),
@@ -57,7 +57,10 @@ unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
     i32x4_extadd_pairwise_i16x8(p)
 }
 
-unsafe fn dot_q4(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -> f32 {
+/// Q4_0 / Q4_1 (blocks of `bb` bytes, quants at `qoff`; Q4_0's `offset8`), in the file's layout or (Q4_1,
+/// `REGROUPED`) regrouped ([`super::regroup`]): the same arithmetic in the same order either way, so the two
+/// layouts give the same result to the bit; only where scales, mins and quants are read from differs.
+unsafe fn dot_q4<const REGROUPED: bool>(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -> f32 {
     let m4 = u8x16_splat(0x0F);
     let nb = row.len() / bb;
     let p = row.as_ptr();
@@ -67,20 +70,30 @@ unsafe fn dot_q4(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -
     let mut macc4 = f32x4_splat(0.0);
     let mut b = 0;
     while b + 4 <= nb {
+        let g = p.add(b * bb);
         let mut sums = [i32x4_splat(0); 4];
         for (j, s) in sums.iter_mut().enumerate() {
-            let v = load(p.add((b + j) * bb + qoff));
+            let v = load(if REGROUPED { g.add(16 + 16 * j) } else { g.add(j * bb + qoff) });
             *s = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * (b + j)));
         }
-        let d = f16x4_at(p.add(b * bb), bb);
+        // Regrouped, one load holds the group's four scales and then its four mins.
+        let h = if REGROUPED { load(g) } else { i32x4_splat(0) };
+        let d = if REGROUPED { f16x4_from_bits(u32x4_extend_low_u16x8(h)) } else { f16x4_at(g, bb) };
         let ad = load_f32x4(a.d.as_ptr().add(b));
         let as_ = load_f32x4(a.s.as_ptr().add(b));
         acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
         // Q4_0 stores q + 8 and Q4_1 carries a min: both fold into a per-block term on sum(y).
-        let m = if offset8 { f32x4_mul(f32x4_splat(-8.0), d) } else { f16x4_at(p.add(b * bb + 2), bb) };
+        let m = if offset8 {
+            f32x4_mul(f32x4_splat(-8.0), d)
+        } else if REGROUPED {
+            f16x4_from_bits(u32x4_extend_high_u16x8(h))
+        } else {
+            f16x4_at(g.add(2), bb)
+        };
         macc4 = f32x4_add(macc4, f32x4_mul(m, as_));
         b += 4;
     }
+    // The blocks after the last whole group keep the file's layout in both.
     let mut tail = 0f32;
     while b < nb {
         let v = load(p.add(b * bb + qoff));
@@ -111,42 +124,6 @@ unsafe fn f16x4_at(p: *const u8, stride: usize) -> v128 {
 fn f16x4_from_bits(v: v128) -> v128 {
     let bits = v128_or(i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16), i32x4_shl(v128_and(v, u32x4_splat(0x7fff)), 13));
     f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
-}
-
-/// Q4_1 regrouped ([`super::regroup`]): the arithmetic of `dot_q4(.., 20, 4, false)` step for step (so the
-/// result is the same to the bit), with each group's four scales and mins read by one load.
-unsafe fn dot_q4_1x4(row: &[u8], a: &Q8Row) -> f32 {
-    let m4 = u8x16_splat(0x0F);
-    let nb = row.len() / 20;
-    let p = row.as_ptr();
-    let mut acc = f32x4_splat(0.0);
-    let mut macc4 = f32x4_splat(0.0);
-    let mut b = 0;
-    while b + 4 <= nb {
-        let g = p.add(b * 20);
-        let mut sums = [i32x4_splat(0); 4];
-        for (j, s) in sums.iter_mut().enumerate() {
-            let v = load(g.add(16 + 16 * j));
-            *s = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * (b + j)));
-        }
-        let h = load(g);
-        let d = f16x4_from_bits(u32x4_extend_low_u16x8(h));
-        let m = f16x4_from_bits(u32x4_extend_high_u16x8(h));
-        let ad = load_f32x4(a.d.as_ptr().add(b));
-        let as_ = load_f32x4(a.s.as_ptr().add(b));
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
-        macc4 = f32x4_add(macc4, f32x4_mul(m, as_));
-        b += 4;
-    }
-    let mut tail = 0f32;
-    while b < nb {
-        let v = load(p.add(b * 20 + 4));
-        let isum = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b));
-        tail += hsum_i32(isum) as f32 * f16_at(row, b * 20) * a.d[b];
-        tail += f16_at(row, b * 20 + 2) * a.s[b];
-        b += 1;
-    }
-    hsum_f32(acc) + hsum_f32(macc4) + tail
 }
 
 unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
