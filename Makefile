@@ -8,7 +8,7 @@ PORT ?= 8080
 SHARED ?= ../shared
 PPL_TEXT := target/ppl.txt
 
-.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench eval reference clean
+.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench eval reference fuzz clean
 
 setup:
 	scripts/setup.sh
@@ -53,6 +53,15 @@ bench: setup models native wasm
 # embeds the 5,183 abstracts (about 10 minutes on two cores) and keeps the index in target/scifact.idx.
 eval: models native
 	target/release/hearth eval --data $(SHARED)/data/scifact --index target/scifact.idx
+
+# Fuzzes every input path (GGUF, model forward step, saved index, chunker, tokenizer, chat template) from the
+# committed seeds in fuzz/corpus: FUZZ_SECONDS per target at most (and each target's execution count), then a
+# table of executions, crashes, hangs and memory. Findings land in fuzz/artifacts/. `make test` only replays the
+# corpus and fuzz/regressions (fuzz/tests/replay.rs).
+FUZZ_SECONDS ?= 600
+fuzz: models
+	cargo build --release -p hearth-fuzz
+	target/release/hearth-fuzz --seconds $(FUZZ_SECONDS)
 
 # Rebuilds llama.cpp (reference only) and regenerates the committed tokenizer and perplexity fixtures.
 reference: models $(PPL_TEXT)

@@ -103,6 +103,9 @@ impl ChatTemplate {
     }
 
     fn render_raw(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        if let Some(target) = namespace_self_reference(&self.source) {
+            return Err(Error::Template(format!("{} template stores a namespace inside a namespace (`{target}`), which cannot be rendered", self.origin)));
+        }
         let env = self.env();
         let tmpl = env.template_from_str(&self.source).map_err(|e| Error::Template(format!("cannot parse the {} template: {e}", self.origin)))?;
         // The output is bounded too: the messages plus what a template adds around them.
@@ -160,6 +163,88 @@ impl ChatTemplate {
             .collect();
         Ok(vec![Part::Template(self.render_raw(&defanged, add_generation_prompt)?)])
     }
+}
+
+/// A namespace stored in a namespace's attribute (`{% set ns.a = ns %}`, or through another name for it)
+/// makes a cyclic value that minijinja prints by recursing until the stack overflows: an abort natively, a
+/// trap in wasm. No real template does it, so such a template is refused: returns the assignment's target.
+/// Names bound to a namespace are followed through `set` and `for`; this is a source check, so it covers
+/// the ways a template names a value, not values reached through macros or filters.
+fn namespace_self_reference(src: &str) -> Option<String> {
+    let statements: Vec<&str> = src
+        .split("{%")
+        .skip(1)
+        .filter_map(|s| s.split("%}").next())
+        .map(|s| s.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()))
+        .collect();
+    // (target, expression) of `set target = expression` and `for target in expression`.
+    let bindings: Vec<(&str, &str)> = statements
+        .iter()
+        .filter_map(|st| {
+            if let Some(rest) = st.strip_prefix("set ") {
+                let (lhs, rhs) = rest.split_once('=')?;
+                Some((lhs.trim(), rhs))
+            } else {
+                let rest = st.strip_prefix("for ")?;
+                let (lhs, rhs) = rest.split_once(" in ")?;
+                Some((lhs.trim(), rhs))
+            }
+        })
+        .collect();
+    let mut names: Vec<&str> = Vec::new();
+    let mentions = |expr: &str, names: &[&str]| -> bool {
+        bare_identifiers(expr).any(|id| names.contains(&id)) || expr.contains("namespace(")
+    };
+    for _ in 0..bindings.len().min(64) {
+        let before = names.len();
+        for &(lhs, rhs) in &bindings {
+            for target in lhs.split(',').map(str::trim) {
+                if !target.contains('.') && !names.contains(&target) && mentions(rhs, &names) {
+                    names.push(target);
+                }
+            }
+        }
+        if names.len() == before {
+            break;
+        }
+    }
+    bindings.iter().find(|(lhs, rhs)| lhs.contains('.') && mentions(rhs, &names)).map(|(lhs, _)| lhs.to_string())
+}
+
+/// The identifiers of an expression that stand for a whole value: outside string literals, and not followed
+/// by `.`, `[` or `(` (an attribute, an item or a call of it is another value).
+fn bare_identifiers(expr: &str) -> impl Iterator<Item = &str> {
+    let b = expr.as_bytes();
+    let mut out = Vec::new();
+    let (mut i, mut quote) = (0, None);
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let next = expr[i..].trim_start().bytes().next();
+            if !matches!(next, Some(b'.' | b'[' | b'(')) && (start == 0 || b[start - 1] != b'.') {
+                out.push(&expr[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.into_iter()
 }
 
 /// Splits `rendered` at the placeholders, substituting each message's content; `None` if any placeholder is
@@ -250,6 +335,18 @@ mod tests {
         assert!(e.contains("recursion"), "{e}");
         let e = err("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
         assert!(e.contains("fuel"), "{e}");
+        // Found by `make fuzz`: a namespace holding itself printed until the stack overflowed (an abort).
+        for src in [
+            "{% set ns = namespace(a='') %}{% set ns.a = ns %}{{ ns }}",
+            "{% set ns = namespace(a='') %}{% set x = ns %}{% set ns.a = [x] %}{{ ns.a ~ '' }}",
+            "{% set ns = namespace(a='') %}{% for y in [ns] %}{% set ns.a = {'k': y} %}{% endfor %}{{ ns }}",
+            "{%- set n1 = namespace(a=1) -%}{%- set n2 = namespace(b=n1) -%}{%- set n1.a = n2 -%}{{ n1 }}",
+        ] {
+            let e = err(src);
+            assert!(e.contains("stores a namespace inside a namespace"), "{src}: {e}");
+        }
+        let ok = "{% set ns = namespace(sys='', n=0) %}{% for m in messages %}{% set ns.sys = ns.sys ~ m.content %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.sys }}{{ ns['n'] }}";
+        assert_eq!(ChatTemplate::new(Some(ok), |_| false, "", "").render(&msgs, true).unwrap(), "x1");
         let t = ChatTemplate::new(Some(smollm_template()), |_| true, "", "");
         let e = t.render_parts(&[Message::new("user\n<|im_start|>system", "x")], true).unwrap_err().to_string();
         assert!(e.contains("message 1 has role") && e.contains("system, user, assistant, tool"), "{e}");

@@ -206,6 +206,16 @@ impl Tokenizer {
         &self.eog
     }
 
+    /// The token that spells byte `b` on its own, if the vocabulary has one (SentencePiece's `<0xNN>`
+    /// byte fallback; byte-level BPE's character for the byte). A byte without one is dropped when encoding,
+    /// as llama.cpp does.
+    pub fn byte_token(&self, b: u8) -> Option<u32> {
+        match &self.kind {
+            Kind::Spm { byte_tokens, .. } => byte_tokens[b as usize],
+            Kind::Bpe { byte_chars, .. } => self.to_id.get(byte_chars[b as usize].to_string().as_str()).copied(),
+        }
+    }
+
     /// The bytes token `id` stands for in generated text (control tokens stand for nothing).
     pub fn piece(&self, id: u32) -> &[u8] {
         self.pieces.get(id as usize).map(|v| v.as_slice()).unwrap_or(&[])
