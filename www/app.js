@@ -40,6 +40,9 @@ const ui = {
 const SAMPLES = ['hearth-guide.md', 'tea-kettle-care.txt', 'harbour-lighthouse.html'];
 
 const client = new ModelClient();
+// `?test` in the page's URL exposes the worker client to the e2e tests (tests/e2e/recovery.test.mjs injects a
+// trap through it); never otherwise.
+if (new URLSearchParams(location.search).has('test')) window.__hearthClient = client;
 const view = new ConversationView($('conversation'));
 const docs = new DocumentsPanel({ add: addFiles, remove: removeDocument, samples: addSamples, cancel: () => client.cancelIngest() });
 
@@ -59,6 +62,7 @@ const state = {
   starting: true, // until the model list is read
   history: [], // [{role, content}] of the current chat (plain chat only)
   loadNote: '', // how the model in use was loaded
+  restarting: false, // the engine (the worker) crashed and is being restarted and restored
 };
 const manifestFiles = new Map(); // model URL -> {sha256, size} from the manifest
 // `?threads=N` (a positive integer) overrides how many workers share the model; by default the worker
@@ -71,6 +75,7 @@ const threads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsPara
 const pct = (p) => (p.total ? ` ${Math.floor((100 * p.loaded) / p.total)}%` : '');
 
 function statusText() {
+  if (state.restarting) return 'Restarting the engine…';
   const l = state.loading;
   if (l) {
     if (l.phase === 'init') return 'Initialising model…';
@@ -94,7 +99,7 @@ function statusText() {
 }
 
 function busy() {
-  return !!state.loading || state.generating || state.ingestPending > 0 || state.embedder === 'loading';
+  return state.restarting || !!state.loading || state.generating || state.ingestPending > 0 || state.embedder === 'loading';
 }
 
 function render() {
@@ -121,6 +126,53 @@ function warn(message) {
   if (!shown.split('\n').includes(message)) ui.storageWarning.textContent = shown ? `${shown}\n${message}` : message;
 }
 client.onWarning = warn;
+
+// ---- crashes ---------------------------------------------------------------------------------------
+// A trap in the wasm module (a Rust panic) kills the worker; the client starts a new one and restores the
+// model, the embedder and the saved index. The requests that were running fail with the panic message
+// (`code: 'worker_crashed'`): the crash notice below says it once, so they add no error of their own.
+
+const crashed = (e) => e?.code === 'worker_crashed';
+let crashNotice = '';
+
+client.onRestart = ({ message }) => {
+  state.restarting = true;
+  crashNotice = `The engine crashed and is being restarted: ${message}`;
+  showError(crashNotice);
+  render();
+};
+
+client.onRecovered = ({ message, model, modelError, embedder, embedderError }) => {
+  state.restarting = false;
+  const problems = [];
+  if (modelError) {
+    state.model = null;
+    ui.modelInfo.textContent = '';
+    ui.phase.textContent = '';
+    ui.progress.value = 0;
+    ui.initProgress.value = 0;
+    problems.push(`the model could not be loaded again (${modelError.message})`);
+  } else if (model) {
+    state.model = model;
+    ui.modelInfo.textContent = describe(model);
+  }
+  if (embedderError) {
+    state.embedder = 'failed';
+    setDocuments([]);
+    problems.push(`the embedder could not be loaded again (${embedderError.message}); documents cannot be added`);
+  } else if (embedder) {
+    state.embedder = 'ready';
+    setDocuments(embedder.documents);
+    if (embedder.indexError) problems.push(embedder.indexError);
+  }
+  const text = `The engine crashed and was restarted: ${message}${problems.length ? ` — but ${problems.join('; ')}` : ''}`;
+  // Unless something newer is shown (the notice is cleared by the next action).
+  if (ui.error.textContent === crashNotice) showError(text);
+  else if (problems.length) showError(`After a crash: ${problems.join('; ')}`);
+  crashNotice = '';
+  render();
+  refreshCache();
+};
 
 // ---- models ----------------------------------------------------------------------------------------
 
@@ -199,7 +251,7 @@ async function loadModel(source, label, kind = 'chat') {
     ui.initProgress.value = state.model ? 1 : 0;
     ui.phase.textContent = state.model ? `Still using ${state.modelLabel}.` : '';
     if (state.model) ui.modelSelect.value = state.modelChoice;
-    showError(`Could not load ${label}: ${e.message}`);
+    if (!crashed(e)) showError(`Could not load ${label}: ${e.message}`);
   } finally {
     if (seq === loadSeq) {
       state.loading = null;
@@ -279,7 +331,7 @@ async function loadEmbedder(entry) {
     if (r.indexError) showError(r.indexError);
   } catch (e) {
     state.embedder = 'failed';
-    showError(`Could not load the embedder: ${e.message}. Chat still works; documents cannot be added.`);
+    if (!crashed(e)) showError(`Could not load the embedder: ${e.message}. Chat still works; documents cannot be added.`);
   } finally {
     state.embedderLoading = null;
     render();
@@ -298,7 +350,7 @@ async function refreshCache() {
     ui.cacheInfo.textContent = `${files}${space}.`;
     ui.clearCache.disabled = entries.length === 0;
   } catch (e) {
-    ui.cacheInfo.textContent = `Browser storage unavailable: ${e.message}`;
+    if (!crashed(e)) ui.cacheInfo.textContent = `Browser storage unavailable: ${e.message}`; // else asked again once restored
   }
 }
 
@@ -308,7 +360,7 @@ ui.clearCache.addEventListener('click', async () => {
     await client.clearCache();
     ui.storageWarning.textContent = 'Cached models cleared: the models in use stay loaded; the next visit downloads them again.';
   } catch (e) {
-    showError(`Could not clear the cache: ${e.message}`);
+    if (!crashed(e)) showError(`Could not clear the cache: ${e.message}`);
   }
   refreshCache();
 });
@@ -411,6 +463,7 @@ async function ingest(name, start) {
     if (r.warning) warn(r.warning);
   } catch (e) {
     if (/was cancelled/.test(e.message)) view.addNote(`Not added: ${name} (cancelled).`);
+    else if (crashed(e)) view.addNote(`Not added: ${name} (the engine crashed).`);
     else showError(`Could not add ${name}: ${e.message}`);
   } finally {
     state.ingestPending--;
@@ -426,7 +479,7 @@ async function removeDocument(id) {
     setDocuments(r.documents);
     if (r.warning) warn(r.warning);
   } catch (e) {
-    showError(`Could not remove ${id}: ${e.message}`);
+    if (!crashed(e)) showError(`Could not remove ${id}: ${e.message}`); // the restored list shows what is there
   }
   render();
 }
@@ -491,7 +544,7 @@ async function ask(question) {
   } catch (e) {
     if (chatting) state.history.pop();
     turn.fail(e.message);
-    showError(e.message);
+    if (!crashed(e)) showError(e.message);
   } finally {
     state.generating = false;
     state.searching = false;
@@ -508,7 +561,7 @@ async function newChat() {
   if (state.generating) client.stop();
   clearChat();
   clearError();
-  if (state.model) await client.reset().catch((e) => showError(e.message));
+  if (state.model) await client.reset().catch((e) => crashed(e) || showError(e.message));
   ui.question.focus();
 }
 
@@ -544,7 +597,7 @@ ui.contextSize.addEventListener('change', async () => {
     state.model = { ...state.model, context_size: n };
     ui.modelInfo.textContent = describe(state.model);
   } catch (e) {
-    showError(e.message);
+    if (!crashed(e)) showError(e.message);
   }
 });
 

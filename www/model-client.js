@@ -1,22 +1,47 @@
 // Page side of the worker protocol (PROTOCOL.md): turns requests into promises and routes the worker's
 // progress, token, sources and warning messages to callbacks. No UI here.
+//
+// A trap in the wasm module poisons every wasm object in its worker; the worker then answers `fatal`. The
+// client ends that worker (its pool workers end with it), rejects the request that trapped (and every one
+// the worker may have begun) with the panic message (`error.code === 'worker_crashed'`), starts a new
+// worker and restores what the page had: the last model loaded (a URL comes back from the browser cache, a
+// File is read again) and the embedder with the saved index. Requests made meanwhile wait for that, and
+// requests the dead worker had not begun are sent again to the new one.
+
+const WORKER_URL = new URL('./worker.js', import.meta.url); // next to this file
+const MAX_RESTORE_ROUNDS = 3; // restore attempts after crashes in a row while restoring (each drops what crashed)
 
 export class ModelClient {
-  #worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }); // next to this file
-  #pending = new Map(); // id -> { resolve, reject, on: {progress, token, sources} }
+  #worker = null;
+  #alive = false; // the current worker has sent a message: it started (an error before that is not a crash)
+  #broken = null; // the worker script itself could not start: every request fails with this
+  #pending = new Map(); // id -> { msg, resolve, reject, on: {progress, token, sources}, result, seq, internal }
+  #outbox = []; // requests made while the worker is being restored, sent once it is
   #nextId = 1;
+  #seq = 0; // order in which requests were posted to the current worker (the order it runs them)
+  #generation = 0; // bumped for every new worker
+  #restoring = false;
+  #lastLoad = null; // the `load` message of the model in use (nCtx updated by reset)
+  #lastEmbedder = null; // the `loadEmbedder` message of the embedder in use
+
   /** Called with the text of every `warning` the worker sends (storage short, cache damaged, …). */
   onWarning = null;
+  /** Called when the worker crashed (a trap): `{message}` (the panic message); a new one is being restored. */
+  onRestart = null;
+  /**
+   * Called when the new worker is restored: `{message, model, modelError, embedder, embedderError}`. `model`
+   * is the reloaded model's info (as `load` resolves; null if there was none or it failed: `modelError`),
+   * `embedder` what `loadEmbedder` resolves to (with the saved index's `documents`), or null likewise.
+   */
+  onRecovered = null;
 
   constructor() {
-    this.#worker.onmessage = ({ data: msg }) => this.#receive(msg);
-    this.#worker.onerror = (e) => {
-      // The worker script itself failed (e.g. the wasm package is missing): fail everything in flight.
-      e.preventDefault?.();
-      const error = new Error(e.message || 'the model worker failed to start');
-      for (const p of this.#pending.values()) p.reject(error);
-      this.#pending.clear();
-    };
+    this.#start();
+  }
+
+  /** Whether a crashed worker is being replaced (requests made now wait for it). */
+  get restoring() {
+    return this.#restoring;
   }
 
   /**
@@ -29,7 +54,10 @@ export class ModelClient {
     const msg = typeof source === 'string' ? { type: 'load', url: source, sha256, size, cache } : { type: 'load', file: source };
     if (nCtx) msg.nCtx = nCtx;
     if (threads) msg.threads = threads;
-    return this.#request(msg, { progress: onProgress }, (m) => ({ ...m.info, source: m.source }));
+    return this.#request(msg, { progress: onProgress }, (m) => {
+      this.#lastLoad = msg; // restored after a crash
+      return { ...m.info, source: m.source };
+    });
   }
 
   /** Generates a reply to `messages`; `onToken(text)` gets each piece. Resolves to {text, stats}. */
@@ -52,12 +80,16 @@ export class ModelClient {
 
   /** Ends the generation in progress; its promise still resolves, with stop_reason 'cancelled'. */
   stop() {
-    this.#worker.postMessage({ type: 'stop' });
+    this.#worker?.postMessage({ type: 'stop' }); // while restoring nothing generates: a no-op, as the protocol says
   }
 
   /** Forgets the conversation; with `nCtx`, also resizes the context window. Resolves to {contextSize}. */
   reset(nCtx) {
-    return this.#request(nCtx ? { type: 'reset', nCtx } : { type: 'reset' });
+    return this.#request(nCtx ? { type: 'reset', nCtx } : { type: 'reset' }, {}, (m) => {
+      if (nCtx && this.#lastLoad) this.#lastLoad = { ...this.#lastLoad, nCtx }; // a restored model keeps the size
+      const { type, id, ...rest } = m;
+      return rest;
+    });
   }
 
   /**
@@ -65,7 +97,12 @@ export class ModelClient {
    * index. Resolves to {precision, source, init_ms, pdf, documents, indexError}.
    */
   loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, onProgress } = {}) {
-    return this.#request({ type: 'loadEmbedder', files, precision, maxSeqLength }, { progress: onProgress });
+    const msg = { type: 'loadEmbedder', files, precision, maxSeqLength };
+    return this.#request(msg, { progress: onProgress }, (m) => {
+      this.#lastEmbedder = msg; // restored after a crash, with the index saved by then
+      const { type, id, ...rest } = m;
+      return rest;
+    });
   }
 
   /** Indexes a File (or {name, text}). `onProgress({phase, loaded, total, name})`. Resolves to {document, documents, warning}. */
@@ -76,7 +113,17 @@ export class ModelClient {
 
   /** Ends the document being added and every one queued; each of their promises rejects. */
   cancelIngest() {
-    this.#worker.postMessage({ type: 'cancelIngest' });
+    // Documents still waiting for a restored worker end here; those sent are cancelled by the worker, and
+    // are not sent again if it crashes first.
+    const cancelled = (p) => new Error(`adding ${p.msg.name ?? p.msg.file?.name} was cancelled`);
+    for (const p of this.#pending.values()) if (p.msg.type === 'addDocument') p.cancelled = true;
+    this.#outbox = this.#outbox.filter((p) => {
+      if (p.msg.type !== 'addDocument') return true;
+      this.#pending.delete(p.msg.id);
+      p.reject(cancelled(p));
+      return false;
+    });
+    this.#worker?.postMessage({ type: 'cancelIngest' });
   }
 
   /** Resolves to {removed, documents, warning}. */
@@ -99,16 +146,59 @@ export class ModelClient {
     return this.#request({ type: 'clearCache' });
   }
 
-  #request(msg, on = {}, result) {
+  /**
+   * Test-only: makes the wasm module panic (PROTOCOL.md `testTrap`). Rejects with the panic message
+   * (`code: 'worker_crashed'`); the worker is then restarted and restored as after any crash.
+   */
+  testTrap(message = 'test') {
+    return this.#request({ type: 'testTrap', message });
+  }
+
+  // ---- the worker and its restarts ------------------------------------------------------------------
+
+  #start() {
+    const worker = new Worker(WORKER_URL, { type: 'module' });
+    this.#worker = worker;
+    this.#alive = false;
+    this.#seq = 0;
+    this.#generation++;
+    worker.onmessage = ({ data: msg }) => {
+      if (worker !== this.#worker) return; // a message the ended worker had already sent
+      this.#alive = true;
+      this.#receive(msg);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault?.();
+      if (worker !== this.#worker) return;
+      if (this.#alive) return this.#crash(e.message || 'the model worker failed', null);
+      // The worker script itself failed (e.g. the wasm package is missing): fail everything, now and later.
+      this.#broken = new Error(e.message || 'the model worker failed to start');
+      for (const p of this.#pending.values()) p.reject(this.#broken);
+      this.#pending.clear();
+      this.#outbox = [];
+    };
+  }
+
+  #request(msg, on = {}, result, { internal = false } = {}) {
+    if (this.#broken) return Promise.reject(this.#broken);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, on, result });
-      this.#worker.postMessage({ ...msg, id });
+      const p = { msg: { ...msg, id }, resolve, reject, on, result, seq: null, internal };
+      this.#pending.set(id, p);
+      // While a crashed worker is restored, the page's requests wait; the restore's own go first.
+      if (this.#restoring && !internal) this.#outbox.push(p);
+      else this.#post(p);
     });
+  }
+
+  #post(p) {
+    p.seq = this.#seq++;
+    this.#worker.postMessage(p.msg);
   }
 
   #receive(msg) {
     if (msg.type === 'warning') return this.onWarning?.(msg.message);
+    if (msg.type === 'fatal') return this.#crash(msg.message, msg.id);
     const p = this.#pending.get(msg.id);
     if (!p) return;
     switch (msg.type) {
@@ -128,5 +218,78 @@ export class ModelClient {
         return p.resolve(p.result ? p.result(msg) : rest);
       }
     }
+  }
+
+  // The worker trapped (`fatal` for request `crashedId`) or failed after it started (`crashedId` null: which
+  // request it was running is unknown). It runs requests one at a time in the order posted, so those posted
+  // after the one that trapped had not begun: they are sent again to the new worker. The others reject.
+  #crash(message, crashedId) {
+    const worker = this.#worker;
+    this.#worker = null;
+    worker.terminate(); // ends its pool workers too: they are its own (nested) workers
+    const crashed = crashedId == null ? undefined : this.#pending.get(crashedId);
+    const limit = crashed ? crashed.seq : -1; // seq of the request that trapped; with no id, none is safe
+    const resend = [];
+    for (const [id, p] of this.#pending) {
+      if (p.seq === null) continue; // still in the outbox
+      if (limit >= 0 && p.seq > limit && !p.internal) {
+        if (p.cancelled) {
+          this.#pending.delete(id);
+          p.reject(new Error(`adding ${p.msg.name ?? p.msg.file?.name} was cancelled`));
+        } else {
+          p.seq = null;
+          resend.push(p);
+        }
+        continue;
+      }
+      this.#pending.delete(id);
+      p.reject(Object.assign(new Error(message), { code: 'worker_crashed' }));
+    }
+    // Sent again in their original order, before the requests made since.
+    resend.sort((a, b) => a.msg.id - b.msg.id);
+    this.#outbox = [...resend, ...this.#outbox];
+    this.#start();
+    if (this.#restoring) return; // the restore in progress notices the new worker and starts again
+    this.#restoring = true;
+    try {
+      this.onRestart?.({ message });
+    } finally {
+      this.#restore(message);
+    }
+  }
+
+  // Loads the model and the embedder (with the saved index) again in the new worker, then sends the requests
+  // that waited. A crash meanwhile starts yet another worker: what was being restored then is dropped (it
+  // would crash again) and the rest is restored once more.
+  async #restore(message) {
+    // Errors stay from round to round: what failed is not tried again.
+    const out = { message, model: null, modelError: null, embedder: null, embedderError: null };
+    for (let round = 1; ; round++) {
+      const generation = this.#generation;
+      out.model = out.embedder = null;
+      if (this.#lastLoad) {
+        try {
+          const m = await this.#request(this.#lastLoad, {}, null, { internal: true });
+          out.model = { ...m.info, source: m.source };
+        } catch (e) {
+          this.#lastLoad = null; // no model in the worker now
+          out.modelError = e;
+        }
+      }
+      if (this.#lastEmbedder && generation === this.#generation) {
+        try {
+          out.embedder = await this.#request(this.#lastEmbedder, {}, null, { internal: true });
+        } catch (e) {
+          this.#lastEmbedder = null;
+          out.embedderError = e;
+        }
+      }
+      if (generation === this.#generation || round >= MAX_RESTORE_ROUNDS) break;
+    }
+    this.#restoring = false;
+    const waiting = this.#outbox;
+    this.#outbox = [];
+    for (const p of waiting) this.#post(p);
+    this.onRecovered?.(out);
   }
 }

@@ -2,6 +2,10 @@
 // conversation session) and one document library (embedder + index) in one memory. The page talks to it only
 // through the messages described in PROTOCOL.md; requests run one at a time in the order received, except
 // `stop` and `cancelIngest`, which act at once.
+//
+// A trap (a Rust panic, or any WebAssembly.RuntimeError) leaves every wasm object in this worker unusable. The
+// worker then answers the request that trapped, and every request after it, with `fatal` (the panic message),
+// and touches wasm no more: the page (model-client.js) ends this worker and starts a new one.
 
 import { byteChunks, download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
@@ -20,14 +24,75 @@ let generating = false;
 let loadAbort = null;
 let ingestEpoch = 0; // cancelIngest bumps it: every addDocument received before then is cancelled
 let queue = Promise.resolve();
+let fatal = null; // the message of the trap that poisoned the module: every request is answered with it
+let trapped = null; // a trap seen while cleaning up (free() after a failure), which must not hide it
 
 const post = (msg) => self.postMessage(msg);
 const errorText = (e) => (e && e.message) || String(e);
 
+// Whether `e` means the module trapped: a WebAssembly.RuntimeError ("unreachable" after a panic, an
+// out-of-bounds access, …), a wasm-bindgen borrow left held by a call that never returned, or any failure
+// once the panic hook has recorded a panic (a panic always traps in this build).
+function isTrap(e) {
+  return (
+    e instanceof WebAssembly.RuntimeError ||
+    /recursive use of an object detected|attempted to take ownership of Rust value while it was borrowed/.test(errorText(e)) ||
+    !!lastPanic()
+  );
+}
+
+function lastPanic() {
+  try {
+    return wasm.lastPanic?.() || null;
+  } catch {
+    return null; // the module is too broken to say: the error's own message is used
+  }
+}
+
+// Frees a wasm object whose failure must not hide the error being handled, nor leave state half-set; a trap
+// it meets is still remembered.
+function freeQuietly(obj) {
+  try {
+    obj?.free();
+  } catch (e) {
+    if (isTrap(e)) trapped ??= e;
+  }
+}
+
+// From now on the module is not touched: the model and the pool are dropped (not freed: their memory is
+// poisoned, and the page ends this worker anyway), every request is answered with `fatal`.
+function becomeFatal(e) {
+  fatal ??= lastPanic() || errorText(trapped ?? e);
+  try {
+    pool?.terminate();
+  } catch {
+    // the pool workers end with this worker
+  }
+  try {
+    library.close?.(); // no more background reloads of other tabs' saves
+  } catch {
+    // nothing to stop
+  }
+  model = null;
+  pool = null;
+  generating = false;
+  return fatal;
+}
+
 self.onmessage = ({ data: msg }) => {
+  if (fatal) {
+    if (msg.id !== undefined) post({ type: 'fatal', id: msg.id, message: fatal });
+    return;
+  }
   switch (msg.type) {
     case 'stop':
-      if (generating) model.stop();
+      if (generating) {
+        try {
+          model.stop();
+        } catch (e) {
+          if (isTrap(e)) trapped ??= e; // the generation in progress meets it and ends with `fatal`
+        }
+      }
       return;
     case 'cancelIngest':
       ingestEpoch++;
@@ -40,14 +105,25 @@ self.onmessage = ({ data: msg }) => {
   if (msg.type === 'load') abort = loadAbort = new AbortController();
   const epoch = ingestEpoch;
   queue = queue
-    .then(() => handle(msg, abort?.signal, () => epoch !== ingestEpoch))
-    .catch((e) => post({ type: 'error', id: msg.id, message: errorText(e) }));
+    .then(() => {
+      // A panic met outside a request (e.g. reloading another tab's save) poisons the module just the same.
+      if (fatal || trapped || lastPanic()) throw trapped ?? new Error(fatal ?? lastPanic());
+      return handle(msg, abort?.signal, () => epoch !== ingestEpoch);
+    })
+    .catch((e) => {
+      if (fatal || trapped || isTrap(e)) post({ type: 'fatal', id: msg.id, message: becomeFatal(e) });
+      else post({ type: 'error', id: msg.id, message: errorText(e) });
+    });
 };
 
 async function handle(msg, signal, cancelled) {
   await ready;
   const { id } = msg;
   switch (msg.type) {
+    case 'testTrap': // test-only: panics in Rust, which traps the module (PROTOCOL.md)
+      if (!wasm.testTrap) throw new Error('testTrap: this build of the wasm package does not have it');
+      wasm.testTrap(String(msg.message ?? 'test'));
+      throw new Error('testTrap: the module did not trap');
     case 'load':
       return load(msg, signal);
     case 'chat':
@@ -93,6 +169,13 @@ async function cacheInfo() {
 // cached, sha256-checked), chunk by chunk into wasm memory; then the model is built. With `threads` > 1
 // (default: every core when cross-origin isolated) the model is split by rows across a pool of workers.
 async function load({ id, url, file, nCtx, sha256, size, cache = true, threads = defaultThreads() }, signal) {
+  // The page's Content-Security-Policy (connect-src 'self') blocks every other origin: say so, rather than
+  // let the fetch fail with a bare "Failed to fetch".
+  if (!file && new URL(url, self.location.href).origin !== self.location.origin) {
+    throw new Error(`only this site's models can be loaded (${url} is on another site): download the file and choose it, or copy it to this site`);
+  }
+  // More workers than cores only adds hand-offs: at most one per core (and at least one).
+  threads = Math.max(1, Math.min(threads | 0, navigator.hardwareConcurrency || 1));
   let loader = null;
   let nextPool = null;
   const openSink = (total) => {
@@ -102,7 +185,13 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
     loader = new wasm.ModelLoader(total, n, nextPool?.lead);
     return {
       push: (chunk) => (loader.push(chunk), nextPool?.push(chunk)), // a promise when the pool is behind
-      abort: () => (loader.free(), (loader = null), nextPool?.terminate(), (nextPool = null)),
+      abort: () => {
+        const [l, p] = [loader, nextPool];
+        loader = null;
+        nextPool = null;
+        p?.terminate();
+        freeQuietly(l);
+      },
     };
   };
   let source = 'file';
@@ -128,14 +217,21 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
       nextPool.attach(next);
     }
   } catch (e) {
-    next?.free();
     nextPool?.terminate();
+    freeQuietly(next);
     throw e;
   }
-  model?.free(); // the previous model stays usable until the new one is built
-  pool?.terminate();
+  // The previous model stayed usable until the new one was built: now the new one is in place first, then
+  // the old one and its pool are let go (a failure there cannot leave the worker between the two).
+  const [oldModel, oldPool] = [model, pool];
   model = next;
   pool = nextPool;
+  try {
+    oldPool?.terminate();
+  } finally {
+    freeQuietly(oldModel);
+  }
+  if (trapped) throw trapped;
   post({
     type: 'loaded',
     id,

@@ -23,9 +23,30 @@ use crate::retriever::Retriever;
 use crate::session::{GenerateParams, Session};
 use crate::shard::{ShardLoader, ShardSpec};
 
+thread_local! {
+    /// The message of the last panic: a panic traps the module, and the worker reports this text (instead of
+    /// "unreachable") before it is restarted.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+        console_error_panic_hook::hook(info);
+    }));
+}
+
+/// The message of the panic that trapped this module, if one did ("panicked at src/…: …").
+#[wasm_bindgen(js_name = lastPanic)]
+pub fn last_panic() -> Option<String> {
+    LAST_PANIC.with(|p| p.borrow().clone())
+}
+
+/// Panics on purpose, for the tests of the page's recovery from a trapped module (PROTOCOL.md `testTrap`).
+#[wasm_bindgen(js_name = testTrap)]
+pub fn test_trap(message: &str) {
+    panic!("test trap: {message}");
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -428,7 +449,7 @@ impl Library {
     /// Replaces the index with one saved before; on any error the current index stays as it was.
     #[wasm_bindgen(js_name = loadIndex)]
     pub fn load_index(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        let index = Index::from_bytes(bytes).map_err(js_err)?;
+        let index = Index::from_bytes_for(bytes, self.inner.embedder.dim()).map_err(js_err)?;
         self.inner.set_index(index).map_err(js_err)
     }
 }
