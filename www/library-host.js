@@ -1,16 +1,32 @@
 // Worker side of the documents: the embedder + index (the wasm Library), adding documents step by step with
 // progress and cancel, and the index saved to the browser (OPFS) after every change that completed.
+//
+// Several tabs share one saved index (storage.js: generations hearth/index-<gen>.hix). Every change is a
+// read-modify-write under the Web Lock `hearth-index`: if another tab saved a newer generation since this one
+// loaded, it is loaded first (so that tab's documents are kept), then the change is applied and saved as a
+// new generation. Embedding a document happens outside the lock; only reload + commit + save are inside (the
+// document being added survives loadIndex: it is the Library's pending document, not part of the index).
+// After a save, the other tabs hear of it on the BroadcastChannel `hearth-index` and reload at once, so an
+// idle tab searches and lists the new documents too.
 
 import { bufferSink, download } from './download.js';
 import { formatOf } from './formats.js';
 import { pdfText, preload as preloadPdf } from './pdf-text.js';
 import * as store from './storage.js';
 
+const NONE = -1; // no generation: nothing saved, or nothing loaded
+
+const MAX_TEXT_BYTES = 20 * 2 ** 20;
+const MAX_PDF_BYTES = 200 * 2 ** 20;
+
 export class LibraryHost {
   #wasm;
   #post;
   #lib = null;
   #info = null;
+  #gen = NONE; // the generation loaded in (or saved from) this Library
+  #seen = NONE; // the newest generation number on disk when this tab last looked (under the lock)
+  #channel = null;
 
   // A download sink that pushes the embedder's weights into a wasm EmbedderLoader.
   #weightsSink = (total) => {
@@ -47,7 +63,10 @@ export class LibraryHost {
    * and readies pdf.js. Resolves to the `embedderLoaded` reply's fields.
    */
   async load({ id, files, precision = 'q8', maxSeqLength = 256, cache = true }, signal) {
-    if (this.#lib) return { ...this.#info, documents: this.documents() };
+    if (this.#lib) {
+      const { error } = await this.refresh().catch((e) => ({ error: e.message }));
+      return { ...this.#info, documents: this.documents(), indexError: error ?? null };
+    }
     const parts = [
       ['config', 'config.json'],
       ['tokenizer', 'tokenizer.json'],
@@ -79,6 +98,7 @@ export class LibraryHost {
     this.#lib = bytes.model.finish(new TextDecoder().decode(bytes.config), bytes.tokenizer, maxSeqLength, precision);
     const initMs = performance.now() - t0;
     const restored = await this.#restore();
+    this.#listen();
     let pdf = true;
     try {
       await preloadPdf();
@@ -90,28 +110,98 @@ export class LibraryHost {
     return { ...this.#info, documents: this.documents(), indexError: restored.error ?? null };
   }
 
-  // Loads the index saved in OPFS, if any. A file that fails to load is moved aside (kept, never overwritten)
-  // and the index starts empty.
+  // Loads the newest saved generation that loads. One that fails (unreadable, or Library.loadIndex throws: a
+  // damaged file fails its checksum) is moved aside (kept, never overwritten) and the one before it is tried;
+  // with none left the index starts empty. Resolves to {error?}: why a saved generation was not loaded.
   async #restore() {
-    let bytes;
     try {
-      bytes = await store.readIndex();
+      return await store.withIndexLock(() => this.#syncLocked(true));
     } catch (e) {
       return { error: `The saved document index could not be read (${e.message}).` };
     }
-    if (!bytes) return {};
-    try {
-      this.#lib.loadIndex(bytes);
-      return {};
-    } catch (e) {
-      const aside = await store.setIndexAside().catch(() => null);
-      return {
-        error:
-          `The saved document index could not be loaded (${e.message}). ` +
-          (aside ? `It was kept as ${aside} in the browser's storage; ` : '') +
-          'the index starts empty.',
-      };
+  }
+
+  /**
+   * Reloads the saved index if another tab saved a newer generation since this one looked (a directory
+   * listing when nothing changed). The worker may call it before listing or searching; a save made by
+   * another tab also triggers it (BroadcastChannel). Resolves to {error?} as #restore.
+   */
+  async refresh() {
+    if (!this.#lib) return {};
+    if (((await store.indexGenerations()).files[0]?.gen ?? NONE) === this.#seen) return {};
+    return store.withIndexLock(() => this.#syncLocked());
+  }
+
+  // With the lock held: compares the newest generation on disk with the one this tab last saw, and loads the
+  // newest one that loads if they differ (`force`: even if they do not).
+  async #syncLocked(force = false) {
+    const { files } = await store.indexGenerations();
+    if (!force && (files[0]?.gen ?? NONE) === this.#seen) return {};
+    const failed = [];
+    let loaded = NONE;
+    for (const { gen, name } of files) {
+      if (gen === this.#gen) {
+        loaded = gen; // already in memory (with any change whose save failed)
+        break;
+      }
+      let bytes;
+      try {
+        bytes = await store.readIndexFile(name);
+      } catch (e) {
+        failed.push({ gen, name, reason: `it could not be read: ${e.message}` });
+        continue;
+      }
+      // Missing: removed meanwhile (only without Web Locks). Empty: a save cut off before its file was written
+      // (the tab closed while saving); it holds nothing, and goes with the older generations at a later save.
+      if (!bytes || bytes.length === 0) continue;
+      try {
+        this.#lib.loadIndex(bytes);
+        loaded = gen;
+        break;
+      } catch (e) {
+        failed.push({ gen, name, reason: e.message });
+      }
     }
+    for (const f of failed) f.aside = await store.setIndexAside(f.name, f.gen).catch(() => null);
+    // The newest generation still on disk (one that could not be moved aside counts: it is not tried again).
+    const seen = files.find((f) => !failed.some((x) => x.name === f.name && x.aside))?.gen ?? NONE;
+    // Nothing loaded: a fresh Library stays empty; one in use keeps its documents (the best copy there is),
+    // and its next save writes them as a new generation.
+    this.#gen = loaded;
+    this.#seen = seen;
+    if (!failed.length) return {};
+    const reasons = failed.map((f) => f.reason).join('; ');
+    const kept = failed.filter((f) => f.aside).map((f) => f.aside);
+    return {
+      error:
+        `The saved document index could not be loaded (${reasons}). ` +
+        (kept.length ? `It was kept as ${kept.join(', ')} in the browser's storage; ` : '') +
+        (loaded !== NONE
+          ? 'the previous save was loaded instead.'
+          : force
+            ? 'the index starts empty.'
+            : "this tab's documents are kept and saved with its next change."),
+    };
+  }
+
+  // Another tab's save: reload (outside the worker's request queue; the Library is only touched synchronously
+  // and under the lock, and a document being added is kept). A problem found doing so is shown as a warning.
+  #listen() {
+    if (this.#channel || typeof BroadcastChannel === 'undefined') return;
+    this.#channel = new BroadcastChannel('hearth-index');
+    this.#channel.onmessage = ({ data }) => {
+      if (!this.#lib || data?.gen === this.#seen) return;
+      this.refresh().then(
+        ({ error }) => error && this.#post({ type: 'warning', message: error }),
+        () => {},
+      );
+    };
+  }
+
+  /** Stops listening to other tabs' saves (when this worker's Library is dropped). */
+  close() {
+    this.#channel?.close();
+    this.#channel = null;
   }
 
   /**
@@ -125,6 +215,13 @@ export class LibraryHost {
     if (!kind) throw new Error(`${name}: unsupported file type (use .txt, .md, .html or .pdf)`);
     const progress = (phase, loaded, total) => this.#post({ type: 'progress', id, what: 'document', name, phase, loaded, total });
     progress('read', 0, 0);
+    // Refused from its size, before reading it into memory: text over the library's limit (20 MB, as Rust's
+    // MAX_DOCUMENT_BYTES), a PDF over 200 MB.
+    const limit = kind === 'pdf' ? MAX_PDF_BYTES : MAX_TEXT_BYTES;
+    const bytes = file?.size ?? 0;
+    if (bytes > limit) {
+      throw new Error(`${name} is ${(bytes / 2 ** 20).toFixed(1)} MB; the limit is ${limit / 2 ** 20} MB${kind === 'pdf' ? ' for a PDF' : ''}`);
+    }
     let body;
     if (kind === 'pdf') {
       const data = new Uint8Array(await (file ?? new Blob([text])).arrayBuffer());
@@ -144,12 +241,22 @@ export class LibraryHost {
         done = this.#lib.embedNext(1);
       }
       progress('embed', n, n);
-      this.#lib.commitDocument();
     } catch (e) {
       this.#lib.cancelDocument();
       throw e;
     }
-    const warning = await this.#save();
+    // Only reload + commit + save hold the lock: the embedding above does not. The embedded document waits
+    // (as the Library's pending document, which loadIndex leaves alone) until this tab has the lock.
+    let warning;
+    try {
+      warning = await this.#change(() => {
+        if (cancelled()) throw new Error(`adding ${name} was cancelled`);
+        this.#lib.commitDocument();
+      });
+    } catch (e) {
+      this.#lib.cancelDocument();
+      throw e;
+    }
     const documents = this.documents();
     return { document: documents.find((d) => d.id === name), documents, warning };
   }
@@ -157,8 +264,8 @@ export class LibraryHost {
   /** Removes a document and saves the index. Resolves to {removed, documents, warning?}. */
   async remove(docId) {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');
-    const removed = this.#lib.remove(docId);
-    const warning = removed ? await this.#save() : undefined;
+    let removed = false;
+    const warning = await this.#change(() => (removed = this.#lib.remove(docId)));
     return { removed, documents: this.documents(), warning };
   }
 
@@ -181,14 +288,40 @@ export class LibraryHost {
     }));
   }
 
-  // Writes the whole index (atomic replace). Returns a warning when it could not be saved.
-  async #save() {
+  // One read-modify-write of the saved index, holding the lock: reload if another tab saved since, then
+  // `apply()` (which returns false when nothing changed), then save as a new generation. Resolves to a warning
+  // (or undefined): a saved index that could not be reloaded, or a save that failed. If `apply` throws, nothing
+  // is saved and the error is thrown.
+  async #change(apply) {
+    return store.withIndexLock(async () => {
+      let synced = {};
+      try {
+        synced = await this.#syncLocked();
+      } catch (e) {
+        synced = { error: `Other tabs' changes to the saved document index could not be checked (${e.message}).` };
+      }
+      if (apply() === false) return synced.error;
+      const failed = await this.#saveLocked();
+      return [synced.error, failed].filter(Boolean).join(' ') || undefined;
+    });
+  }
+
+  // With the lock held: writes the whole index as the next generation, keeps the one it was made from (the
+  // previous generation) and deletes older ones, and tells the other tabs. Returns a warning when it could not
+  // be saved.
+  async #saveLocked() {
+    let saved;
     try {
-      await store.writeIndex(this.#lib.saveIndex());
-      return undefined;
+      const { highest } = await store.indexGenerations();
+      saved = await store.writeIndexGeneration(Math.max(highest, this.#seen, this.#gen) + 1, this.#lib.saveIndex());
     } catch (e) {
       return `The index could not be saved in this browser (${e.name === 'QuotaExceededError' ? 'storage is full' : e.message}); the change is lost on reload.`;
     }
+    const previous = this.#gen;
+    this.#gen = this.#seen = saved.gen;
+    if (previous !== NONE) await store.pruneIndex(previous).catch(() => {});
+    this.#channel?.postMessage({ gen: saved.gen });
+    return undefined;
   }
 }
 

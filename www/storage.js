@@ -1,7 +1,9 @@
 // The browser's private storage (origin private file system, OPFS), used by the worker only:
 //   hearth/models/<key>.bin + <key>.json   cached model files, keyed by URL, with their sha256
-//   hearth/index.hix                       the saved document index (Library.saveIndex bytes)
-//   hearth/index-damaged-<time>.hix        an index that failed to load, kept aside, never overwritten
+//   hearth/index-<gen>.hix                 the saved document index (Library.saveIndex bytes), the newest
+//                                          generation and the one before it (below)
+//   hearth/index.hix                       the single saved index from before generations: generation 0
+//   hearth/index-damaged-<time>-gen<n>.hix an index that failed to load, kept aside, never overwritten
 // Every write goes through createWritable(), which writes to a temporary file and replaces the old one only
 // on close(): a tab closed mid-write leaves the previous file intact.
 
@@ -160,32 +162,101 @@ export async function cacheClear() {
 }
 
 // ---- the document index ----------------------------------------------------------------------------------
+//
+// Generations: every save writes a new file, hearth/index-<gen>.hix, numbered one past the highest number
+// ever used (counting files kept aside), and then deletes the generations older than the one it was made
+// from; so the newest and the previous generation are both on disk, and a save never writes over a file
+// another save made. hearth/index.hix (the single file from before generations) is generation 0.
+// A tab reads and writes the index only while holding the Web Lock `hearth-index` (withIndexLock), so two
+// tabs never interleave a read-modify-write; with the lock held, a zero-length newest file can only be a save
+// that was cut off (getFileHandle creates the file empty, createWritable fills it only on close()).
 
 const INDEX_DIR = 'hearth';
-const INDEX_FILE = 'index.hix';
+const LEGACY_INDEX = 'index.hix';
+const GEN_FILE = /^index-(\d+)\.hix$/;
+const ASIDE_FILE = /^index-damaged-.*-gen(\d+)\.hix$/;
+const genName = (gen) => `index-${gen}.hix`;
 
-/** The saved index bytes, or null when nothing was saved. */
-export async function readIndex() {
-  const handle = await fileHandle(INDEX_DIR, INDEX_FILE);
+/**
+ * The saved generations, newest first: { files: [{gen, name}], highest } where `highest` is the highest
+ * generation number in use (files kept aside count, so a number is never used twice). No files: highest 0.
+ */
+export async function indexGenerations() {
+  let d;
+  try {
+    d = await dir(INDEX_DIR, false);
+  } catch (e) {
+    if (e.name === 'NotFoundError' || e.name === 'TypeError') return { files: [], highest: 0 };
+    throw e;
+  }
+  const files = [];
+  let highest = 0;
+  for await (const [name, handle] of d.entries()) {
+    if (handle.kind !== 'file') continue;
+    let m;
+    if (name === LEGACY_INDEX) files.push({ gen: 0, name });
+    else if ((m = GEN_FILE.exec(name))) files.push({ gen: Number(m[1]), name });
+    else if ((m = ASIDE_FILE.exec(name))) highest = Math.max(highest, Number(m[1]));
+  }
+  files.sort((a, b) => b.gen - a.gen);
+  return { files, highest: Math.max(highest, files[0]?.gen ?? 0) };
+}
+
+/** The bytes of one saved generation (`name` from indexGenerations), or null when it is gone. */
+export async function readIndexFile(name) {
+  const handle = await fileHandle(INDEX_DIR, name);
   if (!handle) return null;
   return new Uint8Array(await (await handle.getFile()).arrayBuffer());
 }
 
-/** Replaces the saved index with `bytes`, atomically. */
-export async function writeIndex(bytes) {
-  await writeFile(INDEX_DIR, INDEX_FILE, bytes);
+/**
+ * Writes `bytes` as generation `gen` (a new file, never an existing one: the number goes up past any file
+ * already there) and returns {gen, name}. On failure the new file is removed again and the error thrown.
+ */
+export async function writeIndexGeneration(gen, bytes) {
+  while (await fileHandle(INDEX_DIR, genName(gen))) gen++;
+  const name = genName(gen);
+  try {
+    await writeFile(INDEX_DIR, name, bytes);
+  } catch (e) {
+    await (await dir(INDEX_DIR)).removeEntry(name).catch(() => {});
+    throw e;
+  }
+  return { gen, name };
 }
 
-/** Moves a saved index that failed to load aside (never overwritten later); returns its new name. */
-export async function setIndexAside() {
-  const handle = await fileHandle(INDEX_DIR, INDEX_FILE);
+/** Deletes the saved generations older than `gen` (the previous one, which is kept). */
+export async function pruneIndex(gen) {
+  const { files } = await indexGenerations();
+  const d = await dir(INDEX_DIR);
+  for (const f of files) if (f.gen < gen) await d.removeEntry(f.name).catch(() => {});
+}
+
+/**
+ * Moves a saved generation that failed to read or load aside, as index-damaged-<time>-gen<gen>.hix: kept,
+ * never overwritten, never loaded again. Returns its new name.
+ */
+export async function setIndexAside(name, gen) {
+  const handle = await fileHandle(INDEX_DIR, name);
   if (!handle) return null;
-  const name = `index-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}.hix`;
+  const aside = `index-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}-gen${gen}.hix`;
   if (typeof handle.move === 'function') {
-    await handle.move(name);
+    await handle.move(aside);
   } else {
-    await writeFile(INDEX_DIR, name, await handle.getFile());
-    await (await dir(INDEX_DIR)).removeEntry(INDEX_FILE);
+    await writeFile(INDEX_DIR, aside, await handle.getFile());
+    await (await dir(INDEX_DIR)).removeEntry(name);
   }
-  return name;
+  return aside;
+}
+
+// Without Web Locks (browsers before 2022) the saves of this worker are still run one at a time, but two
+// tabs are not kept apart: the last one to save may then drop the other's change (nothing is damaged).
+let localQueue = Promise.resolve();
+
+/** Runs `fn` holding the origin-wide exclusive lock `hearth-index`; resolves to its result. */
+export function withIndexLock(fn) {
+  if (typeof navigator !== 'undefined' && navigator.locks?.request) return navigator.locks.request('hearth-index', () => fn());
+  const run = localQueue.then(() => fn());
+  localQueue = run.catch(() => {});
+  return run;
 }

@@ -208,12 +208,19 @@ test('a document over 20 MB is refused with a clear message; the index is unchan
 test('a damaged saved index is reported and kept aside; the page still works', { timeout: 300_000 }, async () => {
   const { page } = app;
   await waitReady(page);
-  await page.evaluate(async () => {
+  // Every saved generation (the newest and the previous one: tabs.test.mjs has the newest alone damaged).
+  const damaged = await page.evaluate(async () => {
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('hearth');
-    const w = await (await dir.getFileHandle('index.hix')).createWritable({ keepExistingData: true });
-    await w.write({ type: 'write', position: 40, data: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) });
-    await w.close();
+    const names = [];
+    for await (const name of dir.keys()) if (/^index-\d+\.hix$/.test(name)) names.push(name);
+    for (const name of names) {
+      const w = await (await dir.getFileHandle(name)).createWritable({ keepExistingData: true });
+      await w.write({ type: 'write', position: 40, data: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) });
+      await w.close();
+    }
+    return names;
   });
+  assert.equal(damaged.length, 2, `the newest and the previous generation are saved: ${damaged}`);
   await page.reload();
   await waitReady(page);
   const message = await alertText(page);
