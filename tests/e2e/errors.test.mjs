@@ -69,6 +69,17 @@ test('a missing model URL shows the HTTP error', { timeout: 120_000 }, async () 
   assert.match(await alertText(page), /missing\.gguf/);
 });
 
+test("a model URL on another site says only this site's models can be loaded; nothing is requested", { timeout: 120_000 }, async () => {
+  const { page, requests } = app;
+  const before = requests.length;
+  await page.getByLabel('Model URL').fill('https://models.example.invalid/other/model.gguf');
+  await page.getByRole('button', { name: 'Load', exact: true }).click();
+  await waitAlert(page, /only this site's models/);
+  await waitReady(page);
+  assert.match(await alertText(page), /models\.example\.invalid/);
+  assert.ok(!requests.slice(before).some((r) => /example\.invalid/.test(r.url)), 'the other site was not asked');
+});
+
 test('Stop ends a long generation', { timeout: 300_000 }, async () => {
   const { page } = app;
   await page.getByText('Settings').click();
