@@ -43,13 +43,11 @@ fn memory_bound(t: &Target, input: usize) -> usize {
 
 const HANG: Duration = Duration::from_secs(1);
 
-struct Rng(u64);
+/// The sampler's seeded generator, widened: mutations need no other randomness.
+struct Rng(hearth::sampler::Rng);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        ((self.0.next_u32() as u64) << 32) | self.0.next_u32() as u64
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
@@ -140,7 +138,7 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
         corpus.push(Vec::new());
     }
     let artifacts = root.join("artifacts").join(t.name);
-    let mut rng = Rng(seed ^ 0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(hearth::sampler::Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15));
     let mut r = Report { execs: 0, crashes: 0, hangs: 0, over_memory: 0, slowest_ms: 0.0, peak_mb: 0.0, secs: 0.0 };
     // Warm up (tokenizers load the real vocabularies once) so the first input is not taken for a hang.
     let _ = std::panic::catch_unwind(|| (t.run)(&corpus[0]));
