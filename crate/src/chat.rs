@@ -177,29 +177,32 @@ fn namespace_self_reference(src: &str) -> Option<String> {
         .filter_map(|s| s.split("%}").next())
         .map(|s| s.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()))
         .collect();
-    // (target, expression) of `set target = expression` and `for target in expression`.
+    // (targets, expression) of `set targets = expression`, `for targets in expression`, `with a = expression`
+    // and `macro name(a=expression)`.
     let bindings: Vec<(&str, &str)> = statements
         .iter()
         .filter_map(|st| {
-            if let Some(rest) = st.strip_prefix("set ") {
-                let (lhs, rhs) = rest.split_once('=')?;
-                Some((lhs.trim(), rhs))
-            } else {
-                let rest = st.strip_prefix("for ")?;
-                let (lhs, rhs) = rest.split_once(" in ")?;
-                Some((lhs.trim(), rhs))
+            let (word, rest) = st.split_once(char::is_whitespace)?;
+            match word {
+                "set" | "with" => rest.split_once('=').map(|(l, r)| (l.trim(), r)),
+                "for" => rest.split_once(" in ").map(|(l, r)| (l.trim(), r)),
+                "macro" => rest.split_once('(').map(|(_, args)| (args, args)),
+                _ => None,
             }
         })
         .collect();
     let mut names: Vec<&str> = Vec::new();
-    let mentions = |expr: &str, names: &[&str]| -> bool {
-        bare_identifiers(expr).any(|id| names.contains(&id)) || expr.contains("namespace(")
+    let mentions = |expr: &str, names: &[&str]| {
+        identifiers(expr).any(|(id, whole)| (whole && names.contains(&id)) || (id == "namespace" && !whole))
     };
     for _ in 0..bindings.len().min(64) {
         let before = names.len();
         for &(lhs, rhs) in &bindings {
-            for target in lhs.split(',').map(str::trim) {
-                if !target.contains('.') && !names.contains(&target) && mentions(rhs, &names) {
+            if !mentions(rhs, &names) {
+                continue;
+            }
+            for (target, whole) in identifiers(lhs) {
+                if whole && !names.contains(&target) {
                     names.push(target);
                 }
             }
@@ -211,9 +214,10 @@ fn namespace_self_reference(src: &str) -> Option<String> {
     bindings.iter().find(|(lhs, rhs)| lhs.contains('.') && mentions(rhs, &names)).map(|(lhs, _)| lhs.to_string())
 }
 
-/// The identifiers of an expression that stand for a whole value: outside string literals, and not followed
-/// by `.`, `[` or `(` (an attribute, an item or a call of it is another value).
-fn bare_identifiers(expr: &str) -> impl Iterator<Item = &str> {
+/// The identifiers of an expression outside string literals, each with whether it stands for a whole value:
+/// not an attribute (after `.`) and not followed by `.`, `[` or `(` (an attribute, an item or a call of it
+/// is another value).
+fn identifiers(expr: &str) -> impl Iterator<Item = (&str, bool)> {
     let b = expr.as_bytes();
     let mut out = Vec::new();
     let (mut i, mut quote) = (0, None);
@@ -237,9 +241,8 @@ fn bare_identifiers(expr: &str) -> impl Iterator<Item = &str> {
                 i += 1;
             }
             let next = expr[i..].trim_start().bytes().next();
-            if !matches!(next, Some(b'.' | b'[' | b'(')) && (start == 0 || b[start - 1] != b'.') {
-                out.push(&expr[start..i]);
-            }
+            let after_dot = expr[..start].trim_end().ends_with('.');
+            out.push((&expr[start..i], !matches!(next, Some(b'.' | b'[' | b'(')) && !after_dot));
         } else {
             i += 1;
         }
@@ -341,6 +344,9 @@ mod tests {
             "{% set ns = namespace(a='') %}{% set x = ns %}{% set ns.a = [x] %}{{ ns.a ~ '' }}",
             "{% set ns = namespace(a='') %}{% for y in [ns] %}{% set ns.a = {'k': y} %}{% endfor %}{{ ns }}",
             "{%- set n1 = namespace(a=1) -%}{%- set n2 = namespace(b=n1) -%}{%- set n1.a = n2 -%}{{ n1 }}",
+            "{%set\tns = namespace\n\n(sys='')%}{%set ns.sys=ns%}{{ ns }}",
+            "{% set ns = namespace(a='') %}{% with x = ns %}{% set ns.a = x %}{% endwith %}{{ ns }}",
+            "{% set ns = namespace(a='') %}{% macro f(x=ns) %}{% set ns.a = x %}{% endmacro %}{{ f() }}{{ ns }}",
         ] {
             let e = err(src);
             assert!(e.contains("stores a namespace inside a namespace"), "{src}: {e}");

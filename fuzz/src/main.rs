@@ -1,7 +1,8 @@
 //! `hearth-fuzz [TARGET…] [--execs N] [--seconds S] [--seed N]` (or `--write-seeds`): mutates each target's seed corpus
 //! (`fuzz/corpus/<target>/`) for N executions or S seconds, whichever ends first, and prints executions,
-//! crashes (panics), hangs (an input over 1 s) and the largest memory peak per input byte. Crashing and
-//! hanging inputs are written to `fuzz/artifacts/<target>/`; once fixed, copy them to
+//! crashes (panics and aborts), hangs (an input over 1 s) and the largest heap peak of one input. Crashing and
+//! hanging inputs are written to `fuzz/artifacts/<target>/` (each target runs in child processes, so an
+//! input that never returns or aborts is recorded too, and fuzzing goes on); once fixed, copy them to
 //! `fuzz/regressions/<target>/` so `make test` replays them. Exits 1 when anything was found.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -42,6 +43,11 @@ fn memory_bound(t: &Target, input: usize) -> usize {
 }
 
 const HANG: Duration = Duration::from_secs(1);
+
+/// A child fuzzing process prints its progress this often; one silent for `STALL` is stuck in one input (a
+/// hang no timer inside it can end): the parent kills it, keeps that input and starts another child.
+const PROGRESS_EVERY: u64 = 1000;
+const STALL: Duration = Duration::from_secs(10);
 
 /// The sampler's seeded generator, widened: mutations need no other randomness.
 struct Rng(hearth::sampler::Rng);
@@ -164,14 +170,12 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
         let took = t0.elapsed();
         let peak = PEAK.load(Relaxed).saturating_sub(base);
         r.execs += 1;
+        if r.execs % PROGRESS_EVERY == 0 {
+            println!("progress {}", r.execs);
+        }
         r.slowest_ms = r.slowest_ms.max(took.as_secs_f64() * 1e3);
         r.peak_mb = r.peak_mb.max(peak as f64 / (1 << 20) as f64);
-        let save = |kind: &str| {
-            let _ = std::fs::create_dir_all(&artifacts);
-            let name = format!("{kind}-{:016x}", input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)));
-            let _ = std::fs::write(artifacts.join(&name), &input);
-            eprintln!("{}: {kind} on a {}-byte input, saved as fuzz/artifacts/{}/{name}", t.name, input.len(), t.name);
-        };
+        let save = |kind: &str| save_finding(root, t, kind, &input);
         if !ok {
             r.crashes += 1;
             save("crash");
@@ -184,14 +188,95 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
         }
     }
     r.secs = start.elapsed().as_secs_f64();
-    drop(current_file);
-    let _ = std::fs::remove_file(&current);
     r
+}
+
+/// Saves `data` as a finding of `kind` for target `t`.
+fn save_finding(root: &Path, t: &Target, kind: &str, data: &[u8]) {
+    let dir = root.join("artifacts").join(t.name);
+    let _ = std::fs::create_dir_all(&dir);
+    let name = format!("{kind}-{:016x}", data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)));
+    let _ = std::fs::write(dir.join(&name), data);
+    eprintln!("{}: {kind} on a {}-byte input, saved as fuzz/artifacts/{}/{name}", t.name, data.len(), t.name);
+}
+
+/// Fuzzes `t` in child processes (this program with `--child`), so that an input that never returns or
+/// aborts the process (a stack overflow) is recorded and the fuzzing goes on with the next seed.
+fn supervise(t: &Target, root: &Path, max_execs: u64, seconds: f64, mut seed: u64) -> Report {
+    use std::io::BufRead;
+    let mut total = Report { execs: 0, crashes: 0, hangs: 0, over_memory: 0, slowest_ms: 0.0, peak_mb: 0.0, secs: 0.0 };
+    let start = Instant::now();
+    let exe = std::env::current_exe().expect("own path");
+    while total.execs < max_execs && start.elapsed().as_secs_f64() < seconds {
+        let left = seconds - start.elapsed().as_secs_f64();
+        let mut child = std::process::Command::new(&exe)
+            .args(["--child", t.name, "--execs", &(max_execs - total.execs).to_string(), "--seconds", &left.to_string(), "--seed", &seed.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a fuzzing child");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut done = 0;
+        let ended = loop {
+            match rx.recv_timeout(STALL) {
+                Ok(line) => {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    match f.first() {
+                        Some(&"progress") => done = f[1].parse().unwrap_or(done),
+                        Some(&"report") => {
+                            let n = |i: usize| f[i].parse::<f64>().unwrap_or(0.0);
+                            done = n(1) as u64;
+                            total.crashes += n(2) as u64;
+                            total.hangs += n(3) as u64;
+                            total.over_memory += n(4) as u64;
+                            total.slowest_ms = total.slowest_ms.max(n(5));
+                            total.peak_mb = total.peak_mb.max(n(6));
+                            break "finished";
+                        }
+                        _ => {}
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    break "stalled";
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break "died",
+            }
+        };
+        let _ = child.wait();
+        total.execs += done;
+        let current = std::fs::read(root.join("artifacts").join(t.name).join("current-input")).unwrap_or_default();
+        match ended {
+            "stalled" => {
+                total.execs += 1;
+                total.hangs += 1;
+                total.slowest_ms = total.slowest_ms.max(STALL.as_secs_f64() * 1e3);
+                save_finding(root, t, "hang", &current);
+            }
+            "died" => {
+                total.execs += 1;
+                total.crashes += 1;
+                save_finding(root, t, "abort", &current);
+            }
+            _ => {}
+        }
+        seed += 1;
+    }
+    let _ = std::fs::remove_file(root.join("artifacts").join(t.name).join("current-input"));
+    total.secs = start.elapsed().as_secs_f64();
+    total
 }
 
 fn main() {
     let mut names = Vec::new();
-    let (mut execs, mut seconds, mut seed) = (None, 600.0, 1u64);
+    let (mut execs, mut seconds, mut seed, mut child) = (None, 600.0, 1u64, false);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -205,17 +290,24 @@ fn main() {
             "--execs" => execs = Some(num("--execs") as u64),
             "--seconds" => seconds = num("--seconds"),
             "--seed" => seed = num("--seed") as u64,
+            "--child" => child = true,
             _ => names.push(a),
         }
     }
     let targets: Vec<&Target> = if names.is_empty() { TARGETS.iter().collect() } else { names.iter().map(|n| target(n).unwrap_or_else(|| panic!("no fuzz target `{n}`"))).collect() };
     // Panics are findings, counted and saved: keep their messages short.
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
+    if child {
+        let t = targets[0];
+        let r = fuzz(t, &root, execs.unwrap_or(t.execs), seconds, seed);
+        println!("report {} {} {} {} {} {} {}", r.execs, r.crashes, r.hangs, r.over_memory, r.slowest_ms, r.peak_mb, r.secs);
+        return;
+    }
     let mut found = 0;
     println!("| target | executions | seconds | execs/s | crashes | hangs (>1 s) | over memory | slowest ms | largest heap peak MB |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for t in targets {
-        let r = fuzz(t, &root, execs.unwrap_or(t.execs), seconds, seed);
+        let r = supervise(t, &root, execs.unwrap_or(t.execs), seconds, seed);
         found += r.crashes + r.hangs + r.over_memory;
         println!(
             "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {:.1} | {:.1} |",
