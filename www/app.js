@@ -39,10 +39,14 @@ const ui = {
 // Project-written sample documents (www/samples/), added by "Add sample documents".
 const SAMPLES = ['hearth-guide.md', 'tea-kettle-care.txt', 'harbour-lighthouse.html'];
 
-const client = new ModelClient();
 // `?test` in the page's URL exposes the worker client to the e2e tests (tests/e2e/recovery.test.mjs injects a
-// trap through it); never otherwise.
-if (new URLSearchParams(location.search).has('test')) window.__hearthClient = client;
+// trap or a hang through it), and with it `?watchdog=<ms>` sets how long the worker may stay silent with work
+// to do before it is restarted (tests use a short one; default 60 s); never otherwise.
+const pageParams = new URLSearchParams(location.search);
+const testMode = pageParams.has('test');
+const watchdogParam = testMode ? Number(pageParams.get('watchdog')) : NaN;
+const client = new ModelClient(watchdogParam > 0 ? { watchdogMs: watchdogParam } : {});
+if (testMode) window.__hearthClient = client;
 const view = new ConversationView($('conversation'));
 const docs = new DocumentsPanel({ add: addFiles, remove: removeDocument, samples: addSamples, cancel: () => client.cancelIngest() });
 

@@ -7,9 +7,22 @@
 // worker and restores what the page had: the last model loaded (a URL comes back from the browser cache, a
 // File is read again) and the embedder with the saved index. Requests made meanwhile wait for that, and
 // requests the dead worker had not begun are sent again to the new one.
+//
+// A call that never returns (a hostile chat template can loop inside one call for minutes) neither answers nor
+// traps. So a watchdog treats a worker that has work and sends nothing for `watchdogMs` as crashed, the same
+// way: while a request is in progress the worker sends a message at least every half second between its
+// synchronous calls (`alive` when it has nothing else to say), and announces the calls that may legitimately
+// take longer (`{type:'alive', silentMs}`: a long prefill, a big model's build, a big document's chunking).
 
 const WORKER_URL = new URL('./worker.js', import.meta.url); // next to this file
 const MAX_RESTORE_ROUNDS = 3; // restore attempts after crashes in a row while restoring (each drops what crashed)
+const DEFAULT_WATCHDOG_MS = 60_000; // silence (with requests in progress) after which the worker counts as hung
+// A watchdog timer firing this much later than due means this page's own thread was held up (busy, throttled in
+// the background, a laptop asleep): the worker's messages may be waiting behind it, so they get that long
+// before the worker is judged.
+const LATE_MS = 1000;
+
+const seconds = (ms) => `${ms < 10_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1000)} s`;
 
 export class ModelClient {
   #worker = null;
@@ -23,10 +36,19 @@ export class ModelClient {
   #restoring = false;
   #lastLoad = null; // the `load` message of the model in use (nCtx updated by reset)
   #lastEmbedder = null; // the `loadEmbedder` message of the embedder in use
+  #watchdogMs; // 0: no watchdog
+  #watchdog = null; // its timer, set while requests posted to the current worker are unanswered
+  #due = 0; // when that timer should fire (performance.now())
+  #heardAt = 0; // last message from the current worker (or the post that started the watch)
+  #silenceMs = 0; // silence allowed after #heardAt: #watchdogMs, or what the worker announced (`silentMs`)
+  #late = false; // the timer fired late once since #heardAt: the next time it fires, it is not excused again
 
   /** Called with the text of every `warning` the worker sends (storage short, cache damaged, …). */
   onWarning = null;
-  /** Called when the worker crashed (a trap): `{message}` (the panic message); a new one is being restored. */
+  /**
+   * Called when the worker crashed (a trap, or silent for `watchdogMs` with work to do): `{message}` (the panic
+   * message, or "the engine stopped responding for …"); a new one is being restored.
+   */
   onRestart = null;
   /**
    * Called when the new worker is restored: `{message, model, modelError, embedder, embedderError}`. `model`
@@ -35,7 +57,12 @@ export class ModelClient {
    */
   onRecovered = null;
 
-  constructor() {
+  /**
+   * `watchdogMs`: how long the worker may send nothing while it has a request in progress before it counts as
+   * hung and is restarted like a crashed one (default 60 s; 0 or Infinity: never).
+   */
+  constructor({ watchdogMs = DEFAULT_WATCHDOG_MS } = {}) {
+    this.#watchdogMs = watchdogMs > 0 && Number.isFinite(watchdogMs) ? watchdogMs : 0;
     this.#start();
   }
 
@@ -154,6 +181,15 @@ export class ModelClient {
     return this.#request({ type: 'testTrap', message });
   }
 
+  /**
+   * Test-only: blocks the worker's thread for `ms` (PROTOCOL.md `testHang`), as a call that never returns
+   * would. Resolves to {ms} if the watchdog lets it end; else rejects as a crash (`code: 'worker_crashed'`,
+   * "the engine stopped responding …") and the worker is restarted and restored.
+   */
+  testHang(ms) {
+    return this.#request({ type: 'testHang', ms });
+  }
+
   // ---- the worker and its restarts ------------------------------------------------------------------
 
   #start() {
@@ -165,6 +201,7 @@ export class ModelClient {
     worker.onmessage = ({ data: msg }) => {
       if (worker !== this.#worker) return; // a message the ended worker had already sent
       this.#alive = true;
+      this.#heard(msg);
       this.#receive(msg);
     };
     worker.onerror = (e) => {
@@ -172,6 +209,7 @@ export class ModelClient {
       if (worker !== this.#worker) return;
       if (this.#alive) return this.#crash(e.message || 'the model worker failed', null);
       // The worker script itself failed (e.g. the wasm package is missing): fail everything, now and later.
+      this.#unwatch();
       this.#broken = new Error(e.message || 'the model worker failed to start');
       for (const p of this.#pending.values()) p.reject(this.#broken);
       this.#pending.clear();
@@ -194,9 +232,11 @@ export class ModelClient {
   #post(p) {
     p.seq = this.#seq++;
     this.#worker.postMessage(p.msg);
+    this.#watch();
   }
 
   #receive(msg) {
+    if (msg.type === 'alive') return; // only for the watchdog (#heard)
     if (msg.type === 'warning') return this.onWarning?.(msg.message);
     if (msg.type === 'fatal') return this.#crash(msg.message, msg.id);
     const p = this.#pending.get(msg.id);
@@ -210,10 +250,13 @@ export class ModelClient {
         return p.on.sources?.(msg.passages);
       case 'error':
         this.#pending.delete(msg.id);
+        this.#watch();
         return p.reject(new Error(msg.message));
       default: {
-        // the one reply that ends the request: loaded, done, reset, embedderLoaded, documentAdded, documents, hits, cache
+        // the one reply that ends the request: loaded, done, reset, embedderLoaded, documentAdded, documents,
+        // hits, cache, hangEnded
         this.#pending.delete(msg.id);
+        this.#watch();
         const { type, id, ...rest } = msg;
         return p.resolve(p.result ? p.result(msg) : rest);
       }
@@ -226,6 +269,7 @@ export class ModelClient {
   #crash(message, crashedId) {
     const worker = this.#worker;
     this.#worker = null;
+    this.#unwatch();
     worker.terminate(); // ends its pool workers too: they are its own (nested) workers
     const crashed = crashedId == null ? undefined : this.#pending.get(crashedId);
     const limit = crashed ? crashed.seq : -1; // seq of the request that trapped; with no id, none is safe
@@ -256,6 +300,66 @@ export class ModelClient {
     } finally {
       this.#restore(message);
     }
+  }
+
+  // ---- the watchdog ----------------------------------------------------------------------------------
+  // While requests posted to the current worker are unanswered, the worker must not stay silent longer than
+  // #silenceMs; if it does, a call inside it never returned (the worker runs one request at a time, in order,
+  // so it is the oldest unanswered one's), and it is ended as if it had trapped in that request.
+
+  // The oldest request posted to the current worker and not yet answered (the one it is running), if any.
+  #running() {
+    let oldest = null;
+    for (const p of this.#pending.values()) if (p.seq !== null && (!oldest || p.seq < oldest.seq)) oldest = p;
+    return oldest;
+  }
+
+  // Starts watching when the worker has work (the silence counts from now), stops when it has none.
+  #watch() {
+    if (!this.#watchdogMs || !this.#worker) return;
+    if (!this.#running()) return this.#unwatch();
+    if (this.#watchdog) return; // already watching: the clock runs from the last message
+    this.#heardAt = performance.now();
+    this.#silenceMs = this.#watchdogMs;
+    this.#late = false;
+    this.#arm(this.#watchdogMs);
+  }
+
+  #unwatch() {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #arm(ms) {
+    clearTimeout(this.#watchdog);
+    this.#due = performance.now() + ms;
+    this.#watchdog = setTimeout(() => this.#bark(), ms);
+  }
+
+  // Every message from the worker (progress, token, alive, …): the silence starts again. `alive` may announce a
+  // longer one (a synchronous call about to run); anything else returns to the usual allowance.
+  #heard(msg) {
+    this.#heardAt = performance.now();
+    this.#silenceMs = Math.max(this.#watchdogMs, msg?.type === 'alive' && msg.silentMs > 0 ? msg.silentMs : 0);
+    this.#late = false;
+  }
+
+  #bark() {
+    this.#watchdog = null;
+    const running = this.#running();
+    if (!running || !this.#worker) return;
+    const now = performance.now();
+    const silent = now - this.#heardAt;
+    if (silent < this.#silenceMs) return this.#arm(this.#silenceMs - silent); // heard from it since
+    if (!this.#late && now - this.#due > LATE_MS) {
+      // This page was held up, not necessarily the worker: let the messages it may have queued arrive first.
+      this.#late = true;
+      return this.#arm(LATE_MS);
+    }
+    this.#crash(
+      `the engine stopped responding for ${seconds(this.#silenceMs)} (a model's chat template or a document may be too costly)`,
+      running.msg.id,
+    );
   }
 
   // Loads the model and the embedder (with the saved index) again in the new worker, then sends the requests

@@ -6,6 +6,13 @@
 // A trap (a Rust panic, or any WebAssembly.RuntimeError) leaves every wasm object in this worker unusable. The
 // worker then answers the request that trapped, and every request after it, with `fatal` (the panic message),
 // and touches wasm no more: the page (model-client.js) ends this worker and starts a new one.
+//
+// A call that never returns (a hostile chat template looping inside minijinja) cannot be seen from in here:
+// the page's client has a watchdog that ends a worker silent too long while it has work. So while a request
+// is in progress this worker keeps talking: any message resets the watchdog, and when it has sent nothing for
+// HEARTBEAT_MS it sends `{type:'alive'}` (only possible between two synchronous calls). Before a synchronous
+// call that may legitimately outlast the watchdog (a prefill, building a model, chunking a document) it sends
+// `{type:'alive', silentMs}`: the longest that call should take, from its size (PROTOCOL.md, "Crashes").
 
 import { byteChunks, download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
@@ -16,7 +23,16 @@ import { ShardPool, defaultThreads } from './shard-pool.js';
 // The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
 // waits for `ready` first, and the message handler is in place at once so no message is missed.
 const wasm = {};
-const ready = loadWasm().then((m) => Object.assign(wasm, m));
+const ready = loadWasm().then((m) => {
+  Object.assign(wasm, m);
+  // Announced to the page's watchdog (below), wherever it is called from.
+  const beginDocument = wasm.Library?.prototype.beginDocument;
+  if (!beginDocument) return;
+  wasm.Library.prototype.beginDocument = function (id, title, text, ...rest) {
+    expectSilence(utf8Bytes(text) * CHUNK_MS_PER_BYTE);
+    return beginDocument.call(this, id, title, text, ...rest);
+  };
+});
 const library = new LibraryHost(wasm, (msg) => post(msg));
 let model = null;
 let pool = null; // the workers holding the other rows of a split model (shard-pool.js), if any
@@ -27,7 +43,11 @@ let queue = Promise.resolve();
 let fatal = null; // the message of the trap that poisoned the module: every request is answered with it
 let trapped = null; // a trap seen while cleaning up (free() after a failure), which must not hide it
 
-const post = (msg) => self.postMessage(msg);
+let lastPost = 0; // performance.now() of the last message sent
+const post = (msg) => {
+  lastPost = performance.now();
+  self.postMessage(msg);
+};
 const errorText = (e) => (e && e.message) || String(e);
 
 // Whether `e` means the module trapped: a WebAssembly.RuntimeError ("unreachable" after a panic, an
@@ -40,6 +60,67 @@ function isTrap(e) {
     !!lastPanic()
   );
 }
+
+// ---- keeping the page's watchdog (model-client.js) informed ------------------------------------------
+
+const HEARTBEAT_MS = 500; // at most this long without a message while a request is in progress (between calls)
+let inProgress = 0; // requests received and not yet answered
+let heartbeat = null;
+
+function working(delta) {
+  inProgress += delta;
+  if (inProgress > 0 && !heartbeat) {
+    heartbeat = setInterval(() => {
+      if (!fatal && performance.now() - lastPost >= HEARTBEAT_MS) post({ type: 'alive' });
+    }, HEARTBEAT_MS);
+  } else if (inProgress === 0 && heartbeat) {
+    clearInterval(heartbeat);
+    heartbeat = null;
+  }
+}
+
+// Tells the page that the synchronous call about to run may take up to `ms`: its watchdog then allows that
+// much silence, until the next message. Not worth a message under a second (no watchdog is that short).
+const expectSilence = (ms) => ms >= 1000 && post({ type: 'alive', silentMs: Math.ceil(ms) });
+
+// Building a model (or the embedder) from its bytes: parsing, checking, repacking the weights and rendering a
+// test chat with its template. A few hundred MB/s here; allowed 20 MB/s (a 1.1 GB file: 55 s).
+const BUILD_BYTES_PER_MS = 20_000;
+
+// A prefill runs in one synchronous call (beginChat/beginRag/beginCompletion), the whole prompt at once. The
+// prompt has at most `n` tokens: its UTF-8 bytes plus the template's own, at most the context window. A token
+// at position p costs about a + b·p (the weights, then attention over the p before it; on the 2-core test
+// machine the two are equal around p = 700 for SmolLM2), so the prefill costs at most n · a · (1 + n / 512),
+// with `a` taken as 3× the slowest measured with this model (brought back to position 0 the same way), or
+// before any measurement 0.3 ms per MB of weights (the test machine: 0.05 to 0.1). There, a first prefill of
+// 1,877 tokens took 33 s and was allowed 300 s; once measured, 190 s.
+const PREFILL_SAFETY = 3;
+const PREFILL_MS_PER_TOKEN_PER_MB = 0.3;
+const ATTENTION_POSITIONS = 512; // positions after which attention costs as much as the weights (at most)
+const TEMPLATE_TOKENS = 256; // the template's own text (system prompt, role markers), plus per message below
+const TEMPLATE_TOKENS_PER_MESSAGE = 16;
+let prefillMsPerToken = 0; // `a` from the slowest prefill seen with the model in use (0: none measured yet)
+const utf8Bytes = (s) => (s ? new TextEncoder().encode(String(s)).length : 0);
+
+function expectPrefill(textBytes, messages = 1) {
+  const n = Math.min(model.contextSize(), textBytes + TEMPLATE_TOKENS + TEMPLATE_TOKENS_PER_MESSAGE * messages);
+  const a = prefillMsPerToken
+    ? PREFILL_SAFETY * prefillMsPerToken
+    : (PREFILL_MS_PER_TOKEN_PER_MB * (model.memoryBytes() + (pool?.weightBytes ?? 0))) / 1e6;
+  expectSilence(n * a * (1 + n / ATTENTION_POSITIONS));
+}
+
+function measurePrefill(stats) {
+  const n = stats.prompt_tokens - stats.cached_tokens;
+  if (n < 16) return; // too few to say
+  const meanPosition = stats.cached_tokens + n / 2;
+  prefillMsPerToken = Math.max(prefillMsPerToken, stats.prefill_ms / n / (1 + meanPosition / ATTENTION_POSITIONS));
+}
+
+// Adding a document chunks its whole text in one call (Library.beginDocument, called by library-host.js): on
+// the test machine 1.5 s per MB of English, 3.6 s per MB of text without whitespace (base64: 70 s for 20 MB,
+// the most a document may hold); allowed 16 s per MB (20 MB: 5.3 min).
+const CHUNK_MS_PER_BYTE = 16_000 / 2 ** 20;
 
 function lastPanic() {
   try {
@@ -104,6 +185,7 @@ self.onmessage = ({ data: msg }) => {
   let abort = null;
   if (msg.type === 'load') abort = loadAbort = new AbortController();
   const epoch = ingestEpoch;
+  working(+1);
   queue = queue
     .then(() => {
       // A panic met outside a request (e.g. reloading another tab's save) poisons the module just the same.
@@ -113,7 +195,8 @@ self.onmessage = ({ data: msg }) => {
     .catch((e) => {
       if (fatal || trapped || isTrap(e)) post({ type: 'fatal', id: msg.id, message: becomeFatal(e) });
       else post({ type: 'error', id: msg.id, message: errorText(e) });
-    });
+    })
+    .finally(() => working(-1));
 };
 
 async function handle(msg, signal, cancelled) {
@@ -124,16 +207,33 @@ async function handle(msg, signal, cancelled) {
       if (!wasm.testTrap) throw new Error('testTrap: this build of the wasm package does not have it');
       wasm.testTrap(String(msg.message ?? 'test'));
       throw new Error('testTrap: the module did not trap');
+    case 'testHang': {
+      // test-only: blocks this thread for `ms`, as a call that never returns would (the page's watchdog)
+      const t0 = performance.now();
+      const end = t0 + Math.max(0, Number(msg.ms) || 0);
+      while (performance.now() < end) {
+        // busy: nothing can be sent meanwhile
+      }
+      return post({ type: 'hangEnded', id, ms: Math.round(performance.now() - t0) });
+    }
     case 'load':
       return load(msg, signal);
     case 'chat':
-      return generate(id, () => model.beginChat(msg.messages, msg.options ?? {}));
+      return generate(id, () => {
+        const messages = Array.isArray(msg.messages) ? msg.messages : [];
+        expectPrefill(messages.reduce((n, m) => n + utf8Bytes(m?.content), 0), messages.length);
+        model.beginChat(msg.messages, msg.options ?? {});
+      });
     case 'complete':
-      return generate(id, () => model.beginCompletion(msg.prompt, msg.options ?? {}));
+      return generate(id, () => {
+        expectPrefill(utf8Bytes(msg.prompt));
+        model.beginCompletion(msg.prompt, msg.options ?? {});
+      });
     case 'rag':
       return rag(msg);
     case 'reset':
-      if (!model) return;
+      // Every request gets an answer: one left unanswered would look hung to the page's watchdog.
+      if (!model) throw new Error('no model is loaded');
       if (msg.nCtx) model.setContextSize(msg.nCtx);
       else model.reset();
       return post({ type: 'reset', id, contextSize: model.contextSize() });
@@ -209,6 +309,8 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
     source = got.source;
   }
   post({ type: 'progress', id, phase: 'init', loaded: 0, total: 0, source });
+  const bytes = loader.loaded();
+  expectSilence(bytes / BUILD_BYTES_PER_MS);
   let next;
   try {
     next = loader.finish(nCtx || undefined); // consumes the loader, even when it throws
@@ -226,6 +328,7 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
   const [oldModel, oldPool] = [model, pool];
   model = next;
   pool = nextPool;
+  prefillMsPerToken = 0; // measured again with this model
   try {
     oldPool?.terminate();
   } finally {
@@ -277,6 +380,8 @@ async function rag({ id, question, options = {}, k = 4 }) {
   await generate(
     id,
     () => {
+      const bytes = utf8Bytes(question) + utf8Bytes(options?.system) + found.reduce((n, p) => n + utf8Bytes(p.text) + utf8Bytes(p.title), 0);
+      expectPrefill(bytes, 2);
       const { used, prompt_tokens } = model.beginRag(question, found, options);
       passages = found.slice(0, used);
       post({ type: 'sources', id, passages, prompt_tokens });
@@ -302,6 +407,7 @@ async function generate(id, begin, extra) {
       }
     }
     const stats = model.stats();
+    measurePrefill(stats);
     post({ type: 'done', id, text, stats, ...extra?.(text) });
   } finally {
     generating = false;

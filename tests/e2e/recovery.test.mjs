@@ -2,7 +2,9 @@
 // the client (model-client.js) starts a new worker and restores the model (from the browser cache), the
 // embedder and the saved index, and questions are answered again, all without a reload. The trap is injected
 // with the test-only `testTrap` request, through the client the page exposes as `window.__hearthClient`
-// when its URL has `?test`.
+// when its URL has `?test`. A hang (a call that never returns, as a hostile chat template can make) is caught
+// by the client's watchdog and handled the same way: simulated with `testHang`, under a 3 s watchdog
+// (`?watchdog=3000`) in a page of its own.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,7 +22,7 @@ import {
 } from './helpers.mjs';
 
 let app;
-useServerAndBrowser(async ({ browser, server }) => {
+const env = useServerAndBrowser(async ({ browser, server }) => {
   app = await openApp(browser, `${server.url}/?test`);
 });
 
@@ -134,4 +136,107 @@ test('requests queued behind the trap and made during the restart wait and are a
   assert.deepEqual(await documentNames(page), [FACT_DOC.name]);
   const answer = await askAndWait(page, QUESTION);
   assert.match(answer.text, /heliotrope-42/i, 'the page answers from the document again');
+});
+
+test('a worker silent too long is restarted like a crashed one; normal work does not trip the watchdog', { timeout: 600_000 }, async () => {
+  // Its own page and context (its own browser storage), with a 3 s watchdog: the worker may never be silent
+  // longer while it has work, from the first download to the restores.
+  const WATCHDOG_MS = 3000;
+  const { page, requests, context } = await openApp(env.browser, `${env.server.url}/?test&watchdog=${WATCHDOG_MS}`);
+  const workerStarts = () => requests.filter((r) => r.url.endsWith('/worker.js')).length;
+  const FRANCE = 'What is the capital of France?';
+  try {
+    await waitReady(page);
+    // Downloading, building and initialising the model and the embedder, then a whole answer: every silence
+    // of the worker stays under 3 s (progress, tokens, `alive`).
+    const first = await askAndWait(page, FRANCE);
+    console.log(`# answer under a ${WATCHDOG_MS} ms watchdog: ${JSON.stringify(first)}`);
+    assert.match(first.text, /paris/i);
+    assert.equal(await alertText(page), '');
+    assert.equal(workerStarts(), 1, 'the worker was never restarted');
+
+    // A hang shorter than the watchdog ends normally.
+    const short = await page.evaluate(() => window.__hearthClient.testHang(1000));
+    assert.ok(short.ms >= 1000, `testHang(1000) resolves: ${JSON.stringify(short)}`);
+    assert.equal(workerStarts(), 1);
+
+    // A 20 s hang: the watchdog ends the worker after 3 s of silence. The request behind it is sent again.
+    const r = await page.evaluate(async () => {
+      const client = window.__hearthClient;
+      const t0 = performance.now();
+      const hang = client.testHang(20_000).then(
+        (v) => ({ resolved: v }),
+        (e) => ({ message: e.message, code: e.code, ms: performance.now() - t0 }),
+      );
+      const queued = client.chat([{ role: 'user', content: 'What is the capital of France?' }], { max_tokens: 32, temperature: 0 });
+      const hung = await hang;
+      return { hung, restoring: client.restoring, queued: (await queued).text };
+    });
+    console.log(`# ${JSON.stringify(r)}`);
+    assert.equal(r.hung.code, 'worker_crashed', 'testHang rejects as a crash');
+    assert.match(r.hung.message, /stopped responding/);
+    assert.ok(r.hung.ms < 10_000, `rejected after ${Math.round(r.hung.ms)} ms`);
+    assert.ok(r.hung.ms >= WATCHDOG_MS - 100, `not before the watchdog's ${WATCHDOG_MS} ms: ${Math.round(r.hung.ms)} ms`);
+    assert.equal(r.restoring, true, 'the client was restoring when the hang was reported');
+    assert.match(r.queued, /paris/i, 'the request queued behind the hang was answered by the new worker');
+
+    await waitReady(page);
+    const message = await alertText(page);
+    console.log(`# alert: ${message}`);
+    assert.match(message, /The engine crashed and was restarted: the engine stopped responding for 3 s/);
+    assert.doesNotMatch(message, /could not be loaded again/, 'the model and the embedder were restored');
+    assert.equal(workerStarts(), 2, 'one new worker; restoring it (the model built again) did not trip the watchdog');
+    const weights = weightRequests(requests).map((r) => r.url.split('/').pop());
+    assert.equal(weights.length, 2, `the model and the embedder were downloaded once, then read from the cache: ${weights}`);
+    await screenshot(page, 'recovery-3-hang-restarted');
+
+    const answer = await askAndWait(page, FRANCE);
+    console.log(`# answer after the restart: ${JSON.stringify(answer)}`);
+    assert.match(answer.text, /paris/i);
+    assert.equal(workerStarts(), 2);
+
+    // A hang while restoring (as a model whose template hangs at load would make): after a trap, the restore's
+    // `load` is swapped for a 20 s testHang on its way to the worker. The watchdog ends that worker too; the
+    // model is dropped (it would hang again) and the embedder restored in a third worker.
+    const r2 = await page.evaluate(async () => {
+      const client = window.__hearthClient;
+      const post = Worker.prototype.postMessage;
+      let swapped = 0;
+      Worker.prototype.postMessage = function (msg, ...rest) {
+        if (!swapped && msg?.type === 'load') {
+          swapped = msg.id;
+          msg = { type: 'testHang', id: msg.id, ms: 20_000 };
+        }
+        return post.call(this, msg, ...rest);
+      };
+      const recovered = new Promise((resolve) => {
+        const onRecovered = client.onRecovered;
+        client.onRecovered = (o) => {
+          client.onRecovered = onRecovered;
+          onRecovered?.(o);
+          resolve({ model: o.model, modelError: o.modelError?.message ?? null, modelErrorCode: o.modelError?.code, embedder: !!o.embedder });
+        };
+      });
+      try {
+        const trapped = await client.testTrap('restore').catch((e) => e.message);
+        return { trapped, swapped, ...(await recovered) };
+      } finally {
+        Worker.prototype.postMessage = post;
+      }
+    });
+    console.log(`# hang while restoring: ${JSON.stringify(r2)}`);
+    assert.ok(r2.swapped, 'the restore sent a load');
+    assert.match(r2.trapped, /test trap: restore/);
+    assert.equal(r2.model, null, 'the model that hung was dropped');
+    assert.match(r2.modelError, /stopped responding for 3 s/);
+    assert.equal(r2.modelErrorCode, 'worker_crashed');
+    assert.equal(r2.embedder, true, 'the embedder was restored all the same');
+    assert.equal(workerStarts(), 4, 'one worker for the trap, one more for the hang');
+    await waitAlert(page, /could not be loaded again/, 30_000);
+    const notice = await alertText(page);
+    console.log(`# alert: ${notice}`);
+    assert.match(notice, /was restarted: .*test trap: restore.*the model could not be loaded again \(the engine stopped responding for 3 s/s);
+  } finally {
+    await context.close();
+  }
 });
