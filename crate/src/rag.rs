@@ -31,14 +31,24 @@ pub struct Passage {
 /// Short on purpose: a 135M-parameter model follows two plain sentences better than a long instruction.
 pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite passages like [1].";
 
+/// The most bytes of one passage that go into a prompt. Chunks are capped below this
+/// ([`crate::chunker::ChunkSpec::max_bytes`]); an index made with a huge chunk size, or before that cap,
+/// could otherwise put megabytes into one prompt (and into every attempt to fit it).
+pub const MAX_PASSAGE_BYTES: usize = 4096;
+
 /// The user turn: the numbered passages, each on one line, then the question.
 pub fn user_message(question: &str, passages: &[Passage]) -> String {
     let mut s = String::new();
     for (i, p) in passages.iter().enumerate() {
         // One line per passage: with the document's own line breaks kept, a small model tends to copy the
         // passage out instead of answering.
-        let flat: Vec<&str> = p.text.split_whitespace().collect();
-        s.push_str(&format!("[{}] {}\n\n", i + 1, flat.join(" ")));
+        let mut end = p.text.len().min(MAX_PASSAGE_BYTES);
+        while !p.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let flat: Vec<&str> = p.text[..end].split_whitespace().collect();
+        let more = if end < p.text.len() { " …" } else { "" };
+        s.push_str(&format!("[{}] {}{more}\n\n", i + 1, flat.join(" ")));
     }
     s.push_str("Question: ");
     s.push_str(question.trim());
@@ -220,6 +230,17 @@ mod tests {
         let (m, n) = build_messages("s", "q?", &ps, |_| Ok(false)).unwrap();
         assert_eq!((n, m[1].content.as_str()), (0, "q?"));
         assert!(build_messages("s", "  ", &ps, |_| Ok(true)).is_err());
+    }
+
+    /// A passage of megabytes (an index saved with a huge chunk size) puts at most MAX_PASSAGE_BYTES into
+    /// the prompt, cut at a character boundary.
+    #[test]
+    fn each_passage_in_the_prompt_is_capped() {
+        let huge = p("big", &"Déjà vu élan ".repeat(200_000));
+        let m = user_message("Why?", &[huge.clone(), huge]);
+        assert!(m.len() < 2 * MAX_PASSAGE_BYTES + 100, "{} bytes", m.len());
+        assert!(m.contains("élan …") || m.contains(" …"), "the cut is marked");
+        assert!(m.ends_with("Question: Why?"));
     }
 
     #[test]
