@@ -55,7 +55,7 @@ eval: models native
 	target/release/hearth eval --data $(SHARED)/data/scifact --index target/scifact.idx
 
 # Fuzzes every input path (GGUF, model forward step, saved index, chunker, tokenizer, chat template) from the
-# committed seeds in fuzz/corpus: FUZZ_SECONDS per target at most (and each target's execution count), then a
+# seeds (fuzz/corpus, and models made by fuzz/src/seeds.rs): FUZZ_SECONDS per target at most (and each target's execution count), then a
 # table of executions, crashes, hangs and memory. Findings land in fuzz/artifacts/. `make test` only replays the
 # corpus and fuzz/regressions (fuzz/tests/replay.rs).
 FUZZ_SECONDS ?= 600

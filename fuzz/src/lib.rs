@@ -5,6 +5,8 @@
 
 use std::sync::OnceLock;
 
+pub mod seeds;
+
 use hearth::chat::{ChatTemplate, Message};
 use hearth::chunker::{chunk, indexed_text, ChunkSpec, Format};
 use hearth::gguf::Gguf;

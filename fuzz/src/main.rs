@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use hearth_fuzz::{target, Target, TARGETS};
+use hearth_fuzz::{seeds, target, Target, TARGETS};
 
-mod seeds;
 
 /// Counts live heap bytes and their peak, so each input's memory can be bounded.
 struct Counting;
@@ -140,6 +139,7 @@ struct Report {
 fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Report {
     let mut corpus = read_dir(&root.join("corpus").join(t.name));
     corpus.extend(read_dir(&root.join("regressions").join(t.name)));
+    corpus.extend(seeds::models(t.name));
     if corpus.is_empty() {
         corpus.push(Vec::new());
     }

@@ -1,6 +1,7 @@
-//! The seed corpus, written by `hearth-fuzz --write-seeds` into `fuzz/corpus/` (committed: every file is
-//! under 1 MB). Crafted to start the mutations near the interesting places: valid files of each kind,
-//! truncated ones, overlapping tensors, huge counts, hostile templates and the documents that broke us.
+//! The seed corpus: written by `hearth-fuzz --write-seeds` into `fuzz/corpus/` (committed: every file is
+//! under 1 MB), except the model seeds, which [`models`] makes on the fly. Crafted to start the mutations
+//! near the interesting places: valid files of each kind, truncated ones, overlapping tensors, huge counts,
+//! hostile templates and the documents that broke us.
 
 use std::path::Path;
 
@@ -43,36 +44,40 @@ fn document(id: &str, sentences: &[&str], dim: usize) -> NewDocument {
     NewDocument { id: id.into(), title: id.to_uppercase(), tags: vec!["finance".into()], text, spans, vectors }
 }
 
-pub fn write(root: &Path) {
-    // Models: valid tiny ones of both architectures and several quant types, then damaged variants.
-    for (name, spec) in [
-        ("llama-q8_0", small("llama", GgmlType::Q8_0)),
-        ("llama-q4_1", small("llama", GgmlType::Q4_1)),
-        ("gemma3-q4_0", small("gemma3", GgmlType::Q4_0)),
-        ("llama-f32", small("llama", GgmlType::F32)),
-    ] {
-        let b = tiny_gguf(&spec);
-        put(root, "forward", &format!("{name}.gguf"), &b);
-        put(root, "gguf", &format!("{name}.gguf"), &b);
+/// The model seeds of the `gguf` and `forward` targets, made here rather than committed (they are model
+/// files, however tiny and random): valid tiny models of both architectures and several quant types, then
+/// damaged variants. Deterministic: `tiny_gguf` is seeded.
+pub fn models(target: &str) -> Vec<Vec<u8>> {
+    if target != "gguf" && target != "forward" {
+        return Vec::new();
     }
-    let b = tiny_gguf(&small("llama", GgmlType::Q8_0));
-    put(root, "gguf", "truncated-header.gguf", &b[..b.len().min(600)]);
-    put(root, "gguf", "truncated-data.gguf", &b[..b.len() - 100]);
+    let mut out: Vec<Vec<u8>> = [small("llama", GgmlType::Q8_0), small("llama", GgmlType::Q4_1), small("gemma3", GgmlType::Q4_0), small("llama", GgmlType::F32)]
+        .iter()
+        .map(tiny_gguf)
+        .collect();
+    let b = out[0].clone();
     let mut overlap = b.clone();
     let q = offset_field(&b, "blk.0.attn_q.weight", 2);
     let k = offset_field(&b, "blk.0.attn_k.weight", 2);
     let q_off = overlap[q..q + 8].to_vec();
     overlap[k..k + 8].copy_from_slice(&q_off);
-    put(root, "gguf", "overlapping-tensors.gguf", &overlap);
-    put(root, "forward", "overlapping-tensors.gguf", &overlap);
-    let mut huge = b.clone();
-    huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
-    put(root, "gguf", "huge-tensor-count.gguf", &huge);
-    let mut huge = b.clone();
-    huge[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes()); // metadata count
-    put(root, "gguf", "huge-metadata-count.gguf", &huge);
-    put(root, "gguf", "magic-only.gguf", b"GGUF\x03\x00\x00\x00");
+    out.push(overlap);
+    if target == "gguf" {
+        out.push(b[..b.len().min(600)].to_vec()); // truncated in the header
+        out.push(b[..b.len() - 100].to_vec()); // truncated in the data
+        let mut huge = b.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
+        out.push(huge);
+        let mut huge = b.clone();
+        huge[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes()); // metadata count
+        out.push(huge);
+        out.push(b"GGUF\x03\x00\x00\x00".to_vec());
+    }
+    out
+}
 
+/// Writes the other targets' seeds (documents, indexes, texts, templates) into `fuzz/corpus/`.
+pub fn write(root: &Path) {
     // Saved indexes: a plain one, one with its ANN graph, and forged ones with valid checksums.
     let dim = 8;
     let mut ix = Index::new(dim);
