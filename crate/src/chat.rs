@@ -103,6 +103,9 @@ impl ChatTemplate {
     }
 
     fn render_raw(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        if let Some(why) = unbounded_growth(&self.source) {
+            return Err(Error::Template(format!("{} template can grow without bound ({why}); hearth refuses such templates", self.origin)));
+        }
         if let Some(target) = namespace_self_reference(&self.source) {
             return Err(Error::Template(format!("{} template stores a namespace inside a namespace (`{target}`), which cannot be rendered", self.origin)));
         }
@@ -171,26 +174,7 @@ impl ChatTemplate {
 /// Names bound to a namespace are followed through `set` and `for`; this is a source check, so it covers
 /// the ways a template names a value, not values reached through macros or filters.
 fn namespace_self_reference(src: &str) -> Option<String> {
-    let statements: Vec<&str> = src
-        .split("{%")
-        .skip(1)
-        .filter_map(|s| s.split("%}").next())
-        .map(|s| s.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()))
-        .collect();
-    // (targets, expression) of `set targets = expression`, `for targets in expression`, `with a = expression`
-    // and `macro name(a=expression)`.
-    let bindings: Vec<(&str, &str)> = statements
-        .iter()
-        .filter_map(|st| {
-            let (word, rest) = st.split_once(char::is_whitespace)?;
-            match word {
-                "set" | "with" => rest.split_once('=').map(|(l, r)| (l.trim(), r)),
-                "for" => rest.split_once(" in ").map(|(l, r)| (l.trim(), r)),
-                "macro" => rest.split_once('(').map(|(_, args)| (args, args)),
-                _ => None,
-            }
-        })
-        .collect();
+    let bindings = bindings(src);
     let mut names: Vec<&str> = Vec::new();
     let mentions = |expr: &str, names: &[&str]| {
         identifiers(expr).any(|(id, whole)| (whole && names.contains(&id)) || (id == "namespace" && !whole))
@@ -212,6 +196,81 @@ fn namespace_self_reference(src: &str) -> Option<String> {
         }
     }
     bindings.iter().find(|(lhs, rhs)| lhs.contains('.') && mentions(rhs, &names)).map(|(lhs, _)| lhs.to_string())
+}
+
+/// The code of a template: the insides of its `{% %}` statements, or of `{{ }}` expressions too.
+fn code_blocks(src: &str, expressions: bool) -> Vec<&str> {
+    let mut blocks: Vec<&str> = src.split("{%").skip(1).filter_map(|s| s.split("%}").next()).collect();
+    if expressions {
+        blocks.extend(src.split("{{").skip(1).filter_map(|s| s.split("}}").next()));
+    }
+    blocks.into_iter().map(|s| s.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())).collect()
+}
+
+/// (targets, expression) of `set targets = expression`, `for targets in expression`, `with a = expression`
+/// and `macro name(a=expression)`.
+fn bindings(src: &str) -> Vec<(&str, &str)> {
+    code_blocks(src, false)
+        .into_iter()
+        .filter_map(|st| {
+            let (word, rest) = st.split_once(char::is_whitespace)?;
+            match word {
+                "set" | "with" => rest.split_once('=').map(|(l, r)| (l.trim(), r)),
+                "for" => rest.split_once(" in ").map(|(l, r)| (l.trim(), r)),
+                "macro" => rest.split_once('(').map(|(_, args)| (args, args)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Fuel counts instructions, not the work inside one: minijinja repeats a sequence lazily (`range(100000) *
+/// 100000`) and then iterates it without fuel, and a value joined to itself (`ns.s ~ ns.s`) doubles at each
+/// step of a loop. Chat templates do neither, so a template that multiplies, or sets a value from two copies
+/// of itself, is refused: returns what was found. A source check: a copy under another name is not followed.
+fn unbounded_growth(src: &str) -> Option<String> {
+    for block in code_blocks(src, true) {
+        if outside_strings(block).contains('*') {
+            return Some(format!("`*` in `{}`", block.escape_debug()));
+        }
+    }
+    bindings(src).into_iter().find_map(|(target, expr)| {
+        let code = outside_strings(expr);
+        let copies = code.match_indices(target).filter(|&(at, _)| {
+            let before = code[..at].chars().next_back();
+            let after = code[at + target.len()..].chars().next();
+            let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
+            !ident(before) && !ident(after)
+        });
+        (!target.is_empty() && copies.count() >= 2).then(|| format!("`{target}` is set from two copies of itself"))
+    })
+}
+
+/// An expression with its string literals blanked out, so that text inside quotes is not taken for code.
+fn outside_strings(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut quote = None;
+    let mut escaped = false;
+    for c in expr.chars() {
+        match quote {
+            Some(q) => {
+                if !escaped && c == q {
+                    quote = None;
+                    out.push(c);
+                } else {
+                    out.push(' ');
+                }
+                escaped = !escaped && c == '\\';
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// The identifiers of an expression outside string literals, each with whether it stands for a whole value:
@@ -332,7 +391,7 @@ mod tests {
     fn hostile_templates_are_bounded() {
         let msgs = [Message::new("user", "x")];
         let err = |src: &str| ChatTemplate::new(Some(src), |_| false, "", "").render(&msgs, true).unwrap_err().to_string();
-        let e = err("{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}");
+        let e = err("{% for i in range(100000) %}{{ 'a long line of text written again and again' }}{% endfor %}");
         assert!(e.contains("output exceeds"), "{e}");
         let e = err("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
         assert!(e.contains("recursion"), "{e}");
@@ -350,6 +409,19 @@ mod tests {
         ] {
             let e = err(src);
             assert!(e.contains("stores a namespace inside a namespace"), "{src}: {e}");
+        }
+        // Found by `make fuzz`: minijinja repeats a sequence lazily and iterates it without fuel, so
+        // `in range(100000) * 100000` ran for hours; doubling a value in a loop exhausts memory in 40 steps.
+        for src in [
+            "{{ 'x' in range(100000) * 100000 }}",
+            "{{ 'x' in [1, 2] * 10000000000 }}",
+            "{{ 2 ** 3 }}",
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ 0 in ns.l }}",
+            "{% set s = 'ab' %}{% set s = s~s %}{% set s = s~s %}{{ s }}",
+        ] {
+            let e = err(src);
+            assert!(e.contains("can grow without bound"), "{src}: {e}");
         }
         let ok = "{% set ns = namespace(sys='', n=0) %}{% for m in messages %}{% set ns.sys = ns.sys ~ m.content %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.sys }}{{ ns['n'] }}";
         assert_eq!(ChatTemplate::new(Some(ok), |_| false, "", "").render(&msgs, true).unwrap(), "x1");
