@@ -36,12 +36,65 @@ pub enum Value {
 /// Arrays are stored by element kind so that a 262k-entry vocabulary costs what its data costs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Array {
-    Int(Vec<i64>),
+    Int(Ints),
     F32(Vec<f32>),
     F64(Vec<f64>),
     Bool(Vec<bool>),
     Str(Vec<String>),
     Nested(Vec<Array>),
+}
+
+/// An integer array as the file stores it (element type and little-endian bytes), so that a `u8` array costs
+/// one byte per element rather than the eight of an `i64`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ints {
+    /// GGUF element type: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 10 u64, 11 i64.
+    ty: u32,
+    raw: Vec<u8>,
+}
+
+impl Ints {
+    fn width(ty: u32) -> usize {
+        match ty {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            4 | 5 => 4,
+            _ => 8,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.raw.len() / Self::width(self.ty)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+    /// The GGUF element type code.
+    pub fn element_type(&self) -> u32 {
+        self.ty
+    }
+    /// The little-endian bytes, as in the file.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        let ty = self.ty;
+        self.raw.chunks_exact(Self::width(ty)).map(move |c| match ty {
+            0 => c[0] as i64,
+            1 => c[0] as i8 as i64,
+            2 => u16::from_le_bytes([c[0], c[1]]) as i64,
+            3 => i16::from_le_bytes([c[0], c[1]]) as i64,
+            4 => u32::from_le_bytes(c.try_into().unwrap()) as i64,
+            5 => i32::from_le_bytes(c.try_into().unwrap()) as i64,
+            _ => i64::from_le_bytes(c.try_into().unwrap()),
+        })
+    }
+}
+
+/// Values as `i32` elements (what llama.cpp writes for token types).
+impl From<Vec<i64>> for Ints {
+    fn from(v: Vec<i64>) -> Ints {
+        Ints { ty: 5, raw: v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect() }
+    }
 }
 
 impl Array {
@@ -423,22 +476,7 @@ impl<'a> Reader<'a> {
             }
             // No model's metadata nests arrays, and each nested one would cost far more memory than its bytes.
             9 => return Err(self.err_at(at, format!("`{key}` is an array of arrays, which GGUF models do not use"))),
-            _ => {
-                let raw = self.take(n * elem_size as usize, &what)?;
-                Array::Int(
-                    raw.chunks_exact(elem_size as usize)
-                        .map(|c| match ty {
-                            0 => c[0] as i64,
-                            1 => c[0] as i8 as i64,
-                            2 => u16::from_le_bytes([c[0], c[1]]) as i64,
-                            3 => i16::from_le_bytes([c[0], c[1]]) as i64,
-                            4 => u32::from_le_bytes(c.try_into().unwrap()) as i64,
-                            5 => i32::from_le_bytes(c.try_into().unwrap()) as i64,
-                            _ => i64::from_le_bytes(c.try_into().unwrap()),
-                        })
-                        .collect(),
-                )
-            }
+            _ => Array::Int(Ints { ty, raw: self.take(n * elem_size as usize, &what)?.to_vec() }),
         })
     }
 }
@@ -535,7 +573,7 @@ pub mod writer {
 
     fn put_array(out: &mut Vec<u8>, a: &Array) {
         let (ty, n) = match a {
-            Array::Int(v) => (5u32, v.len()),
+            Array::Int(v) => (v.element_type(), v.len()),
             Array::F32(v) => (6, v.len()),
             Array::F64(v) => (12, v.len()),
             Array::Bool(v) => (7, v.len()),
@@ -545,12 +583,39 @@ pub mod writer {
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(&(n as u64).to_le_bytes());
         match a {
-            Array::Int(v) => v.iter().for_each(|x| out.extend_from_slice(&(*x as i32).to_le_bytes())),
+            Array::Int(v) => out.extend_from_slice(v.raw()),
             Array::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             Array::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             Array::Bool(v) => v.iter().for_each(|x| out.push(*x as u8)),
             Array::Str(v) => v.iter().for_each(|s| put_str(out, s)),
             Array::Nested(v) => v.iter().for_each(|x| put_array(out, x)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{writer, Array, Gguf, Ints, Value};
+
+    /// Integer arrays keep the file's element width: a 1 M-element `u8` array costs 1 MB, not 8.
+    #[test]
+    fn integer_arrays_are_kept_at_their_width() {
+        let n = 1 << 20;
+        let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        let signed: Vec<u8> = [-2i16, 7, i16::MIN].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let file = writer::write(
+            &[
+                ("general.architecture".into(), Value::Str("llama".into())),
+                ("x.bytes".into(), Value::Array(Array::Int(Ints { ty: 0, raw: bytes.clone() }))),
+                ("x.i16".into(), Value::Array(Array::Int(Ints { ty: 3, raw: signed }))),
+            ],
+            &[],
+        );
+        let g = Gguf::parse(&file).unwrap();
+        let Some(Array::Int(a)) = g.get_array("x.bytes") else { panic!("not an int array") };
+        assert_eq!((a.len(), a.raw().len(), a.element_type()), (n, n, 0));
+        assert!(a.iter().zip(&bytes).all(|(x, &b)| x == b as i64));
+        let Some(Array::Int(a)) = g.get_array("x.i16") else { panic!("not an int array") };
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![-2, 7, i16::MIN as i64]);
     }
 }

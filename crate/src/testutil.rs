@@ -87,7 +87,7 @@ pub fn tiny_gguf(spec: &TinySpec) -> Vec<u8> {
         ("tokenizer.ggml.model".into(), Value::Str("llama".into())),
         ("tokenizer.ggml.tokens".into(), Value::Array(Array::Str(toks))),
         ("tokenizer.ggml.scores".into(), Value::Array(Array::F32(scores))),
-        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types))),
+        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types.into()))),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
         ("tokenizer.ggml.unknown_token_id".into(), Value::U32(0)),

@@ -76,7 +76,7 @@ impl Tokenizer {
         };
         let n = texts.len();
         let types: Vec<TokenType> = match g.get_array("tokenizer.ggml.token_type") {
-            Some(Array::Int(v)) if v.len() == n => v.iter().map(|&t| TokenType::from_gguf(t)).collect(),
+            Some(Array::Int(v)) if v.len() == n => v.iter().map(TokenType::from_gguf).collect(),
             None => vec![TokenType::Normal; n],
             Some(a) => return Err(err(format!("`tokenizer.ggml.token_type` has {} entries for {n} tokens", a.len()))),
         };

@@ -172,7 +172,7 @@ fn odd_metadata_is_refused() {
     use hearth::gguf::Array;
     // A minimal file holding just that key: the header is refused before anything else is looked at.
     let with = |extra: (String, Value)| write(&[extra], &[TensorData { name: "t".into(), dims: vec![32], ty: GgmlType::F32, data: vec![0; 128] }]);
-    let e = load_err(with(("x.nested".into(), Value::Array(Array::Nested(vec![Array::Int(vec![1, 2])])))));
+    let e = load_err(with(("x.nested".into(), Value::Array(Array::Nested(vec![Array::Int(vec![1, 2].into())])))));
     assert!(e.contains("array of arrays"), "{e}");
     let e = load_err(with((String::new(), Value::U32(1))));
     assert!(e.contains("metadata key #0 is empty"), "{e}");

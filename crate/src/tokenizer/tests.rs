@@ -14,7 +14,7 @@ fn spm(add_space_prefix: bool) -> Tokenizer {
         ("tokenizer.ggml.model".into(), Value::Str("llama".into())),
         ("tokenizer.ggml.tokens".into(), Value::Array(Array::Str(toks))),
         ("tokenizer.ggml.scores".into(), Value::Array(Array::F32(scores))),
-        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types))),
+        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types.into()))),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
         ("tokenizer.ggml.add_space_prefix".into(), Value::Bool(add_space_prefix)),
@@ -81,7 +81,7 @@ fn bpe() -> Tokenizer {
         ("tokenizer.ggml.model".into(), Value::Str("gpt2".into())),
         ("tokenizer.ggml.pre".into(), Value::Str("smollm".into())),
         ("tokenizer.ggml.tokens".into(), Value::Array(Array::Str(toks))),
-        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types))),
+        ("tokenizer.ggml.token_type".into(), Value::Array(Array::Int(types.into()))),
         ("tokenizer.ggml.merges".into(), Value::Array(Array::Str(merges))),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
     ]))
