@@ -47,6 +47,7 @@ test-e2e:
 	cd tests && node --test --test-concurrency=1 e2e/
 
 bench: setup models native wasm
+	scripts/build-wasm.sh bench
 	scripts/bench.sh
 
 # BEIR SciFact (test split): nDCG@10, Recall@10/100 and latency for bm25, dense and hybrid. The first run

@@ -91,6 +91,7 @@ function statusText() {
     const i = state.ingest;
     if (!i) return 'Indexing…';
     if (i.phase === 'embed') return `Indexing ${i.name}: ${i.loaded}/${i.total} chunks`;
+    if (i.phase === 'chunk') return `Splitting ${i.name} into passages…`;
     return `Reading ${i.name}…`;
   }
   const e = state.embedderLoading;

@@ -13,7 +13,7 @@ let pool = null;
 
 async function load(url, nCtx, threads = 1, lead = undefined) {
   const t0 = performance.now(); // like wllama's load: compiling the wasm counts
-  const { ModelLoader, simdEnabled, relaxedSimdEnabled } = await loadWasm();
+  const { ModelLoader, simdEnabled, relaxedSimdEnabled } = await loadWasm(null, 'bench-'); // the benchmark build: Model.bench is not in the page's package
   const res = await fetch(url);
   if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
   const total = Number(res.headers.get('Content-Length')) || 0;

@@ -73,6 +73,9 @@ export class DocumentsPanel {
     if (ingest.phase === 'embed' && ingest.total) {
       this.progress.value = ingest.loaded / ingest.total;
       this.phase.textContent = `${ingest.name}: ${ingest.loaded} of ${ingest.total} passages embedded${more}`;
+    } else if (ingest.phase === 'chunk' && ingest.total) {
+      this.progress.value = ingest.loaded / ingest.total;
+      this.phase.textContent = `${ingest.name}: splitting into passages, ${Math.round((100 * ingest.loaded) / ingest.total)}%${more}`;
     } else {
       this.progress.removeAttribute('value');
       const pages = ingest.total ? ` page ${ingest.loaded} of ${ingest.total}` : '';

@@ -17,6 +17,7 @@ import * as store from './storage.js';
 const NONE = -1; // no generation: nothing saved, or nothing loaded
 
 const MAX_TEXT_BYTES = 20 * 2 ** 20;
+const CHUNK_STEP_BYTES = 128 * 2 ** 10;
 const MAX_PDF_BYTES = 200 * 2 ** 20;
 
 export class LibraryHost {
@@ -232,8 +233,16 @@ export class LibraryHost {
       if (!body.trim()) throw new Error(`${name}: the document is empty`);
     }
     if (cancelled()) throw new Error(`adding ${name} was cancelled`);
-    const n = this.#lib.beginDocument(name, name, body, kind === 'pdf' ? 'text' : kind, tags);
+    const textBytes = this.#lib.beginDocument(name, name, body, kind === 'pdf' ? 'text' : kind, tags);
     try {
+      // Chunking measures the text in tokens: in steps of CHUNK_STEP_BYTES (under half a second each, even
+      // for text without whitespace), so progress shows and Cancel works on a 20 MB document.
+      let n;
+      while ((n = this.#lib.chunkNext(CHUNK_STEP_BYTES)) === undefined) {
+        progress('chunk', this.#lib.chunkedBytes(), textBytes);
+        await nextTask();
+        if (cancelled()) throw new Error(`adding ${name} was cancelled`);
+      }
       for (let done = 0; done < n; ) {
         progress('embed', done, n);
         await nextTask();

@@ -10,7 +10,7 @@
 // Shared buffer layout: per pool worker a control block of CTRL_INTS Int32 (below), then the input floats
 // (common to all), then per pool worker its output floats.
 
-import { compiledModule } from './wasm-package.js';
+import { compiledModule, compiledPrefix } from './wasm-package.js';
 
 export const CTRL_INTS = 32; // 128 bytes: each worker's block on its own cache lines
 export const SEQ = 0; // job counter, bumped by shard 0 for each job
@@ -70,7 +70,7 @@ export class ShardPool {
         if (this.resume && this.workers.every((x) => x.inFlight <= IN_FLIGHT / 2)) this.resume();
       });
       // The compiled wasm goes along: the pool worker neither fetches nor compiles it again.
-      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead, module: compiledModule });
+      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead, module: compiledModule, prefix: compiledPrefix });
       this.workers.push(w);
     }
   }

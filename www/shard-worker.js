@@ -24,7 +24,7 @@ async function handle(msg) {
   if (failed) throw failed;
   switch (msg.type) {
     case 'init': {
-      const wasm = await loadWasm(msg.module); // compiled once, by the model's worker
+      const wasm = await loadWasm(msg.module, msg.prefix); // compiled once, by the model's worker
       loader = new wasm.MatrixShardLoader(msg.totalBytes, msg.index, msg.count, msg.lead);
       return;
     }

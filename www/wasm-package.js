@@ -9,11 +9,14 @@ export const relaxedSimdSupported = () => WebAssembly.validate(RELAXED_PROBE);
 /** The compiled WebAssembly.Module of the package loadWasm() set up: pool workers are given it, so the
  * code is compiled (and held) once for all the workers. */
 export let compiledModule = null;
+/** The package family loadWasm() set up: '' (the page's) or 'bench-' (the benchmark build, with its extra
+ * exports); pool workers must load the same family as the module they are given. */
+export let compiledPrefix = '';
 
 /** Imports and initialises the right package (with `module` when given: one compiled by another worker
  * with this same function); resolves to its module namespace. */
-export async function loadWasm(module = null) {
-  const dir = relaxedSimdSupported() ? './pkg-relaxed/' : './pkg/';
+export async function loadWasm(module = null, prefix = '') {
+  const dir = relaxedSimdSupported() ? `./${prefix}pkg-relaxed/` : `./${prefix}pkg/`;
   const m = await import(`${dir}hearth.js`);
   if (!module) {
     const res = await fetch(new URL(`${dir}hearth_bg.wasm`, import.meta.url));
@@ -22,5 +25,6 @@ export async function loadWasm(module = null) {
   }
   await m.default({ module_or_path: module });
   compiledModule = module;
+  compiledPrefix = prefix;
   return m;
 }

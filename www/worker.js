@@ -11,7 +11,7 @@
 // the page's client has a watchdog that ends a worker silent too long while it has work. So while a request
 // is in progress this worker keeps talking: any message resets the watchdog, and when it has sent nothing for
 // HEARTBEAT_MS it sends `{type:'alive'}` (only possible between two synchronous calls). Before a synchronous
-// call that may legitimately outlast the watchdog (a prefill, building a model, chunking a document) it sends
+// call that may legitimately outlast the watchdog (a prefill, building a model) it sends
 // `{type:'alive', silentMs}`: the longest that call should take, from its size (PROTOCOL.md, "Crashes").
 
 import { byteChunks, download } from './download.js';
@@ -23,16 +23,7 @@ import { ShardPool, defaultThreads } from './shard-pool.js';
 // The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
 // waits for `ready` first, and the message handler is in place at once so no message is missed.
 const wasm = {};
-const ready = loadWasm().then((m) => {
-  Object.assign(wasm, m);
-  // Announced to the page's watchdog (below), wherever it is called from.
-  const beginDocument = wasm.Library?.prototype.beginDocument;
-  if (!beginDocument) return;
-  wasm.Library.prototype.beginDocument = function (id, title, text, ...rest) {
-    expectSilence(utf8Bytes(text) * CHUNK_MS_PER_BYTE);
-    return beginDocument.call(this, id, title, text, ...rest);
-  };
-});
+const ready = loadWasm().then((m) => Object.assign(wasm, m));
 const library = new LibraryHost(wasm, (msg) => post(msg));
 let model = null;
 let pool = null; // the workers holding the other rows of a split model (shard-pool.js), if any
@@ -116,11 +107,6 @@ function measurePrefill(stats) {
   const meanPosition = stats.cached_tokens + n / 2;
   prefillMsPerToken = Math.max(prefillMsPerToken, stats.prefill_ms / n / (1 + meanPosition / ATTENTION_POSITIONS));
 }
-
-// Adding a document chunks its whole text in one call (Library.beginDocument, called by library-host.js): on
-// the test machine 1.5 s per MB of English, 3.6 s per MB of text without whitespace (base64: 70 s for 20 MB,
-// the most a document may hold); allowed 16 s per MB (20 MB: 5.3 min).
-const CHUNK_MS_PER_BYTE = 16_000 / 2 ** 20;
 
 function lastPanic() {
   try {

@@ -82,63 +82,133 @@ pub fn indexed_text(title: &str, raw: &str, format: Format) -> String {
 /// Every chunk holds at most `spec.max_tokens` tokens and [`ChunkSpec::max_bytes`] bytes; the work is linear
 /// in the text's length whatever its shape (no whitespace, one endless sentence, emoji runs).
 pub fn chunk(text: &str, spec: ChunkSpec, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Span> {
-    let max = spec.max_tokens.max(8);
-    let max_bytes = spec.max_bytes();
-    // Sentences (paragraph-start flag, span, tokens); an over-long sentence is cut at word boundaries.
-    let mut units: Vec<(bool, Span, usize)> = Vec::new();
-    for para in paragraphs(text) {
-        let mut first = true;
-        for s in sentences(text, para) {
-            // A sentence over the byte cap is cut without counting it whole (it may be megabytes).
+    let mut c = Chunking::new(text, spec);
+    while !c.step(text, usize::MAX, count_tokens) {}
+    c.finish()
+}
+
+/// Sentences longer than this are measured as several, cut at a space where there is one: so that no step of
+/// [`Chunking`] measures more than this at once (a 20 MB document may be one "sentence" of base64).
+const SEGMENT_BYTES: usize = 64 << 10;
+
+/// [`chunk`] as resumable steps, so that a caller (the page's worker) can report progress and stop between
+/// steps; measuring sentences in tokens is the costly part. The text is passed to every call, unchanged.
+pub struct Chunking {
+    spec: ChunkSpec,
+    /// Sentences (paragraph-start flag, span), in order; `next` is the first not yet measured.
+    sentences: Vec<(bool, Span)>,
+    next: usize,
+    /// Measured sentences, or pieces of over-long ones: (paragraph-start flag, span, tokens).
+    units: Vec<(bool, Span, usize)>,
+    measured_bytes: usize,
+}
+
+impl Chunking {
+    pub fn new(text: &str, spec: ChunkSpec) -> Chunking {
+        let mut sentences = Vec::new();
+        for para in paragraphs(text) {
+            let mut first = true;
+            for s in sentences_of(text, para) {
+                let mut at = s.start;
+                while at < s.end {
+                    let end = segment_end(text, at, s.end);
+                    sentences.push((first, Span { start: at, end }));
+                    first = false;
+                    at = end;
+                    while at < s.end && text[at..].starts_with(char::is_whitespace) {
+                        at = next_char_boundary(text, at);
+                    }
+                }
+            }
+        }
+        Chunking { spec, sentences, next: 0, units: Vec::new(), measured_bytes: 0 }
+    }
+
+    /// Measures sentences until about `budget_bytes` of text are done; returns whether all are.
+    pub fn step(&mut self, text: &str, budget_bytes: usize, count_tokens: &dyn Fn(&str) -> usize) -> bool {
+        let max = self.spec.max_tokens.max(8);
+        let max_bytes = self.spec.max_bytes();
+        let mut spent = 0;
+        while spent < budget_bytes.max(1) {
+            let Some(&(first, s)) = self.sentences.get(self.next) else { break };
+            // A sentence over the byte cap is cut without counting it whole.
             let n = if s.end - s.start <= max_bytes { count_tokens(&text[s.start..s.end]) } else { usize::MAX };
             if n <= max {
-                units.push((first, s, n));
+                self.units.push((first, s, n));
             } else {
-                for piece in split_words(text, s, max, max_bytes, count_tokens) {
-                    units.push((first, piece.0, piece.1));
-                    first = false;
+                for (i, piece) in split_words(text, s, max, max_bytes, count_tokens).into_iter().enumerate() {
+                    self.units.push((first && i == 0, piece.0, piece.1));
                 }
             }
-            first = false;
+            spent += s.end - s.start;
+            self.measured_bytes += s.end - s.start;
+            self.next += 1;
         }
+        self.next == self.sentences.len()
     }
-    let mut chunks = Vec::new();
-    let mut cur: Vec<(Span, usize)> = Vec::new();
-    let mut cur_tokens = 0;
-    let mut fresh = 0; // units in `cur` not carried over from the previous chunk
-    let bytes_with = |cur: &[(Span, usize)], span: Span| cur.first().map_or(span.end - span.start, |c| span.end - c.0.start);
-    for (para_start, span, n) in units {
-        // Close the chunk when the sentence does not fit, or at a paragraph break once half full.
-        let full = cur_tokens + n > max || bytes_with(&cur, span) > max_bytes;
-        if !cur.is_empty() && fresh > 0 && (full || (para_start && cur_tokens >= max / 2)) {
+
+    /// Bytes of sentences measured so far, and in all.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.measured_bytes, self.sentences.iter().map(|(_, s)| s.end - s.start).sum())
+    }
+
+    /// The chunks, once every step is done (cheap: the sentences are measured).
+    pub fn finish(self) -> Vec<Span> {
+        let spec = self.spec;
+        let max = spec.max_tokens.max(8);
+        let max_bytes = spec.max_bytes();
+        let mut chunks = Vec::new();
+        let mut cur: Vec<(Span, usize)> = Vec::new();
+        let mut cur_tokens = 0;
+        let mut fresh = 0; // units in `cur` not carried over from the previous chunk
+        let bytes_with = |cur: &[(Span, usize)], span: Span| cur.first().map_or(span.end - span.start, |c| span.end - c.0.start);
+        for (para_start, span, n) in self.units {
+            // Close the chunk when the sentence does not fit, or at a paragraph break once half full.
+            let full = cur_tokens + n > max || bytes_with(&cur, span) > max_bytes;
+            if !cur.is_empty() && fresh > 0 && (full || (para_start && cur_tokens >= max / 2)) {
+                chunks.push(Span { start: cur[0].0.start, end: cur.last().unwrap().0.end });
+                // Carry whole trailing sentences as overlap.
+                let mut keep = 0;
+                let mut kept_tokens = 0;
+                for (s, t) in cur.iter().rev() {
+                    if kept_tokens + t > spec.overlap_tokens || kept_tokens + t + n > max || span.end - s.start > max_bytes {
+                        break;
+                    }
+                    kept_tokens += t;
+                    keep += 1;
+                }
+                cur.drain(..cur.len() - keep);
+                cur_tokens = kept_tokens;
+                fresh = 0;
+            }
+            cur.push((span, n));
+            cur_tokens += n;
+            fresh += 1;
+        }
+        if fresh > 0 {
             chunks.push(Span { start: cur[0].0.start, end: cur.last().unwrap().0.end });
-            // Carry whole trailing sentences as overlap.
-            let mut keep = 0;
-            let mut kept_tokens = 0;
-            for (s, t) in cur.iter().rev() {
-                if kept_tokens + t > spec.overlap_tokens || kept_tokens + t + n > max || span.end - s.start > max_bytes {
-                    break;
-                }
-                kept_tokens += t;
-                keep += 1;
-            }
-            cur.drain(..cur.len() - keep);
-            cur_tokens = kept_tokens;
-            fresh = 0;
         }
-        cur.push((span, n));
-        cur_tokens += n;
-        fresh += 1;
+        chunks
     }
-    if fresh > 0 {
-        chunks.push(Span { start: cur[0].0.start, end: cur.last().unwrap().0.end });
+}
+
+/// Where the segment of a sentence starting at `at` ends: the sentence's end if within [`SEGMENT_BYTES`],
+/// else the last whitespace in the window's second half, else a character boundary.
+fn segment_end(text: &str, at: usize, end: usize) -> usize {
+    if end - at <= SEGMENT_BYTES {
+        return end;
     }
-    chunks
+    let limit = floor_char_boundary(text, at + SEGMENT_BYTES);
+    let half = floor_char_boundary(text, at + SEGMENT_BYTES / 2);
+    match text[half..limit].rfind(char::is_whitespace) {
+        Some(i) if half + i > at => half + i,
+        _ => limit.max(next_char_boundary(text, at)),
+    }
 }
 
 /// Sentences of a whole text (paragraph by paragraph), as byte ranges.
 pub fn sentence_spans(text: &str) -> Vec<Span> {
-    paragraphs(text).into_iter().flat_map(|p| sentences(text, p)).collect()
+    paragraphs(text).into_iter().flat_map(|p| sentences_of(text, p)).collect()
 }
 
 /// Paragraphs: runs of text separated by blank lines; Markdown headings stand alone.
@@ -176,7 +246,7 @@ const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "
 
 /// Sentences of a paragraph: after `.`, `!`, `?` (or CJK 。！？) followed by space and not after a known
 /// abbreviation or a single initial.
-fn sentences(text: &str, para: Span) -> Vec<Span> {
+fn sentences_of(text: &str, para: Span) -> Vec<Span> {
     let p = &text[para.start..para.end];
     let mut out = Vec::new();
     let mut start = 0;
@@ -398,7 +468,7 @@ mod tests {
     #[test]
     fn sentences_respect_abbreviations_and_initials() {
         let t = "Dr. Smith met J. Doe at 5 p.m. today. They talked, e.g. about rain! Did it help? Yes.";
-        let s: Vec<&str> = sentences(t, Span { start: 0, end: t.len() }).iter().map(|s| &t[s.start..s.end]).collect();
+        let s: Vec<&str> = sentences_of(t, Span { start: 0, end: t.len() }).iter().map(|s| &t[s.start..s.end]).collect();
         assert_eq!(s, ["Dr. Smith met J. Doe at 5 p.m. today.", "They talked, e.g. about rain!", "Did it help?", "Yes."]);
     }
 
@@ -465,6 +535,41 @@ mod tests {
                 assert_eq!(covered, text.len(), "{name}/{cname}: text lost at the end");
                 assert!(counted.get() <= 8 * text.len(), "{name}/{cname}: counted {} bytes for a {}-byte text", counted.get(), text.len());
             }
+        }
+    }
+
+    /// A document chunked in steps (as the page's worker does, so Cancel and progress work while a 20 MB
+    /// document is chunked) gives the same chunks as in one call, and no step measures much more than its
+    /// budget, even in text without whitespace.
+    #[test]
+    fn chunking_in_bounded_steps_gives_the_same_chunks() {
+        let spec = ChunkSpec { max_tokens: 50, overlap_tokens: 8 };
+        let prose = "The travel policy applies to every employee. Meals are paid up to 40 EUR a day.\n\n".repeat(4000);
+        let b64: String = (0..600_000u32).map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char).collect();
+        let per_char = |s: &str| s.chars().count();
+        for (name, text) in [("prose", &prose), ("base64", &b64)] {
+            let whole = chunk(text, spec, &per_char);
+            let counted = std::cell::Cell::new(0usize);
+            let count = |s: &str| {
+                counted.set(counted.get() + s.len());
+                per_char(s)
+            };
+            let budget = 32 << 10;
+            let mut c = Chunking::new(text, spec);
+            let mut steps = 0;
+            loop {
+                counted.set(0);
+                let done = c.step(text, budget, &count);
+                steps += 1;
+                assert!(counted.get() <= 4 * (budget + SEGMENT_BYTES), "{name}: a step measured {} bytes", counted.get());
+                if done {
+                    break;
+                }
+                let (at, total) = c.progress();
+                assert!(at < total, "{name}: {at}/{total}");
+            }
+            assert!(steps >= text.len() / (budget + SEGMENT_BYTES), "{name}: {steps} steps for {} bytes", text.len());
+            assert_eq!(c.finish(), whole, "{name}");
         }
     }
 

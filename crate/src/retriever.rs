@@ -2,7 +2,7 @@
 //! page's worker) can report progress and stop between steps. A document enters the index only when it
 //! is complete, so a half-finished ingest never leaves a partial document behind.
 
-use crate::chunker::{chunk, indexed_text, ChunkSpec, Format, Span};
+use crate::chunker::{indexed_text, ChunkSpec, Chunking, Format, Span};
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{Hit, Index, Mode, NewDocument, SearchOptions};
@@ -15,6 +15,8 @@ struct Pending {
     title: String,
     tags: Vec<String>,
     text: String,
+    /// While the text is being chunked (`chunk_pending`); then `None` and `spans` holds the chunks.
+    chunking: Option<Chunking>,
     spans: Vec<Span>,
     vectors: Vec<Vec<f32>>,
 }
@@ -41,7 +43,8 @@ impl Retriever {
         Ok(())
     }
 
-    /// Reads and chunks a document; returns its number of chunks. Embedding happens in `embed_pending`.
+    /// Reads a document; returns the bytes of text to chunk. Then `chunk_pending` until it gives the number of
+    /// chunks, `embed_pending` until all are embedded, and `commit_document`.
     pub fn begin_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
         self.pending = None;
         if id.is_empty() {
@@ -58,15 +61,41 @@ impl Retriever {
         if text.trim().is_empty() {
             return Err(Error::Invalid(format!("document `{id}` has no text")));
         }
-        let spans = chunk(&text, self.spec, &|s| self.embedder.count_tokens(s));
-        let n = spans.len();
-        self.pending = Some(Pending { id: id.into(), title: title.into(), tags, text, spans, vectors: Vec::with_capacity(n) });
-        Ok(n)
+        let chunking = Chunking::new(&text, self.spec);
+        let bytes = chunking.progress().1;
+        self.pending = Some(Pending { id: id.into(), title: title.into(), tags, text, chunking: Some(chunking), spans: Vec::new(), vectors: Vec::new() });
+        Ok(bytes)
+    }
+
+    /// Chunks about `budget_bytes` more of the pending document's text; returns the number of chunks once all
+    /// of it is chunked, else `None` (call again). Each call's work is bounded, so a caller can stop in between.
+    pub fn chunk_pending(&mut self, budget_bytes: usize) -> Result<Option<usize>> {
+        let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        if let Some(c) = p.chunking.as_mut() {
+            if !c.step(&p.text, budget_bytes, &|s| self.embedder.count_tokens(s)) {
+                return Ok(None);
+            }
+            p.spans = p.chunking.take().unwrap().finish();
+            p.vectors.reserve_exact(p.spans.len());
+        }
+        Ok(Some(p.spans.len()))
+    }
+
+    /// Bytes of the pending document chunked so far, and in all.
+    pub fn chunk_progress(&self) -> (usize, usize) {
+        match self.pending.as_ref() {
+            Some(Pending { chunking: Some(c), .. }) => c.progress(),
+            Some(p) => (p.text.len(), p.text.len()),
+            None => (0, 0),
+        }
     }
 
     /// Embeds up to `max_chunks` more chunks of the pending document; returns (embedded, total).
     pub fn embed_pending(&mut self, max_chunks: usize) -> Result<(usize, usize)> {
         let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        if p.chunking.is_some() {
+            return Err(Error::Invalid("the document is still being chunked".into()));
+        }
         let done = p.vectors.len();
         let end = (done + max_chunks.max(1)).min(p.spans.len());
         let texts: Vec<&str> = p.spans[done..end].iter().map(|s| &p.text[s.start..s.end]).collect();
@@ -92,7 +121,8 @@ impl Retriever {
 
     /// Chunks, embeds and adds a document in one call; returns its number of chunks.
     pub fn add_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
-        let n = self.begin_document(id, title, raw, format, tags)?;
+        self.begin_document(id, title, raw, format, tags)?;
+        let n = self.chunk_pending(usize::MAX)?.expect("chunked in one step");
         self.embed_pending(usize::MAX)?;
         self.commit_document()?;
         Ok(n)
@@ -119,7 +149,20 @@ mod tests {
     #[test]
     fn stepwise_ingest_commits_whole_documents_only() {
         let mut r = retriever();
-        let n = r.begin_document("p", "Policy", "Travel expenses need approval. Meal allowance per day is 500 eur. Report a lost phone.", Format::Text, vec![]).unwrap();
+        let text = "Travel expenses need approval. Meal allowance per day is 500 eur. Report a lost phone.";
+        let bytes = r.begin_document("p", "Policy", text, Format::Text, vec![]).unwrap();
+        assert!(r.embed_pending(1).unwrap_err().to_string().contains("still being chunked"));
+        // One sentence per step: the caller regains control between steps (to report progress, or stop).
+        let mut steps = 0;
+        let n = loop {
+            steps += 1;
+            if let Some(n) = r.chunk_pending(1).unwrap() {
+                break n;
+            }
+            let (done, total) = r.chunk_progress();
+            assert!(done < total && total == bytes, "{done}/{total} of {bytes}");
+        };
+        assert_eq!((steps, r.chunk_pending(1).unwrap()), (4, Some(n)), "title + three sentences");
         assert!(n >= 2, "{n} chunks");
         assert_eq!(r.embed_pending(1).unwrap(), (1, n));
         assert!(r.commit_document().unwrap_err().to_string().contains(&format!("only 1 of {n}")));

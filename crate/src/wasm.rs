@@ -280,7 +280,9 @@ impl Model {
     }
 
     /// One benchmark run (fresh session): a fixed prompt of `prompt_tokens`, then `gen_tokens` greedy
-    /// tokens. Returns prompt/generated tokens, ms and tokens/s of both phases.
+    /// tokens. Returns prompt/generated tokens, ms and tokens/s of both phases. Only in the benchmark build
+    /// (`--features bench`, `make bench`): the page's package does not carry measurement code.
+    #[cfg(feature = "bench")]
     pub fn bench(&self, prompt_tokens: usize, gen_tokens: usize) -> Result<JsValue, JsError> {
         to_js(&crate::bench::run(&self.inner, prompt_tokens, gen_tokens).map_err(js_err)?)
     }
@@ -359,8 +361,9 @@ impl Library {
         to_js(&self.inner.embedder.embed(&refs).map_err(js_err)?)
     }
 
-    /// Reads and chunks a document (format "text", "markdown" or "html", or from the file name when
-    /// empty); returns its chunk count. Then call `embedNext` until done, and `commitDocument`.
+    /// Reads a document (format "text", "markdown" or "html", or from the file name when empty); returns the
+    /// bytes of text to chunk. Then call `chunkNext` until it returns the chunk count, `embedNext` until all
+    /// are embedded, and `commitDocument`.
     #[wasm_bindgen(js_name = beginDocument)]
     pub fn begin_document(&mut self, id: &str, title: &str, text: &str, format: &str, tags: JsValue) -> Result<usize, JsError> {
         let tags: Vec<String> = if tags.is_undefined() || tags.is_null() { vec![] } else { serde_wasm_bindgen::from_value(tags).map_err(|e| js_err(format!("tags: {e}")))? };
@@ -372,6 +375,19 @@ impl Library {
             other => return Err(js_err(format!("format `{other}` (use text, markdown or html)"))),
         };
         self.inner.begin_document(id, title, text, format, tags).map_err(js_err)
+    }
+
+    /// Chunks about `budget_bytes` more of the document's text (a bounded step, so the caller can report
+    /// progress and stop in between); returns the chunk count once all is chunked, else undefined.
+    #[wasm_bindgen(js_name = chunkNext)]
+    pub fn chunk_next(&mut self, budget_bytes: usize) -> Result<Option<usize>, JsError> {
+        self.inner.chunk_pending(budget_bytes).map_err(js_err)
+    }
+
+    /// Bytes of the document's text chunked so far.
+    #[wasm_bindgen(js_name = chunkedBytes)]
+    pub fn chunked_bytes(&self) -> usize {
+        self.inner.chunk_progress().0
     }
 
     /// Embeds up to `max_chunks` more chunks; returns the number embedded so far.
@@ -495,6 +511,7 @@ impl Default for Sha256 {
 /// The ANN scale benchmark's query measurement in wasm: loads a graph saved by `scale_bench --save`,
 /// regenerates its vectors and queries from `(clusters, seed)`, and returns `{recall_at_10, p50_ms, p95_ms,
 /// bytes_per_vector}` at beam width `ef` against `truth` (10 exact neighbour ids per query).
+#[cfg(feature = "bench")]
 #[wasm_bindgen(js_name = annSearchBench)]
 pub fn ann_search_bench(graph: &[u8], truth: &[u32], clusters: usize, seed: u64, ef: usize) -> Result<JsValue, JsError> {
     use crate::index::synthetic::{search_bench, Synthetic};

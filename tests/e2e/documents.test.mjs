@@ -175,6 +175,21 @@ test('Add sample documents, then Cancel stops an ingest and keeps the index as i
   await waitReady(page, 60_000);
   assert.deepEqual(await documentNames(page), names, 'the cancelled document is not in the index');
 
+  // A large document without whitespace (8 MB of base64: about 30 s to split in the page): it is split
+  // into passages in steps, with progress, and Cancel acts while it is being split.
+  const b64 = Buffer.from(Array.from({ length: 6_000_000 }, (_, i) => (i * 7919) % 251)).toString('base64');
+  await page.getByLabel('Add documents').setInputFiles([textFile('blob.txt', b64)]);
+  await page.waitForFunction(() => /^Splitting blob\.txt into passages/.test(document.querySelector('[role="status"]').textContent), null, {
+    timeout: 60_000,
+    polling: 50,
+  });
+  await page.waitForFunction(() => /splitting into passages, [1-9]\d*%/.test(document.body.textContent), null, { timeout: 60_000, polling: 50 });
+  const tc = Date.now();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await waitReady(page, 60_000);
+  console.log(`# cancelled while splitting an 8 MB document: Ready after ${Date.now() - tc} ms`);
+  assert.deepEqual(await documentNames(page), names, 'the cancelled document is not in the index');
+
   // And the saved index is the one from before too.
   await page.reload();
   await waitReady(page);
