@@ -8,7 +8,7 @@ PORT ?= 8080
 SHARED ?= ../shared
 PPL_TEXT := target/ppl.txt
 
-.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench eval reference fuzz clean
+.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
 
 setup:
 	scripts/setup.sh
@@ -63,6 +63,14 @@ FUZZ_SECONDS ?= 600
 fuzz: models
 	cargo build --release -p hearth-fuzz
 	target/release/hearth-fuzz --seconds $(FUZZ_SECONDS)
+
+# Answer quality on SQuAD dev half A (../shared/data/squad-dev-a): EVAL_RAG_SAMPLE questions evenly spaced over
+# the 5,696 (each asked with and without its article in the index), for SmolLM2; Markdown row + JSON line.
+# The first run embeds the 1,048 paragraphs (a few minutes) and keeps the index in target/squad-a.idx.
+EVAL_RAG_SAMPLE ?= 200
+eval-rag: models native
+	target/release/hearth eval-rag --data $(SHARED)/data/squad-dev-a/dev-v1.1-a.json --index target/squad-a.idx \
+		--model models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --sample $(EVAL_RAG_SAMPLE) --json
 
 # Rebuilds llama.cpp (reference only) and regenerates the committed tokenizer and perplexity fixtures.
 reference: models $(PPL_TEXT)

@@ -9,6 +9,19 @@ let nextUid = 1;
 // already, it is left out.
 const body = (p) => (p.title && p.text.startsWith(p.title) ? p.text.slice(p.title.length).trimStart() : p.text);
 
+// The passage as a paragraph: an evidence sentence (a passage with `before`/`after`, its passage's text around
+// it) is shown in place and highlighted (<mark>), the rest as plain text.
+function passageText(p) {
+  const para = el('p', 'passage-text');
+  if (p.before === undefined && p.after === undefined) {
+    para.textContent = body(p);
+    return para;
+  }
+  const before = p.title && p.before?.startsWith(p.title) ? p.before.slice(p.title.length).trimStart() : p.before ?? '';
+  para.append(document.createTextNode(before), el('mark', 'evidence', p.text), document.createTextNode(p.after ?? ''));
+  return para;
+}
+
 /** The "Sources" list for `passages` ([{doc_id, title, text}]), numbered as in the prompt. */
 export function sourcesList(passages) {
   const box = el('section', 'sources');
@@ -19,7 +32,7 @@ export function sourcesList(passages) {
   passages.forEach((p, i) => {
     const item = el('li');
     const details = el('details');
-    details.append(el('summary', null, `[${i + 1}] ${p.title}`), el('p', 'passage-text', body(p)));
+    details.append(el('summary', null, `[${i + 1}] ${p.title}`), passageText(p));
     item.append(details);
     list.append(item);
   });
@@ -51,7 +64,7 @@ export function renderCitedAnswer(target, segments, passages) {
     const title = el('p', 'cited-title');
     title.append(el('strong', null, `[${n}] `), document.createTextNode(p.title));
     if (p.title !== p.doc_id) title.append(document.createTextNode(` (${p.doc_id})`));
-    reveal.replaceChildren(title, el('p', 'passage-text', body(p)));
+    reveal.replaceChildren(title, passageText(p));
   };
 
   target.replaceChildren();

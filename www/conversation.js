@@ -83,6 +83,8 @@ const STOP_REASONS = {
   max_tokens: 'max tokens reached',
   cancelled: 'stopped',
   context_full: 'context full',
+  repetition: 'it began to repeat itself',
+  not_found: 'not in your documents',
 };
 
 export function formatStats(s) {

@@ -284,6 +284,12 @@ export class LibraryHost {
   }
 
   /** The `k` best passages for `question`, as beginRag wants them: {doc_id, title, text, chunk, start, end, score}. */
+  /** The best `k` sentences of `passages` for answering `question` (wasm Library.selectEvidence). */
+  evidence(question, passages, k) {
+    if (!this.#lib) throw new Error('the embedder is not loaded yet');
+    return [...this.#lib.selectEvidence(question, passages, k)];
+  }
+
   passages(question, k) {
     const titles = new Map(this.documents().map((d) => [d.id, d.title]));
     return this.search(question, { k, mode: 'hybrid' }).map((h) => ({

@@ -357,11 +357,27 @@ async function streamFile(file, sink, onBytes, signal) {
   }
 }
 
-// Retrieval-augmented answer: the best passages for the question, numbered inside the chat template within
-// the context budget (model.beginRag), streamed like a chat; then the answer split into cited segments.
+// Retrieval-augmented answer, evidence first: the best passages for the question, then their sentences that
+// best answer it (library.evidence, as `hearth ask` does). Too weak evidence is answered "not in your
+// documents" with the closest sentences, without asking the model. Otherwise the evidence sentences are
+// numbered inside the chat template within the context budget (model.beginRag), streamed like a chat; then
+// the answer split into cited segments. Options `evidence` and `min_evidence` override ragDefaults().
 async function rag({ id, question, options = {}, k = 4 }) {
   if (!model) throw new Error('no model is loaded');
-  const found = library.isEmpty ? [] : library.passages(question, k);
+  const defaults = wasm.ragDefaults();
+  const { evidence: nEvidence = defaults.evidence, min_evidence: minEvidence = defaults.min_evidence, ...generation } = options ?? {};
+  options = generation;
+  const passagesFound = library.isEmpty ? [] : library.passages(question, k);
+  const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence) : [];
+  const found = nEvidence > 0 && passagesFound.length ? evidence.map(evidencePassage) : passagesFound;
+  if (passagesFound.length && nEvidence > 0 && !(evidence[0]?.score >= minEvidence)) {
+    const text = defaults.not_found;
+    post({ type: 'sources', id, passages: found, prompt_tokens: 0, abstained: true });
+    post({ type: 'token', id, text });
+    const stats = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0, stop_reason: 'not_found' };
+    post({ type: 'done', id, text, stats, segments: [{ text, citations: [] }], passages: found, abstained: true });
+    return;
+  }
   let passages = [];
   await generate(
     id,
@@ -375,6 +391,10 @@ async function rag({ id, question, options = {}, k = 4 }) {
     (text) => ({ segments: [...wasm.citeAnswer(text, passages)], passages }),
   );
 }
+
+// An evidence sentence in the shape of a passage (what beginRag numbers and citeAnswer points at), with the
+// passage text around it (`before`/`after`) so the page can show it highlighted in place.
+const evidencePassage = (e) => ({ doc_id: e.doc_id, title: e.title, text: e.text, chunk: e.chunk, start: e.start, end: e.end, score: e.score, before: e.before, after: e.after });
 
 // Prefills (begin), then streams one token per task until the end, the token limit or a stop.
 async function generate(id, begin, extra) {

@@ -36,7 +36,7 @@ pub fn prompt(model: &Model, n: usize) -> Vec<u32> {
 pub fn run(model: &Model, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun> {
     let p = prompt(model, prompt_tokens);
     let mut session = Session::new(model, prompt_tokens + gen_tokens + 1);
-    let params = GenerateParams { max_tokens: gen_tokens, stop: vec![], ignore_eos: true, sampler: SamplerParams::greedy() };
+    let params = GenerateParams { max_tokens: gen_tokens, stop: vec![], ignore_eos: true, stop_repetition: false, sampler: SamplerParams::greedy() };
     let out = session.generate(model, &p, params, |_| true)?;
     let s = out.stats;
     Ok(BenchRun {

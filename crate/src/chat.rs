@@ -41,6 +41,9 @@ const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['
 const GEMMA: &str = "{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}";
 const PLAIN: &str = "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}\n\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}";
 
+/// The system prompt of a chat when the caller gives none: the page's default (www/index.html), and the CLI's.
+pub const DEFAULT_CHAT_SYSTEM: &str = "You are a helpful assistant.";
+
 /// The roles a message may have: a role is template text (rendered as is), so it must not be free text.
 const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
@@ -198,13 +201,43 @@ fn namespace_self_reference(src: &str) -> Option<String> {
     bindings.iter().find(|(lhs, rhs)| lhs.contains('.') && mentions(rhs, &names)).map(|(lhs, _)| lhs.to_string())
 }
 
-/// The code of a template: the insides of its `{% %}` statements, or of `{{ }}` expressions too.
+/// The code of a template: the insides of its `{% %}` statements, or of `{{ }}` expressions too. A block
+/// ends at its closing delimiter outside string literals (as minijinja's lexer reads it: `{{ '}}' * 9 }}`
+/// is one block); comments are skipped.
 fn code_blocks(src: &str, expressions: bool) -> Vec<&str> {
-    let mut blocks: Vec<&str> = src.split("{%").skip(1).filter_map(|s| s.split("%}").next()).collect();
-    if expressions {
-        blocks.extend(src.split("{{").skip(1).filter_map(|s| s.split("}}").next()));
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let close: &[u8] = match (b[i], b[i + 1]) {
+            (b'{', b'%') => b"%}",
+            (b'{', b'{') => b"}}",
+            (b'{', b'#') => b"#}",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let start = i + 2;
+        let (mut j, mut quote) = (start, None);
+        while j < b.len() {
+            match quote {
+                Some(_) if b[j] == b'\\' => j += 1,
+                Some(q) if b[j] == q => quote = None,
+                Some(_) => {}
+                None if close != b"#}" && (b[j] == b'\'' || b[j] == b'"') => quote = Some(b[j]),
+                None if b[j..].starts_with(close) => break,
+                None => {}
+            }
+            j += 1;
+        }
+        let end = j.min(b.len());
+        if close == b"%}" || (close == b"}}" && expressions) {
+            out.push(src[start..end].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()));
+        }
+        i = end + 2;
     }
-    blocks.into_iter().map(|s| s.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())).collect()
+    out
 }
 
 /// (targets, expression) of `set targets = expression`, `for targets in expression`, `with a = expression`
@@ -414,6 +447,7 @@ mod tests {
         // `in range(100000) * 100000` ran for hours; doubling a value in a loop exhausts memory in 40 steps.
         for src in [
             "{{ 'x' in range(100000) * 100000 }}",
+            "{{ ' }} ' in range(100000) * 100000 }}",
             "{{ 'x' in [1, 2] * 10000000000 }}",
             "{{ 2 ** 3 }}",
             "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",

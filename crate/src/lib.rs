@@ -14,6 +14,7 @@ pub mod embedder;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod eval_rag;
 pub mod fastmath;
 pub mod gguf;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -82,6 +82,9 @@ mod cli {
         /// Answer a question from an index: retrieve passages, prompt the model with them numbered, print
         /// the answer with its citations.
         Ask(AskArgs),
+        /// Answer quality on SQuAD-format data (make eval-rag): retrieval, evidence, answers, citations,
+        /// abstention and time per question; a Markdown row and (with --json) one JSON line.
+        EvalRag(EvalRagArgs),
         /// BEIR evaluation (nDCG@10, Recall@10/100, latency) of bm25, dense and hybrid search.
         Eval {
             /// A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
@@ -209,7 +212,7 @@ mod cli {
         /// One user message, wrapped in the model's chat template.
         #[arg(long)]
         chat: Option<String>,
-        /// System message for --chat.
+        /// System message for --chat (default: the page's, "You are a helpful assistant."; "" for none).
         #[arg(long, requires = "chat")]
         system: Option<String>,
         #[arg(long, default_value_t = 256)]
@@ -266,17 +269,103 @@ mod cli {
         /// Replaces the default instruction to answer from the numbered passages and cite them.
         #[arg(long)]
         system: Option<String>,
+        /// Evidence sentences (the passages' sentences that best answer the question) in the prompt instead
+        /// of the whole passages; 0 puts the passages there.
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_EVIDENCE)]
+        evidence: usize,
+        /// Best-evidence score below which the answer is "I could not find this in your documents."
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_MIN_EVIDENCE)]
+        min_evidence: f32,
         #[command(flatten)]
         emb: EmbedderArgs,
-        /// Print one JSON object: answer, segments with citations, passages, stats.
+        /// Print one JSON object: answer, segments with citations, passages, evidence, abstained, stats.
         #[arg(long)]
         json: bool,
+    }
+
+    #[derive(Args)]
+    struct EvalRagArgs {
+        /// A SQuAD v1.1 JSON file (e.g. ../shared/data/squad-dev-a/dev-v1.1-a.json).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        /// Reuse (or create) this index of the paragraphs.
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Questions to ask, evenly spaced over the set (each asked twice: with and without its article).
+        #[arg(long, default_value_t = 100)]
+        sample: usize,
+        /// Passages retrieved per question.
+        #[arg(long, default_value_t = 4)]
+        k: usize,
+        /// Evidence sentences in the prompt (0: whole passages instead).
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_EVIDENCE)]
+        evidence: usize,
+        /// Best-evidence score below which the answer is "not in your documents".
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_MIN_EVIDENCE)]
+        min_evidence: f32,
+        #[arg(long, default_value_t = hearth::rag::DEFAULT_RAG_MAX_TOKENS)]
+        max_tokens: usize,
+        #[arg(long, default_value_t = 2048)]
+        ctx: usize,
+        #[arg(long)]
+        system: Option<String>,
+        #[command(flatten)]
+        emb: EmbedderArgs,
+        #[arg(long)]
+        json: bool,
+    }
+
+    fn eval_rag(a: EvalRagArgs) -> hearth::Result<()> {
+        let e = a.emb.load()?;
+        let (docs, questions) = hearth::eval_rag::read_squad(&read_text(&a.data)?)?;
+        let index = match &a.index {
+            Some(p) if p.exists() => load_index(p)?,
+            _ => {
+                let mut index = Index::new(e.dim());
+                hearth::ingest::add_documents(&mut index, &e, docs, ChunkSpec::default(), progress("embedding"))?;
+                if let Some(p) = &a.index {
+                    write_atomically(p, &index.to_bytes())?;
+                }
+                index
+            }
+        };
+        let m = load(&a.model)?;
+        let c = hearth::eval_rag::Config {
+            k: a.k,
+            evidence: a.evidence,
+            min_evidence: a.min_evidence,
+            n_ctx: a.ctx,
+            rag: RagOptions { system: a.system.clone(), generate: GenerateParams { max_tokens: a.max_tokens, ..hearth::rag::default_generate() }, ..RagOptions::default() },
+        };
+        let sample = hearth::eval_rag::sample(&questions, a.sample);
+        let t0 = hearth::clock::now_ms();
+        let r = hearth::eval_rag::run(&m, &e, &index, &sample, &c, |i, n| eprint!("\reval-rag: {i}/{n} questions   "))?;
+        eprintln!("\n{} questions (of {}) in {:.0} s", sample.len(), questions.len(), (hearth::clock::now_ms() - t0) / 1000.0);
+        let model = m.info.name.clone();
+        println!("| model | evidence | para R@1 | R@3 | evid.@1 | evid.@2 | EM | F1 | answer contains | shown contains | cit. precision | abstain (unans.) | false abstain | max-tokens | prompt tok | TTFT ms | total ms |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!(
+            "| {model} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            a.evidence, r.paragraph_recall_at_1, r.paragraph_recall_at_3, r.evidence_contains_at_1, r.evidence_contains_at_2, r.exact_match, r.token_f1, r.answer_contains, r.shown_contains, r.citation_precision, r.abstention_on_unanswerable, r.false_abstention, r.hit_max_tokens, r.prompt_tokens, r.ttft_ms, r.total_ms
+        );
+        if a.json {
+            let mut v = serde_json::to_value(&r).unwrap();
+            v["model"] = model.into();
+            v["evidence"] = a.evidence.into();
+            v["min_evidence"] = a.min_evidence.into();
+            v["sample_of"] = questions.len().into();
+            println!("{v}");
+        }
+        Ok(())
     }
 
     fn ask(a: AskArgs) -> hearth::Result<()> {
         let index = load_index(&a.index)?;
         let mode: Mode = a.mode.parse()?;
-        let qv = if mode == Mode::Bm25 { None } else { Some(a.emb.load()?.embed(&[a.question.as_str()])?.remove(0)) };
+        let embedder = if mode == Mode::Bm25 && a.evidence == 0 { None } else { Some(a.emb.load()?) };
+        let qv = if mode == Mode::Bm25 { None } else { Some(embedder.as_ref().unwrap().embed(&[a.question.as_str()])?.remove(0)) };
         let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, ..SearchOptions::default() })?;
         let passages: Vec<Passage> = hits
             .iter()
@@ -295,6 +384,24 @@ mod cli {
                 ..GenerateParams::default()
             },
         };
+        // Evidence first (as the page): the passages' best sentences, or "not found" when they are too weak.
+        let evidence = match (&embedder, a.evidence) {
+            (Some(e), n) if n > 0 && !passages.is_empty() => hearth::rag::select_evidence(e, &a.question, &passages, n)?,
+            _ => vec![],
+        };
+        if a.evidence > 0 && !passages.is_empty() && evidence.first().is_none_or(|e| e.score < a.min_evidence) {
+            let answer = hearth::rag::NOT_FOUND;
+            if a.json {
+                println!("{}", serde_json::json!({"answer": answer, "abstained": true, "segments": [], "passages": [], "evidence": evidence, "stats": null}));
+            } else {
+                println!("{answer}\nClosest:");
+                for (i, e) in evidence.iter().enumerate() {
+                    println!("[{}] {}: {}", i + 1, e.doc_id, e.text);
+                }
+            }
+            return Ok(());
+        }
+        let passages = if a.evidence > 0 && !passages.is_empty() { hearth::rag::evidence_passages(&evidence) } else { passages };
         let (prompt, used) = hearth::rag::prompt_tokens(&m, &a.question, &passages, &o, a.ctx)?;
         let mut session = Session::new(&m, a.ctx);
         let stream = !a.json;
@@ -308,8 +415,9 @@ mod cli {
         let used = &passages[..used];
         let segments = hearth::rag::cite(&out.text, used);
         if a.json {
-            let ps: Vec<_> = used.iter().zip(&hits).map(|(p, h)| serde_json::json!({"doc_id": p.doc_id, "chunk": p.chunk, "score": h.score, "text": p.text})).collect();
-            println!("{}", serde_json::json!({"answer": out.text, "segments": segments, "passages": ps, "stats": out.stats}));
+            let ps: Vec<_> = used.iter().map(|p| serde_json::json!({"doc_id": p.doc_id, "chunk": p.chunk, "score": p.score, "text": p.text})).collect();
+            let abstained = hearth::rag::says_not_found(&out.text);
+            println!("{}", serde_json::json!({"answer": out.text, "abstained": abstained, "segments": segments, "passages": ps, "evidence": &evidence[..used.len().min(evidence.len())], "stats": out.stats}));
         } else {
             println!();
             for (i, p) in used.iter().enumerate() {
@@ -382,6 +490,7 @@ mod cli {
             }
             Cmd::Index(c) => index_cmd(c),
             Cmd::Ask(a) => ask(a),
+            Cmd::EvalRag(a) => eval_rag(a),
             Cmd::Eval { data, split, emb, index, fusion, json, modes } => {
                 let modes = modes.split(',').map(|m| m.trim().parse()).collect::<hearth::Result<Vec<Mode>>>()?;
                 eval(data, split, emb, index, fusion, json, &modes)
@@ -548,9 +657,12 @@ mod cli {
         let prompt = match (&a.prompt, &a.chat) {
             (Some(p), _) => m.prompt_tokens(p),
             (None, Some(c)) => {
+                // The page's default system prompt: without one SmolLM2 answers a plain question with
+                // degenerate text. An empty --system sends none.
+                let system = a.system.as_deref().unwrap_or(hearth::chat::DEFAULT_CHAT_SYSTEM);
                 let mut msgs = Vec::new();
-                if let Some(s) = &a.system {
-                    msgs.push(Message::new("system", s));
+                if !system.is_empty() {
+                    msgs.push(Message::new("system", system));
                 }
                 msgs.push(Message::new("user", c));
                 m.chat_tokens(&msgs)?
@@ -561,6 +673,8 @@ mod cli {
             max_tokens: a.max_tokens,
             stop: a.stop.clone(),
             ignore_eos: false,
+            // A chat answer ends when it starts repeating itself; a raw completion runs as llama.cpp's does.
+            stop_repetition: a.chat.is_some(),
             sampler: SamplerParams {
                 temperature: a.temperature,
                 top_k: a.top_k,

@@ -123,6 +123,126 @@ pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &Ra
     Ok((tokens, used))
 }
 
+/// A sentence of a retrieved passage chosen to answer the question: what the prompt numbers and a citation
+/// quotes, with where it is in its document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Evidence {
+    pub doc_id: String,
+    pub title: String,
+    /// The sentence, as in the document.
+    pub text: String,
+    /// Which passage (1-based, of those searched) holds it, and that passage's chunk number in its document.
+    pub passage: usize,
+    pub chunk: usize,
+    /// Byte range of the sentence in the document's text (as the passage's `start`/`end`).
+    pub start: usize,
+    pub end: usize,
+    /// How well it answers the question: the share of the question's content (IDF-weighted terms) it holds,
+    /// plus its embedding similarity to the question when vectors are given.
+    pub score: f32,
+    /// The passage's text before and after the sentence, to show it highlighted in place.
+    pub before: String,
+    pub after: String,
+}
+
+/// Weight of the embedding similarity beside the lexical share in an evidence score.
+pub const EVIDENCE_DENSE_WEIGHT: f32 = 0.5;
+
+/// The sentences of `passages` as evidence candidates (score 0), in passage order. A passage's text must be
+/// the document's `start..end`; a title line that the index prepends to a document's first chunk is skipped
+/// as a sentence of its own (it is shown as the title).
+pub fn evidence_candidates(passages: &[Passage]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for (i, p) in passages.iter().enumerate() {
+        for sp in sentence_spans(&p.text) {
+            let text = &p.text[sp.start..sp.end];
+            if text == p.title || text.chars().filter(|c| c.is_alphanumeric()).count() < 3 {
+                continue;
+            }
+            out.push(Evidence {
+                doc_id: p.doc_id.clone(),
+                title: p.title.clone(),
+                text: text.to_string(),
+                passage: i + 1,
+                chunk: p.chunk,
+                start: p.start + sp.start,
+                end: p.start + sp.end,
+                score: 0.0,
+                before: p.text[..sp.start].to_string(),
+                after: p.text[sp.end..].to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Scores `candidates` for `question` and returns the best `k`, best first. `vectors`, when given, are the
+/// question's embedding and one per candidate (same order); without them the score is lexical only.
+pub fn rank_evidence(question: &str, mut candidates: Vec<Evidence>, vectors: Option<(&[f32], &[Vec<f32>])>, k: usize) -> Vec<Evidence> {
+    let bm25 = Bm25::default();
+    let q: std::collections::HashSet<String> = bm25.terms(question).into_iter().collect();
+    let sentence_terms: Vec<std::collections::HashSet<String>> = candidates.iter().map(|c| bm25.terms(&c.text).into_iter().collect()).collect();
+    // IDF over the candidates: a term every sentence has (the topic's name) says little about which answers.
+    let n = candidates.len().max(1) as f32;
+    let weight = |t: &String| {
+        let df = sentence_terms.iter().filter(|s| s.contains(t)).count() as f32;
+        (1.0 + n / (1.0 + df)).ln()
+    };
+    let weights: Vec<(String, f32)> = q.iter().map(|t| (t.clone(), weight(t))).collect();
+    let total: f32 = weights.iter().map(|w| w.1).sum::<f32>().max(1e-6);
+    for (i, c) in candidates.iter_mut().enumerate() {
+        let lexical = weights.iter().filter(|(t, _)| sentence_terms[i].contains(t)).map(|w| w.1).sum::<f32>() / total;
+        let dense = vectors.map_or(0.0, |(qv, vs)| vs.get(i).map_or(0.0, |v| qv.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()));
+        c.score = lexical + EVIDENCE_DENSE_WEIGHT * dense;
+    }
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));
+    candidates.truncate(k);
+    candidates
+}
+
+/// Evidence sentences in the prompt by default (measured by `make eval-rag`).
+pub const DEFAULT_EVIDENCE: usize = 3;
+
+/// Token limit of an answer from documents by default (the page's default too); answers end long before it,
+/// at the end of their turn or when they start repeating themselves.
+pub const DEFAULT_RAG_MAX_TOKENS: usize = 256;
+
+/// Generation defaults for answers from documents: greedy, stopped when it starts repeating itself.
+pub fn default_generate() -> GenerateParams {
+    GenerateParams { max_tokens: DEFAULT_RAG_MAX_TOKENS, sampler: crate::sampler::SamplerParams::greedy(), ..GenerateParams::default() }
+}
+
+/// What the answer says when the evidence is too weak to answer from.
+pub const NOT_FOUND: &str = "I could not find this in your documents.";
+
+/// Below this best-evidence score the question is not answered (calibrated on SQuAD dev half A by
+/// `make eval-rag`: questions whose article is not in the index against those whose article is).
+pub const DEFAULT_MIN_EVIDENCE: f32 = 0.5;
+
+/// The best `k` evidence sentences of `passages` for `question`, scored lexically and with the embedder.
+pub fn select_evidence(embedder: &crate::embedder::Embedder, question: &str, passages: &[Passage], k: usize) -> Result<Vec<Evidence>> {
+    let cands = evidence_candidates(passages);
+    let mut texts: Vec<&str> = vec![question];
+    texts.extend(cands.iter().map(|c| c.text.as_str()));
+    let mut vecs = embedder.embed(&texts)?;
+    let qv = vecs.remove(0);
+    Ok(rank_evidence(question, cands, Some((&qv, &vecs)), k))
+}
+
+/// The evidence as the passages the prompt numbers and citations point at: each sentence on its own.
+pub fn evidence_passages(evidence: &[Evidence]) -> Vec<Passage> {
+    evidence.iter().map(|e| Passage { doc_id: e.doc_id.clone(), title: e.title.clone(), text: e.text.clone(), chunk: e.chunk, start: e.start, end: e.end, score: e.score }).collect()
+}
+
+/// Whether an answer says, in one of the ways small models do, that the evidence does not answer.
+pub fn says_not_found(answer: &str) -> bool {
+    let a = answer.to_lowercase();
+    ["not mentioned", "not mention", "n't mention", "no information", "not provided", "cannot find", "could not find", "can't find", "don't know", "do not know", "not specified", "not stated", "does not say", "doesn't say", "not in the passage", "not in your documents"]
+        .iter()
+        .any(|p| a.contains(p))
+}
+
 /// A sentence of the answer and the passages (1-based) it cites.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Segment {
@@ -212,6 +332,30 @@ mod tests {
 
     fn p(title: &str, text: &str) -> Passage {
         Passage { doc_id: format!("{title}.txt"), title: title.into(), text: text.into(), ..Passage::default() }
+    }
+
+    /// Evidence first: the sentence that answers is picked out of its passage, with its place in the
+    /// document; the title line of a first chunk is not a sentence of its own.
+    #[test]
+    fn evidence_is_the_sentence_that_answers() {
+        let doc = "Harvard Library\n\nThe library system has many buildings. Widener Library is the center of the system. It opened in 1915.";
+        let start = doc.find("The library").unwrap();
+        let passages = vec![
+            Passage { doc_id: "lib.txt".into(), title: "Harvard Library".into(), text: doc.into(), chunk: 0, start: 0, end: doc.len(), score: 1.0 },
+            Passage { doc_id: "x.txt".into(), title: "Weather".into(), text: "Rain is common in spring. Snow falls in winter.".into(), chunk: 3, start: 0, end: 47, score: 0.5 },
+        ];
+        let cands = evidence_candidates(&passages);
+        assert!(cands.iter().all(|c| c.text != "Harvard Library"), "the title line is not evidence");
+        assert_eq!(cands.len(), 5);
+        let best = rank_evidence("What is the center of the library system?", cands, None, 2);
+        assert_eq!(best[0].text, "Widener Library is the center of the system.");
+        assert_eq!(&doc[best[0].start..best[0].end], best[0].text);
+        assert!(best[0].start > start && best[0].before.ends_with("many buildings. ") && best[0].after == " It opened in 1915.");
+        assert_eq!((best[0].passage, best[0].chunk), (1, 0));
+        assert!(best[0].score > best[1].score);
+        let ps = evidence_passages(&best);
+        assert_eq!(ps[0].text, best[0].text);
+        assert!(says_not_found("The passages do not mention it.") && !says_not_found("Widener Library."));
     }
 
     #[test]

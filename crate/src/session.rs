@@ -24,13 +24,15 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Keep generating past the end-of-turn token (benchmarks want a fixed number of tokens).
     pub ignore_eos: bool,
+    /// End the answer when it starts repeating itself ([`StopReason::Repetition`]); on by default.
+    pub stop_repetition: bool,
     #[serde(flatten)]
     pub sampler: SamplerParams,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, stop: Vec::new(), ignore_eos: false, sampler: SamplerParams::default() }
+        GenerateParams { max_tokens: 256, stop: Vec::new(), ignore_eos: false, stop_repetition: true, sampler: SamplerParams::default() }
     }
 }
 
@@ -45,6 +47,23 @@ pub enum StopReason {
     Cancelled,
     /// The context window is full.
     ContextFull,
+    /// The answer began to repeat itself (the same run of tokens twice in a row): a small model under greedy
+    /// decoding otherwise loops until `max_tokens`.
+    Repetition,
+}
+
+/// The shortest repeated run that stops generation, in tokens: shorter repeats occur in real text
+/// ("very, very", lists), a whole repeated clause does not.
+const MIN_REPEAT_TOKENS: usize = 8;
+/// Longer runs are not looked for (a repeated paragraph is caught at its first repeated sentence).
+const MAX_REPEAT_TOKENS: usize = 64;
+
+/// Whether `tokens` ends with the same run of at least [`MIN_REPEAT_TOKENS`] tokens twice in a row.
+pub fn ends_in_repetition(tokens: &[u32]) -> bool {
+    (MIN_REPEAT_TOKENS..=MAX_REPEAT_TOKENS.min(tokens.len() / 2)).any(|p| {
+        let n = tokens.len();
+        tokens[n - p..] == tokens[n - 2 * p..n - p]
+    })
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -207,6 +226,11 @@ impl Session {
         self.stats.generated_tokens = a.generated.len();
         let piece = a.stream.push(model.tokenizer.piece(tok));
         a.text.push_str(&piece);
+        if a.params.stop_repetition && ends_in_repetition(&a.generated) {
+            // Like a stop string, the token is not run through the model; the text so far is handed over.
+            self.stats.decode_ms += now_ms() - t0;
+            return Ok(Some(self.finish(StopReason::Repetition).unwrap_or_default()));
+        }
         if let Some(at) = find_stop(&a.text, &a.params.stop, a.emitted) {
             a.text.truncate(at);
             self.stats.decode_ms += now_ms() - t0;
@@ -323,6 +347,23 @@ fn holdback(text: &str, stops: &[String]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SmolLM2 under greedy decoding answered "What is the immune system?" with one sentence repeated until
+    /// the token limit: a run of 8+ tokens twice in a row ends the answer; short repeats do not.
+    #[test]
+    fn repetition_is_a_run_of_tokens_twice_in_a_row() {
+        let sentence: Vec<u32> = (100..112).collect();
+        let mut looped = vec![1, 2, 3];
+        looped.extend(&sentence);
+        assert!(!ends_in_repetition(&looped));
+        looped.extend(&sentence);
+        assert!(ends_in_repetition(&looped));
+        // "very, very" and a short list: repeats under 8 tokens are text, not a loop.
+        assert!(!ends_in_repetition(&[5, 6, 7, 5, 6, 7, 9, 9]));
+        assert!(!ends_in_repetition(&[]));
+        let long: Vec<u32> = (0..200).collect();
+        assert!(!ends_in_repetition(&long));
+    }
 
     #[test]
     fn stop_strings_are_found_and_held_back() {

@@ -407,6 +407,16 @@ impl Library {
         self.inner.cancel_document();
     }
 
+    /// The best `k` sentences of `passages` ([{doc_id, title, text, chunk, start, end, score}], as search hits
+    /// give them) for answering `question`, scored lexically and with the embedder: [{doc_id, title, text,
+    /// passage, start, end, score, before, after}], best first (`passage` is 1-based in `passages`;
+    /// `before`/`after` are the passage's text around the sentence).
+    #[wasm_bindgen(js_name = selectEvidence)]
+    pub fn select_evidence(&self, question: &str, passages: JsValue, k: usize) -> Result<JsValue, JsError> {
+        let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
+        to_js(&rag::select_evidence(&self.inner.embedder, question, &passages, k).map_err(js_err)?)
+    }
+
     /// Removes a document; returns whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
         self.inner.index.remove(id)
@@ -522,6 +532,14 @@ pub fn ann_search_bench(graph: &[u8], truth: &[u32], clusters: usize, seed: u64,
     let queries = synth.draw_range(ann.len(), nq);
     let (recall, p50, p95) = search_bench(&ann, &data, &queries, truth, ef);
     to_js(&serde_json::json!({"n": ann.len(), "queries": nq, "ef": ef, "recall_at_10": recall, "p50_ms": p50, "p95_ms": p95, "bytes_per_vector": ann.bytes() as f64 / ann.len().max(1) as f64}))
+}
+
+/// The defaults of answers from documents, shared with the CLI (`hearth ask`): `{evidence, min_evidence,
+/// max_tokens, not_found}` (evidence sentences in the prompt, the best-evidence score under which the answer
+/// is `not_found`, the answer's token limit).
+#[wasm_bindgen(js_name = ragDefaults)]
+pub fn rag_defaults() -> Result<JsValue, JsError> {
+    to_js(&serde_json::json!({"evidence": rag::DEFAULT_EVIDENCE, "min_evidence": rag::DEFAULT_MIN_EVIDENCE, "max_tokens": rag::DEFAULT_RAG_MAX_TOKENS, "not_found": rag::NOT_FOUND}))
 }
 
 /// Whether this build uses WASM SIMD128 kernels.

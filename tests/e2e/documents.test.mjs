@@ -75,7 +75,17 @@ test('answers from an added document with a citation; the index and models survi
   assert.ok(toDoc, 'a citation names the document');
   assert.match(toDoc.passage, /larkspur-office\.txt/, 'the revealed passage names its document');
   assert.match(toDoc.passage, /heliotrope-42/, 'the revealed passage is the one with the fact');
+  // Evidence first: the cited evidence is the sentence that answers, highlighted in its passage.
+  const marked = page.locator('[aria-label="Cited passage"] mark').last();
+  assert.equal(await marked.textContent(), 'The wifi password of the Larkspur office is heliotrope-42.');
+  assert.match(toDoc.passage, /opens at 8 am/, 'the rest of the passage is shown around the highlighted sentence');
   await screenshot(page, 'documents-2-cited-answer');
+
+  // A question the document does not answer: said so, instead of a guess, with the closest sentence shown.
+  const unanswerable = await askAndWait(page, 'Who won the football world cup in 1966?');
+  console.log(`# unanswerable: ${JSON.stringify(unanswerable)}`);
+  assert.equal(unanswerable.text, 'I could not find this in your documents.');
+  assert.equal(unanswerable.stopReason, 'not_found');
 
   // Reload: the index comes back from OPFS, the model and the embedder from the cache.
   const before = requests.length;
