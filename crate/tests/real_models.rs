@@ -100,7 +100,7 @@ fn smollm2_chat_knows_the_capital_of_france() {
     let mut s = Session::new(m, 2048);
     let mut streamed = String::new();
     let out = s
-        .generate(m, &prompt, GenerateParams { max_tokens: 48, stop: vec![], ignore_eos: false, sampler: SamplerParams::greedy() }, |p| {
+        .generate(m, &prompt, GenerateParams { max_tokens: 48, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams::greedy() }, |p| {
             streamed.push_str(p);
             true
         })

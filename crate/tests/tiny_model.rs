@@ -14,7 +14,7 @@ fn model(spec: &TinySpec) -> Model {
 }
 
 fn greedy(max_tokens: usize) -> GenerateParams {
-    GenerateParams { max_tokens, stop: vec![], ignore_eos: false, sampler: SamplerParams { repeat_penalty: 1.0, ..SamplerParams::greedy() } }
+    GenerateParams { max_tokens, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { repeat_penalty: 1.0, ..SamplerParams::greedy() } }
 }
 
 /// Logits from one batched forward must equal those from feeding the same tokens one at a time.
@@ -68,7 +68,7 @@ fn greedy_is_deterministic_and_seeds_repeat() {
     assert_eq!(a.tokens, b.tokens);
     assert_eq!(a.tokens.len(), a.stats.generated_tokens);
     let sampled = |seed| {
-        run(GenerateParams { max_tokens: 20, stop: vec![], ignore_eos: false, sampler: SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() } })
+        run(GenerateParams { max_tokens: 20, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() } })
     };
     assert_eq!(sampled(7).tokens, sampled(7).tokens);
     assert_ne!(sampled(7).tokens, sampled(8).tokens);
@@ -122,7 +122,7 @@ fn callback_can_cancel() {
     let mut pieces = 0;
     // Random weights emit printable bytes often enough; stop at the first non-empty piece.
     let out = s
-        .generate(&m, &prompt, GenerateParams { max_tokens: 100, stop: vec![], ignore_eos: false, sampler: SamplerParams { seed: 3, temperature: 1.0, ..Default::default() } }, |_| {
+        .generate(&m, &prompt, GenerateParams { max_tokens: 100, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { seed: 3, temperature: 1.0, ..Default::default() } }, |_| {
             pieces += 1;
             false
         })
