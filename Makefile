@@ -67,7 +67,7 @@ fuzz: models
 # Answer quality on SQuAD dev half A (../shared/data/squad-dev-a): EVAL_RAG_SAMPLE questions evenly spaced over
 # the 5,696 (each asked with and without its article in the index), for SmolLM2; Markdown row + JSON line.
 # The first run embeds the 1,048 paragraphs (a few minutes) and keeps the index in target/squad-a.idx.
-EVAL_RAG_SAMPLE ?= 200
+EVAL_RAG_SAMPLE ?= 100
 eval-rag: models native
 	target/release/hearth eval-rag --data $(SHARED)/data/squad-dev-a/dev-v1.1-a.json --index target/squad-a.idx \
 		--model models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --sample $(EVAL_RAG_SAMPLE) --json

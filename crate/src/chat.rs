@@ -47,8 +47,13 @@ pub const DEFAULT_CHAT_SYSTEM: &str = "You are a helpful assistant.";
 /// The roles a message may have: a role is template text (rendered as is), so it must not be free text.
 const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
-/// Instructions a template may run for one render.
-const TEMPLATE_FUEL: u64 = 200_000;
+/// Instructions a template may run for one render: real templates render a chat of a hundred messages in a few thousand.
+/// Low on purpose: one instruction may walk a whole sequence (`x in seq`, `|join`), which fuel does not see.
+const TEMPLATE_FUEL: u64 = 20_000;
+
+/// The longest `range()` a template may make (minijinja allows 100,000): with the fuel above, a loop testing
+/// membership in a range walks at most this many items per step, so a render stays well under a second.
+const TEMPLATE_MAX_RANGE: i64 = 1024;
 
 /// Bytes a template may write beyond twice the messages' own.
 const TEMPLATE_OUTPUT_BYTES: usize = 256 << 10;
@@ -95,6 +100,20 @@ impl ChatTemplate {
         let mut env = Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("range", |lower: i64, upper: Option<i64>, step: Option<i64>| -> std::result::Result<Vec<i64>, minijinja::Error> {
+            let (lo, hi) = upper.map_or((0, lower), |u| (lower, u));
+            let step = step.unwrap_or(1);
+            let too_big = || minijinja::Error::new(ErrorKind::InvalidOperation, format!("range of more than {TEMPLATE_MAX_RANGE} items"));
+            if step == 0 {
+                return Err(minijinja::Error::new(ErrorKind::InvalidOperation, "range step of 0"));
+            }
+            let (d, st) = (hi as i128 - lo as i128, step as i128);
+            let n = if d == 0 || (d > 0) != (st > 0) { 0 } else { (d.abs() + st.abs() - 1) / st.abs() };
+            if n > TEMPLATE_MAX_RANGE as i128 {
+                return Err(too_big());
+            }
+            Ok((0..n as i64).map(|i| lo + i * step).collect())
+        });
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
         });
@@ -268,7 +287,23 @@ fn unbounded_growth(src: &str) -> Option<String> {
         }
     }
     bindings(src).into_iter().find_map(|(target, expr)| {
-        let code = outside_strings(expr);
+        // `ns . s` is `ns.s`: no spaces around attribute dots, in the target or the expression.
+        let tight = |x: &str| {
+            let mut out = String::with_capacity(x.len());
+            for part in x.split('.') {
+                if !out.is_empty() {
+                    out.truncate(out.trim_end().len());
+                    out.push('.');
+                    out.push_str(part.trim_start());
+                } else {
+                    out.push_str(part);
+                }
+            }
+            out
+        };
+        let target = tight(target);
+        let target = target.as_str();
+        let code = tight(&outside_strings(expr));
         let copies = code.match_indices(target).filter(|&(at, _)| {
             let before = code[..at].chars().next_back();
             let after = code[at + target.len()..].chars().next();
@@ -424,12 +459,22 @@ mod tests {
     fn hostile_templates_are_bounded() {
         let msgs = [Message::new("user", "x")];
         let err = |src: &str| ChatTemplate::new(Some(src), |_| false, "", "").render(&msgs, true).unwrap_err().to_string();
-        let e = err("{% for i in range(100000) %}{{ 'a long line of text written again and again' }}{% endfor %}");
+        let e = err("{% for i in range(1000) %}{% for j in range(10) %}{{ 'a long line of text written again and again, and again, and again, and again, and again, and again, and again, and again, and again, and again, again' }}{% endfor %}{% endfor %}");
         assert!(e.contains("output exceeds"), "{e}");
         let e = err("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
         assert!(e.contains("recursion"), "{e}");
-        let e = err("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+        let e = err("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}");
         assert!(e.contains("fuel"), "{e}");
+        // Found by `make fuzz`: membership in a long range, tested in a loop, walked 10^10 items within the
+        // fuel. Ranges are capped, and fuel is low enough that such a loop ends in well under a second.
+        let e = err("{{ 1 in range(100000) }}");
+        assert!(e.contains("range of more than 1024 items"), "{e}");
+        let t0 = std::time::Instant::now();
+        let e = err("{% set r = range(1024) %}{% for i in range(1024) %}{% for j in range(1024) %}{{ 'x' in r }}{% endfor %}{% endfor %}");
+        assert!(e.contains("fuel") || e.contains("output exceeds"), "{e}");
+        assert!(t0.elapsed().as_secs_f64() < 1.0, "{:?}", t0.elapsed());
+        let r = |src: &str| ChatTemplate::new(Some(src), |_| false, "", "").render(&msgs, true).unwrap();
+        assert_eq!(r("{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(5, 0, -2)|list }}{{ range(0)|list }}"), "[0, 1, 2][1, 3, 5][5, 3, 1][]");
         // Found by `make fuzz`: a namespace holding itself printed until the stack overflowed (an abort).
         for src in [
             "{% set ns = namespace(a='') %}{% set ns.a = ns %}{{ ns }}",
@@ -448,6 +493,7 @@ mod tests {
         for src in [
             "{{ 'x' in range(100000) * 100000 }}",
             "{{ ' }} ' in range(100000) * 100000 }}",
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.     s %}{% endfor %}{{ ns.s }}",
             "{{ 'x' in [1, 2] * 10000000000 }}",
             "{{ 2 ** 3 }}",
             "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
