@@ -158,7 +158,14 @@ fn library_builds_saves_reloads_and_searches_identically() {
         ("it.html", "<h1>IT</h1><p>Report a lost phone.</p><script>alert(1)</script><p>Laptop replaced every four years.</p>"),
     ];
     for (id, text) in docs {
-        let n = lib.begin_document(id, "", text, "", JsValue::UNDEFINED).unwrap();
+        lib.begin_document(id, "", text, "", JsValue::UNDEFINED).unwrap();
+        // Chunked in steps of a few bytes: each step returns to the caller until the chunk count is known.
+        let n = loop {
+            if let Some(n) = lib.chunk_next(16).unwrap() {
+                break n;
+            }
+            assert!(lib.chunked_bytes() > 0);
+        };
         while lib.embed_next(1).unwrap() < n {}
         lib.commit_document().unwrap();
     }
