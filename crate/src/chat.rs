@@ -47,13 +47,13 @@ pub const DEFAULT_CHAT_SYSTEM: &str = "You are a helpful assistant.";
 /// The roles a message may have: a role is template text (rendered as is), so it must not be free text.
 const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
-/// Instructions a template may run for one render: real templates render a chat of a hundred messages in a few thousand.
-/// Low on purpose: one instruction may walk a whole sequence (`x in seq`, `|join`), which fuel does not see.
-const TEMPLATE_FUEL: u64 = 20_000;
+/// Instructions a template may run for one render (real templates render a chat in a few thousand). One
+/// instruction may walk a whole sequence (`x in seq`, `|join`), which fuel does not see: hence the range cap.
+const TEMPLATE_FUEL: u64 = 200_000;
 
 /// The longest `range()` a template may make (minijinja allows 100,000): with the fuel above, a loop testing
 /// membership in a range walks at most this many items per step, so a render stays well under a second.
-const TEMPLATE_MAX_RANGE: i64 = 1024;
+const TEMPLATE_MAX_RANGE: i64 = 128;
 
 /// Bytes a template may write beyond twice the messages' own.
 const TEMPLATE_OUTPUT_BYTES: usize = 256 << 10;
@@ -459,18 +459,18 @@ mod tests {
     fn hostile_templates_are_bounded() {
         let msgs = [Message::new("user", "x")];
         let err = |src: &str| ChatTemplate::new(Some(src), |_| false, "", "").render(&msgs, true).unwrap_err().to_string();
-        let e = err("{% for i in range(1000) %}{% for j in range(10) %}{{ 'a long line of text written again and again, and again, and again, and again, and again, and again, and again, and again, and again, and again, again' }}{% endfor %}{% endfor %}");
+        let e = err("{% for i in range(125) %}{% for j in range(80) %}{{ 'a long line of text written again and again, and again, and again, and again, and again, and again, and again, and again, and again, and again, again' }}{% endfor %}{% endfor %}");
         assert!(e.contains("output exceeds"), "{e}");
         let e = err("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
         assert!(e.contains("recursion"), "{e}");
-        let e = err("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}");
+        let e = err("{% for i in range(128) %}{% for j in range(128) %}{% for k in range(128) %}{% endfor %}{% endfor %}{% endfor %}");
         assert!(e.contains("fuel"), "{e}");
         // Found by `make fuzz`: membership in a long range, tested in a loop, walked 10^10 items within the
         // fuel. Ranges are capped, and fuel is low enough that such a loop ends in well under a second.
         let e = err("{{ 1 in range(100000) }}");
-        assert!(e.contains("range of more than 1024 items"), "{e}");
+        assert!(e.contains("range of more than 128 items"), "{e}");
         let t0 = std::time::Instant::now();
-        let e = err("{% set r = range(1024) %}{% for i in range(1024) %}{% for j in range(1024) %}{{ 'x' in r }}{% endfor %}{% endfor %}");
+        let e = err("{% set r = range(128) %}{% for i in range(128) %}{% for j in range(128) %}{% for k in range(128) %}{{ 'x' in r }}{% endfor %}{% endfor %}{% endfor %}");
         assert!(e.contains("fuel") || e.contains("output exceeds"), "{e}");
         assert!(t0.elapsed().as_secs_f64() < 1.0, "{:?}", t0.elapsed());
         let r = |src: &str| ChatTemplate::new(Some(src), |_| false, "", "").render(&msgs, true).unwrap();
