@@ -136,10 +136,7 @@ fn passages(index: &Index, embedder: &Embedder, question: &str, k: usize, exclud
         .iter()
         .filter(|h| prefix.as_ref().is_none_or(|p| !h.doc_id.starts_with(p.as_str())))
         .take(k)
-        .filter_map(|h| {
-            let d = index.document(&h.doc_id)?;
-            Some(Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].to_string(), chunk: h.chunk, start: h.start, end: h.end, score: h.score })
-        })
+        .filter_map(|h| Passage::from_hit(index, h))
         .collect())
 }
 

@@ -367,13 +367,7 @@ mod cli {
         let embedder = if mode == Mode::Bm25 && a.evidence == 0 { None } else { Some(a.emb.load()?) };
         let qv = if mode == Mode::Bm25 { None } else { Some(embedder.as_ref().unwrap().embed(&[a.question.as_str()])?.remove(0)) };
         let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, ..SearchOptions::default() })?;
-        let passages: Vec<Passage> = hits
-            .iter()
-            .filter_map(|h| {
-                let d = index.document(&h.doc_id)?;
-                Some(Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].to_string(), chunk: h.chunk, start: h.start, end: h.end, score: h.score })
-            })
-            .collect();
+        let passages: Vec<Passage> = hits.iter().filter_map(|h| Passage::from_hit(&index, h)).collect();
         let m = load(&a.model)?;
         let o = RagOptions {
             system: a.system.clone(),

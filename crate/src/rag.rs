@@ -28,6 +28,14 @@ pub struct Passage {
     pub score: f32,
 }
 
+impl Passage {
+    /// The passage a search hit points at in `index` (None if its document is gone).
+    pub fn from_hit(index: &crate::index::Index, h: &crate::index::Hit) -> Option<Passage> {
+        let d = index.document(&h.doc_id)?;
+        Some(Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].to_string(), chunk: h.chunk, start: h.start, end: h.end, score: h.score })
+    }
+}
+
 /// Short on purpose: a 135M-parameter model follows two plain sentences better than a long instruction.
 pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite passages like [1].";
 
