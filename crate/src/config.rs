@@ -10,6 +10,8 @@ use crate::gguf::Gguf;
 pub enum Arch {
     Llama,
     Gemma3,
+    /// Llama's layout with biases on the Q/K/V projections and NeoX-style RoPE.
+    Qwen2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,9 +57,10 @@ impl Config {
         let arch = match arch_name {
             "llama" => Arch::Llama,
             "gemma3" => Arch::Gemma3,
+            "qwen2" => Arch::Qwen2,
             other => {
                 return Err(Error::Unsupported(format!(
-                    "architecture `{other}` is not supported (hearth runs: llama, gemma3)"
+                    "architecture `{other}` is not supported (hearth runs: llama, gemma3, qwen2)"
                 )))
             }
         };
@@ -127,6 +130,13 @@ impl Config {
         };
         Ok(match arch {
             Arch::Llama => llama,
+            Arch::Qwen2 => Config {
+                norm_eps: f("attention.layer_norm_rms_epsilon", 1e-6),
+                rope_base: f("rope.freq_base", 1_000_000.0),
+                rope_base_local: f("rope.freq_base", 1_000_000.0),
+                rope_neox: true,
+                ..llama
+            },
             Arch::Gemma3 => Config {
                 norm_eps: f("attention.layer_norm_rms_epsilon", 1e-6),
                 rope_base: f("rope.freq_base", 1_000_000.0),

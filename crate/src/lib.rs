@@ -1,4 +1,4 @@
-//! hearth: private, in-browser small language models. A GGUF runtime (llama, gemma3) with WASM SIMD
+//! hearth: private, in-browser small language models. A GGUF runtime (llama, gemma3, qwen2) with WASM SIMD
 //! kernels, compiled natively for the CLI and tests and to wasm for the browser.
 //!
 //! Data flows one way: bytes → [`gguf`] → [`engine::Model`] (transformer + tokenizer + chat template) →
@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod eval_rag;
 pub mod fastmath;
+pub mod followup;
 pub mod gguf;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod gemm_simd128;

@@ -18,6 +18,8 @@ use crate::quant::{dequantize_row, Q8Acts};
 
 struct Layer {
     attn_norm: Vec<f32>,
+    /// Biases added to the Q, K and V projections (qwen2; absent elsewhere).
+    qkv_bias: Option<[Vec<f32>; 3]>,
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     post_attn_norm: Option<Vec<f32>>,
@@ -137,8 +139,15 @@ impl Transformer {
                     Ok(None)
                 }
             };
+            let bias = |s: &str, len: usize| norm(&format!("blk.{l}.{s}.bias"), len);
+            let qkv_bias = if g.tensor(&format!("blk.{l}.attn_q.bias")).is_some() {
+                Some([bias("attn_q", c.q_dim())?, bias("attn_k", c.kv_dim())?, bias("attn_v", c.kv_dim())?])
+            } else {
+                None
+            };
             layers.push(Layer {
                 attn_norm: norm(&n("attn_norm"), c.dim)?,
+                qkv_bias,
                 q_norm: opt_norm("attn_q_norm", c.head_dim)?,
                 k_norm: opt_norm("attn_k_norm", c.head_dim)?,
                 post_attn_norm: opt_norm("post_attention_norm", c.dim)?,
@@ -279,6 +288,11 @@ impl Transformer {
             quantize(&mut s.acts, xb, dim);
             let qkv = [m + Q as u32, m + K as u32, m + V as u32];
             self.mm(&qkv, xb, &s.acts, &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]], &mut s.recv)?;
+            if let Some([bq, bk, bv]) = &ly.qkv_bias {
+                add_rows(&mut s.q[..nt * qd], bq);
+                add_rows(&mut s.k[..nt * kvd], bk);
+                add_rows(&mut s.v[..nt * kvd], bv);
+            }
             if let (Some(qn), Some(kn)) = (&ly.q_norm, &ly.k_norm) {
                 rmsnorm_rows_inplace(&mut s.q[..nt * qd], qn, c.norm_eps);
                 rmsnorm_rows_inplace(&mut s.k[..nt * kvd], kn, c.norm_eps);
@@ -478,6 +492,13 @@ fn rope(x: &mut [f32], hd: usize, rope_dim: usize, neox: bool, pos: f32, inv_fre
             head[a] = x0 * cs[i] - x1 * cs[half + i];
             head[b] = x0 * cs[half + i] + x1 * cs[i];
         }
+    }
+}
+
+/// Adds `b` to every `b.len()`-sized row of `x`.
+fn add_rows(x: &mut [f32], b: &[f32]) {
+    for row in x.chunks_exact_mut(b.len()) {
+        add(row, b);
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Tokenizer {
 }
 
 const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+/// Qwen2's pre-tokenizer: llama3's, but digits one at a time.
+const QWEN2_PATTERN: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_PATTERN: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 impl Tokenizer {
@@ -120,7 +122,8 @@ impl Tokenizer {
                     }
                     "gpt-2" | "gpt2" | "phi-2" | "jina-es" | "jina-de" | "olmo" | "jais" => (vec![GPT2_PATTERN], false),
                     "llama3" | "llama-v3" | "llama-bpe" | "falcon3" => (vec![LLAMA3_PATTERN], true),
-                    other => return Err(err(format!("BPE pre-tokenizer `{other}` is not supported (supported: smollm, gpt2, llama3)"))),
+                    "qwen2" | "deepseek-r1-qwen" => (vec![QWEN2_PATTERN], false),
+                    other => return Err(err(format!("BPE pre-tokenizer `{other}` is not supported (supported: smollm, gpt2, llama3, qwen2)"))),
                 };
                 let regexes = patterns.iter().map(|p| Regex::new(p).map_err(|e| err(format!("pre-tokenizer regex: {e}")))).collect::<Result<Vec<_>>>()?;
                 let merges_list = match g.get_array("tokenizer.ggml.merges") {

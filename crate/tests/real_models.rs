@@ -36,6 +36,11 @@ fn gemma() -> &'static Model {
     M.get_or_init(|| load("gemma3-270m"))
 }
 
+fn qwen() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| load("qwen2.5-coder-0.5b-instruct"))
+}
+
 fn reference(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference").join(name)).unwrap()).unwrap()
 }
@@ -67,6 +72,11 @@ fn gemma3_tokenizer_matches_llama_cpp() {
     check_tokenizer_parity("gemma3-270m", gemma());
 }
 
+#[test]
+fn qwen2_tokenizer_matches_llama_cpp() {
+    check_tokenizer_parity("qwen2.5-coder-0.5b-instruct", qwen());
+}
+
 fn check_perplexity(id: &str, m: &Model) {
     let refs = reference("perplexity.json");
     let text_path = repo().join("target/ppl.txt");
@@ -93,8 +103,11 @@ fn gemma3_perplexity_within_2_percent_of_llama_cpp() {
 }
 
 #[test]
-fn smollm2_chat_knows_the_capital_of_france() {
-    let m = smollm();
+fn qwen2_perplexity_within_2_percent_of_llama_cpp() {
+    check_perplexity("qwen2.5-coder-0.5b-instruct", qwen());
+}
+
+fn check_chat_knows_the_capital_of_france(m: &Model) {
     let msgs = [Message::new("system", "You are a helpful assistant."), Message::new("user", "What is the capital of France?")];
     let prompt = m.chat_tokens(&msgs).unwrap();
     let mut s = Session::new(m, 2048);
@@ -111,6 +124,16 @@ fn smollm2_chat_knows_the_capital_of_france() {
     assert_eq!(out.stats.stop_reason, Some(hearth::StopReason::Eos), "a short answer ends with the end-of-turn token");
 }
 
+#[test]
+fn smollm2_chat_knows_the_capital_of_france() {
+    check_chat_knows_the_capital_of_france(smollm());
+}
+
+#[test]
+fn qwen2_chat_knows_the_capital_of_france() {
+    check_chat_knows_the_capital_of_france(qwen());
+}
+
 /// llama.cpp's greedy continuations, fed through our model: each of its tokens must be our own greedy
 /// choice or within a small logit margin of it. (Exact text equality is too brittle: float rounding
 /// differs — ggml's f16 KV cache, its RoPE and GELU tables — so a near-tie may flip, after which greedy
@@ -121,6 +144,7 @@ fn llama_cpp_greedy_tokens_are_our_greedy_choices() {
     for case in refs["cases"].as_array().unwrap() {
         let m = match case["model"].as_str().unwrap() {
             "gemma3-270m" => gemma(),
+            "qwen2.5-coder-0.5b-instruct" => qwen(),
             _ => smollm(),
         };
         let prompt_text = case["prompt"].as_str().unwrap();

@@ -72,7 +72,13 @@ if [ -n "$WAIT_FOR" ] && [ ! -e "$WAIT_FOR" ]; then
         || echo "still no $WAIT_FOR after ${waited} s; building anyway"
 fi
 
-# 3. configure + build
+# 3. configure + build (cmake from PyPI when the machine has none: this script installs its own tools)
+if ! command -v cmake >/dev/null 2>&1; then
+    echo "cmake not found: installing it from PyPI (pip install --user cmake)"
+    python3 -m pip install --user --disable-pip-version-check -q cmake
+    PATH="$(python3 -m site --user-base)/bin:$PATH"
+    export PATH
+fi
 cmake -S "$SRC" -B "$BUILD" \
     -DCMAKE_BUILD_TYPE=Release \
     -DGGML_NATIVE=ON \

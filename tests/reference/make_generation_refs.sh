@@ -15,6 +15,8 @@ cases = [
     ("smollm2-135m-instruct", "models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "def fibonacci(n):"),
     ("gemma3-270m", "models/cache/gemma3-270m/gemma-3-270m-q4_k_m.gguf", "The capital of France is"),
     ("gemma3-270m", "models/cache/gemma3-270m/gemma-3-270m-q4_k_m.gguf", "Once upon a time"),
+    ("qwen2.5-coder-0.5b-instruct", "models/cache/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "The capital of France is"),
+    ("qwen2.5-coder-0.5b-instruct", "models/cache/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "def fibonacci(n):"),
 ]
 out = []
 for mid, path, prompt in cases:

@@ -20,7 +20,7 @@ MAX_CHUNKS_FULL=16   # above this many chunks, evaluate only the first LIMIT_CHU
 LIMIT_CHUNKS=8
 
 bash tests/reference/build_llama_cpp.sh
-python3 models/fetch.py --only smollm2-135m-instruct gemma3-270m
+python3 models/fetch.py --only smollm2-135m-instruct gemma3-270m qwen2.5-coder-0.5b-instruct
 
 mkdir -p target
 python3 tests/reference/make_ppl_text.py "$SQUAD" "$TEXT" > target/ppl.meta
@@ -29,8 +29,9 @@ cat target/ppl.meta
 declare -A MODEL=(
     [smollm2-135m-instruct]="models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
     [gemma3-270m]="models/cache/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
+    [qwen2.5-coder-0.5b-instruct]="models/cache/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 )
-IDS=(smollm2-135m-instruct gemma3-270m)
+IDS=(${PPL_MODELS:-smollm2-135m-instruct gemma3-270m qwen2.5-coder-0.5b-instruct})
 
 for id in "${IDS[@]}"; do
     m="${MODEL[$id]}"

@@ -30,7 +30,7 @@ import tempfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.join(ROOT, "tests", "reference")
 DEFAULT_BIN = os.path.join(ROOT, "target", "llama.cpp", "build", "bin", "llama-tokenize")
-MODELS = ["smollm2-135m-instruct", "gemma3-270m"]
+MODELS = ["smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-0.5b-instruct"]
 BASE_FLAGS = ["--ids", "--no-bos", "--no-escape", "--log-disable"]
 NO_SPECIAL = ["--no-parse-special"]
 
@@ -76,7 +76,14 @@ class Vocab:
     """Minimal detokenizer from GGUF metadata (for the round-trip check only)."""
 
     def __init__(self, path):
-        from gguf import GGUFReader
+        try:
+            from gguf import GGUFReader
+        except ImportError:  # this script installs its own tools: the gguf reader from PyPI
+            subprocess.run([sys.executable, "-m", "pip", "install", "--user", "-q", "--disable-pip-version-check", "gguf"], check=True)
+            import site, importlib
+            sys.path.append(site.getusersitepackages())
+            importlib.invalidate_caches()
+            from gguf import GGUFReader
         r = GGUFReader(path)
         f = r.fields
         t = f["tokenizer.ggml.tokens"]
