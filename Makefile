@@ -68,9 +68,10 @@ fuzz: models
 # the 5,696 (each asked with and without its article in the index), for SmolLM2; Markdown row + JSON line.
 # The first run embeds the 1,048 paragraphs (a few minutes) and keeps the index in target/squad-a.idx.
 EVAL_RAG_SAMPLE ?= 100
+EVAL_RAG_MODEL ?= models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
 eval-rag: models native
 	target/release/hearth eval-rag --data $(SHARED)/data/squad-dev-a/dev-v1.1-a.json --index target/squad-a.idx \
-		--model models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --sample $(EVAL_RAG_SAMPLE) --json
+		--model $(EVAL_RAG_MODEL) --sample $(EVAL_RAG_SAMPLE) --followups tests/fixtures/followups.json --json
 
 # Rebuilds llama.cpp (reference only) and regenerates the committed tokenizer and perplexity fixtures.
 reference: models $(PPL_TEXT)

@@ -65,6 +65,7 @@ const state = {
   searching: false, // a question with documents, before its first token
   starting: true, // until the model list is read
   history: [], // [{role, content}] of the current chat (plain chat only)
+  ragHistory: [], // [{question, answer, passages}] of the current conversation with documents
   loadNote: '', // how the model in use was loaded
   restarting: false, // the engine (the worker) crashed and is being restarted and restored
 };
@@ -507,10 +508,14 @@ function buildMessages(question) {
   return [...(system ? [{ role: 'system', content: system }] : []), ...state.history, { role: 'user', content: question }];
 }
 
+// Earlier turns a question about documents is asked after (the oldest go first when the context is short).
+const MAX_RAG_TURNS = 3;
+
 async function ask(question) {
   clearError();
   const completion = state.completion;
-  // With documents indexed, every question is answered from its passages (on its own, without the chat so far).
+  // With documents indexed, every question is answered from its passages, after the earlier questions and
+  // answers of this conversation (a follow-up is searched with the question it points back at).
   const withDocuments = !completion && state.embedder === 'ready' && state.documents.length > 0;
   const chatting = !completion && !withDocuments;
   const messages = buildMessages(question);
@@ -530,6 +535,7 @@ async function ask(question) {
   try {
     if (withDocuments) {
       const r = await client.rag(question, generationOptions(), passageCount(), {
+        history: state.ragHistory.slice(-MAX_RAG_TURNS),
         onToken,
         onSources: (passages) => {
           turn.sources(passages);
@@ -538,6 +544,7 @@ async function ask(question) {
         },
       });
       if (r.segments) turn.cite(r.segments, r.passages);
+      if (r.stats?.stop_reason !== 'cancelled') state.ragHistory.push({ question, answer: r.text, passages: r.passages ?? [] });
       turn.finish(r.stats);
     } else {
       const { text, stats } = completion
@@ -559,6 +566,7 @@ async function ask(question) {
 
 function clearChat() {
   state.history = [];
+  state.ragHistory = [];
   view.clear();
 }
 

@@ -283,16 +283,23 @@ export class LibraryHost {
     return [...this.#lib.search(query, options)];
   }
 
-  /** The `k` best passages for `question`, as beginRag wants them: {doc_id, title, text, chunk, start, end, score}. */
-  /** The best `k` sentences of `passages` for answering `question` (wasm Library.selectEvidence). */
-  evidence(question, passages, k) {
+  /**
+   * The best `k` sentences of `passages` for answering `question` (wasm Library.selectEvidence); `context`:
+   * for a follow-up, the earlier questions it leans on.
+   */
+  evidence(question, passages, k, context = '') {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');
-    return [...this.#lib.selectEvidence(question, passages, k)];
+    return [...this.#lib.selectEvidence(question, passages, k, context)];
   }
 
-  passages(question, k) {
+  /**
+   * The `k` best passages for `question`, as beginRag wants them: {doc_id, title, text, chunk, start, end,
+   * score}; `scope` ({doc_ids, tags}, each optional) limits them to those documents or tags.
+   */
+  passages(question, k, scope = {}) {
     const titles = new Map(this.documents().map((d) => [d.id, d.title]));
-    return this.search(question, { k, mode: 'hybrid' }).map((h) => ({
+    const limits = { doc_ids: scope?.doc_ids ?? undefined, tags: scope?.tags ?? undefined };
+    return this.search(question, { k, mode: 'hybrid', ...limits }).map((h) => ({
       doc_id: h.doc_id,
       title: h.title ?? titles.get(h.doc_id) ?? h.doc_id,
       text: h.text,

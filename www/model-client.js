@@ -99,10 +99,16 @@ export class ModelClient {
 
   /**
    * Answers `question` from the `k` best passages of the indexed documents. `onSources(passages)` gets the
-   * passages that fit the prompt before the first token. Resolves to {text, stats, segments, passages}.
+   * passages that fit the prompt before the first token. Resolves to {text, stats, segments, passages,
+   * query}. `history` (the conversation so far, [{question, answer, passages}], oldest first) makes it a
+   * follow-up: searched with the earlier question it points back at, asked after the earlier turns.
+   * `scope` ({doc_ids, tags}) limits the passages to those documents or tags.
    */
-  rag(question, options, k, { onToken, onSources } = {}) {
-    return this.#request({ type: 'rag', question, options, k }, { token: onToken, sources: onSources });
+  rag(question, options, k, { onToken, onSources, history, scope } = {}) {
+    const msg = { type: 'rag', question, options, k };
+    if (history?.length) msg.history = history;
+    if (scope) msg.scope = scope;
+    return this.#request(msg, { token: onToken, sources: onSources });
   }
 
   /** Ends the generation in progress; its promise still resolves, with stop_reason 'cancelled'. */

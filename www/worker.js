@@ -362,35 +362,42 @@ async function streamFile(file, sink, onBytes, signal) {
 // documents" with the closest sentences, without asking the model. Otherwise the evidence sentences are
 // numbered inside the chat template within the context budget (model.beginRag), streamed like a chat; then
 // the answer split into cited segments. Options `evidence` and `min_evidence` override ragDefaults().
-async function rag({ id, question, options = {}, k = 4 }) {
+async function rag({ id, question, options = {}, k = 4, history = [], scope = {} }) {
   if (!model) throw new Error('no model is loaded');
   const defaults = wasm.ragDefaults();
   const { evidence: nEvidence = defaults.evidence, min_evidence: minEvidence = defaults.min_evidence, ...generation } = options ?? {};
   options = generation;
-  const passagesFound = library.isEmpty ? [] : library.passages(question, k);
-  const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence) : [];
+  history = Array.isArray(history) ? history : [];
+  // A follow-up ("And who is it named after?") is searched with the earlier question it points back at.
+  const { query, context } = wasm.followUpQuery(question, history);
+  const passagesFound = library.isEmpty ? [] : library.passages(query, k, scope);
+  const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence, context) : [];
   const found = nEvidence > 0 && passagesFound.length ? evidence.map(evidencePassage) : passagesFound;
   if (passagesFound.length && nEvidence > 0 && !(evidence[0]?.score >= minEvidence)) {
     const text = defaults.not_found;
-    post({ type: 'sources', id, passages: found, prompt_tokens: 0, abstained: true });
+    post({ type: 'sources', id, passages: found, prompt_tokens: 0, abstained: true, query });
     post({ type: 'token', id, text });
     const stats = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0, stop_reason: 'not_found' };
-    post({ type: 'done', id, text, stats, segments: [{ text, citations: [] }], passages: found, abstained: true });
+    post({ type: 'done', id, text, stats, segments: [{ text, citations: [] }], passages: found, abstained: true, query });
     return;
   }
   let passages = [];
   await generate(
     id,
     () => {
-      const bytes = utf8Bytes(question) + utf8Bytes(options?.system) + found.reduce((n, p) => n + utf8Bytes(p.text) + utf8Bytes(p.title), 0);
+      const earlier = history.reduce((n, t) => n + utf8Bytes(t?.question) + utf8Bytes(t?.answer) + (t?.passages ?? []).reduce((m, p) => m + utf8Bytes(p?.text), 0), 0);
+      const bytes = utf8Bytes(question) + utf8Bytes(options?.system) + earlier + found.reduce((n, p) => n + utf8Bytes(p.text) + utf8Bytes(p.title), 0);
       expectPrefill(bytes, 2);
-      const { used, prompt_tokens } = model.beginRag(question, found, options);
+      const { used, prompt_tokens } = model.beginRag(question, found, { ...options, history: history.map(promptTurn) });
       passages = found.slice(0, used);
-      post({ type: 'sources', id, passages, prompt_tokens });
+      post({ type: 'sources', id, passages, prompt_tokens, query });
     },
-    (text) => ({ segments: [...wasm.citeAnswer(text, passages)], passages }),
+    (text) => ({ segments: [...wasm.citeAnswer(text, passages)], passages, query }),
   );
 }
+
+// An earlier turn as the prompt renders it: its question, the passages its prompt numbered, its answer.
+const promptTurn = (t) => ({ question: String(t?.question ?? ''), answer: String(t?.answer ?? ''), passages: (t?.passages ?? []).map(({ doc_id, title, text, chunk, start, end, score }) => ({ doc_id, title, text, chunk, start, end, score })) });
 
 // An evidence sentence in the shape of a passage (what beginRag numbers and citeAnswer points at), with the
 // passage text around it (`before`/`after`) so the page can show it highlighted in place.

@@ -11,12 +11,15 @@ use crate::clock::now_ms;
 use crate::embedder::Embedder;
 use crate::engine::Model;
 use crate::error::{Error, Result};
+use crate::followup::{self, Turn};
 use crate::index::{Index, SearchOptions};
 use crate::ingest::RawDocument;
 use crate::rag::{self, Evidence, Passage, RagOptions};
 use crate::session::{Session, StopReason};
 
 pub struct Question {
+    /// SQuAD's id of the question.
+    pub id: String,
     pub question: String,
     pub answers: Vec<String>,
     /// The paragraph (document id) that answers it, and its article.
@@ -37,7 +40,7 @@ pub fn read_squad(json: &str) -> Result<(Vec<RawDocument>, Vec<Question>)> {
             docs.push(RawDocument { id: doc_id.clone(), title: title.clone(), text: para["context"].as_str().unwrap_or("").to_string(), format: crate::chunker::Format::Text, tags: vec![] });
             for qa in para["qas"].as_array().into_iter().flatten() {
                 let answers = qa["answers"].as_array().into_iter().flatten().filter_map(|x| x["text"].as_str().map(str::to_string)).collect();
-                questions.push(Question { question: qa["question"].as_str().unwrap_or("").to_string(), answers, doc_id: doc_id.clone(), article: a });
+                questions.push(Question { id: qa["id"].as_str().unwrap_or("").to_string(), question: qa["question"].as_str().unwrap_or("").to_string(), answers, doc_id: doc_id.clone(), article: a });
             }
         }
     }
@@ -140,42 +143,156 @@ fn passages(index: &Index, embedder: &Embedder, question: &str, k: usize, exclud
         .collect())
 }
 
-/// One answer: `(text, abstained, cited passages' texts, prompt tokens, ttft ms, stop reason)`.
+/// One answer, as the user sees it.
 struct Answered {
     text: String,
     abstained: bool,
+    /// The texts of the passages (evidence) the answer cites.
     cited: Vec<String>,
+    /// The answer and the evidence shown with it.
     shown: String,
+    /// The passages the prompt numbered (for the next turn's history).
+    used: Vec<Passage>,
     prompt_tokens: usize,
+    cached_tokens: usize,
     ttft_ms: f64,
     stop: Option<StopReason>,
 }
 
-fn answer(model: &Model, embedder: &Embedder, question: &str, passages: &[Passage], c: &Config) -> Result<(Answered, Vec<Evidence>)> {
+/// Answers `question` from `passages` after the turns `history`, in `session` (whose cache the earlier
+/// turns may have filled); `context`: the earlier questions a follow-up leans on ("" for none).
+#[allow(clippy::too_many_arguments)]
+fn answer(model: &Model, embedder: &Embedder, session: &mut Session, question: &str, context: &str, passages: &[Passage], history: &[Turn], c: &Config) -> Result<(Answered, Vec<Evidence>)> {
     let (shown_passages, ev) = if c.evidence > 0 {
-        let ev = rag::select_evidence(embedder, question, passages, c.evidence)?;
+        let ev = rag::select_evidence(embedder, question, context, passages, c.evidence)?;
         if ev.first().is_none_or(|e| e.score < c.min_evidence) {
             let shown = ev.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join(" ");
-            return Ok((Answered { text: rag::NOT_FOUND.into(), abstained: true, cited: vec![], shown, prompt_tokens: 0, ttft_ms: 0.0, stop: None }, ev));
+            let a = Answered { text: rag::NOT_FOUND.into(), abstained: true, cited: vec![], shown, used: vec![], prompt_tokens: 0, cached_tokens: 0, ttft_ms: 0.0, stop: None };
+            return Ok((a, ev));
         }
         (rag::evidence_passages(&ev), ev)
     } else {
         (passages.to_vec(), vec![])
     };
-    let (prompt, used) = rag::prompt_tokens(model, question, &shown_passages, &c.rag, c.n_ctx)?;
-    let used = &shown_passages[..used];
-    let mut session = Session::new(model, c.n_ctx);
+    let o = RagOptions { history: history.to_vec(), ..c.rag.clone() };
+    let (prompt, used) = rag::prompt_tokens(model, question, &shown_passages, &o, c.n_ctx)?;
+    let used = shown_passages[..used].to_vec();
     let t0 = now_ms();
     let mut ttft = None;
     let out = session.generate(model, &prompt, c.rag.generate.clone(), |_| {
         ttft.get_or_insert_with(|| now_ms() - t0);
         true
     })?;
-    let segments = rag::cite(&out.text, used);
+    let segments = rag::cite(&out.text, &used);
     let cited: Vec<String> = segments.iter().flat_map(|s| s.citations.iter().map(|&i| used[i - 1].text.clone())).collect();
     let shown = format!("{} {}", out.text, if c.evidence > 0 { used.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ") } else { cited.join(" ") });
     let abstained = rag::says_not_found(&out.text);
-    Ok((Answered { text: out.text, abstained, cited, shown, prompt_tokens: prompt.len(), ttft_ms: ttft.unwrap_or(out.stats.prefill_ms), stop: out.stats.stop_reason }, ev))
+    let a = Answered {
+        abstained,
+        cited,
+        shown,
+        used,
+        prompt_tokens: prompt.len(),
+        cached_tokens: out.stats.cached_tokens,
+        ttft_ms: ttft.unwrap_or(out.stats.prefill_ms),
+        stop: out.stats.stop_reason,
+        text: out.text,
+    };
+    Ok((a, ev))
+}
+
+/// A first question and its follow-up (see `tests/fixtures/followups.json`).
+pub struct FollowUp<'q> {
+    pub first: &'q Question,
+    /// The question the follow-up was written from (same paragraph, its subject spelled out).
+    pub whole: &'q Question,
+    /// `whole` as a user would ask it after `first`: the subject is a pronoun or left out.
+    pub followup: String,
+}
+
+/// Reads the follow-up fixture: pairs of SQuAD ids and the rewritten second question.
+pub fn read_followups<'q>(json: &str, questions: &'q [Question]) -> Result<Vec<FollowUp<'q>>> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Invalid(format!("follow-up fixture: {e}")))?;
+    let by_id: HashMap<&str, &Question> = questions.iter().map(|q| (q.id.as_str(), q)).collect();
+    let find = |id: &serde_json::Value| id.as_str().and_then(|s| by_id.get(s).copied()).ok_or_else(|| Error::Invalid(format!("follow-up fixture: question {id} is not in the data")));
+    v["pairs"]
+        .as_array()
+        .ok_or_else(|| Error::Invalid("follow-up fixture has no `pairs` list".into()))?
+        .iter()
+        .map(|p| Ok(FollowUp { first: find(&p["first_id"])?, whole: find(&p["followup_id"])?, followup: p["followup"].as_str().unwrap_or("").to_string() }))
+        .collect()
+}
+
+/// Follow-ups against the same questions asked whole. Rates are shares of the pairs.
+#[derive(Debug, Default, Serialize)]
+pub struct FollowUpReport {
+    pub pairs: usize,
+    /// Paragraph recall@3 of the follow-up searched with the conversation, searched alone, and of the
+    /// question asked whole.
+    pub recall_at_3: f64,
+    pub recall_at_3_alone: f64,
+    pub recall_at_3_whole: f64,
+    /// The follow-up's answer (and what is shown with it) contains the gold answer; the same for the
+    /// question asked whole, in a fresh conversation.
+    pub answer_contains: f64,
+    pub shown_contains: f64,
+    pub answer_contains_whole: f64,
+    pub token_f1: f64,
+    pub token_f1_whole: f64,
+    /// Prompt tokens of the follow-up, and how many of them came from the KV cache of the first turn.
+    pub prompt_tokens: f64,
+    pub cached_tokens: f64,
+    pub ttft_ms: f64,
+}
+
+/// Asks each pair's first question, then its follow-up in the same conversation (history, resolved
+/// retrieval, shared KV cache); and the whole question in a fresh one, to compare.
+pub fn run_followups(model: &Model, embedder: &Embedder, index: &Index, pairs: &[FollowUp], c: &Config, mut progress: impl FnMut(usize, usize)) -> Result<FollowUpReport> {
+    let mut r = FollowUpReport { pairs: pairs.len(), ..FollowUpReport::default() };
+    let rank3 = |ps: &[Passage], doc: &str| ps.iter().take(3).any(|p| p.doc_id == doc) as u8 as f64;
+    for (i, p) in pairs.iter().enumerate() {
+        let mut session = Session::new(model, c.n_ctx);
+        let q1 = &p.first.question;
+        let ps1 = passages(index, embedder, q1, c.k, None)?;
+        let (a1, _) = answer(model, embedder, &mut session, q1, "", &ps1, &[], c)?;
+        let history = [Turn { question: q1.clone(), passages: a1.used.clone(), answer: a1.text.clone() }];
+        let query = followup::retrieval_query(&p.followup, &history);
+        let ps2 = passages(index, embedder, &query, c.k, None)?;
+        r.recall_at_3 += rank3(&ps2, &p.whole.doc_id);
+        r.recall_at_3_alone += rank3(&passages(index, embedder, &p.followup, c.k, None)?, &p.whole.doc_id);
+        let context = followup::earlier_questions(&p.followup, &history);
+        let (a2, _) = answer(model, embedder, &mut session, &p.followup, &context, &ps2, &history, c)?;
+        r.answer_contains += contains_gold(&a2.text, &p.whole.answers) as u8 as f64;
+        r.shown_contains += contains_gold(&a2.shown, &p.whole.answers) as u8 as f64;
+        r.token_f1 += token_f1(&a2.text, &p.whole.answers);
+        r.prompt_tokens += a2.prompt_tokens as f64;
+        r.cached_tokens += a2.cached_tokens as f64;
+        r.ttft_ms += a2.ttft_ms;
+        let qw = &p.whole.question;
+        let psw = passages(index, embedder, qw, c.k, None)?;
+        r.recall_at_3_whole += rank3(&psw, &p.whole.doc_id);
+        let (aw, _) = answer(model, embedder, &mut Session::new(model, c.n_ctx), qw, "", &psw, &[], c)?;
+        r.answer_contains_whole += contains_gold(&aw.text, &p.whole.answers) as u8 as f64;
+        r.token_f1_whole += token_f1(&aw.text, &p.whole.answers);
+        progress(i + 1, pairs.len());
+    }
+    let n = pairs.len().max(1) as f64;
+    for x in [
+        &mut r.recall_at_3,
+        &mut r.recall_at_3_alone,
+        &mut r.recall_at_3_whole,
+        &mut r.answer_contains,
+        &mut r.shown_contains,
+        &mut r.answer_contains_whole,
+        &mut r.token_f1,
+        &mut r.token_f1_whole,
+        &mut r.prompt_tokens,
+        &mut r.cached_tokens,
+        &mut r.ttft_ms,
+    ] {
+        *x /= n;
+    }
+    Ok(r)
 }
 
 /// Evenly spaced questions (every article represented), `n` of them.
@@ -198,8 +315,8 @@ pub fn run(model: &Model, embedder: &Embedder, index: &Index, questions: &[&Ques
         let rank = ps.iter().position(|p| p.doc_id == q.doc_id);
         r.paragraph_recall_at_1 += (rank == Some(0)) as u8 as f64;
         r.paragraph_recall_at_3 += rank.is_some_and(|x| x < 3) as u8 as f64;
-        let (a, ev) = answer(model, embedder, &q.question, &ps, c)?;
-        let ev = if ev.is_empty() { rag::select_evidence(embedder, &q.question, &ps, 2)? } else { ev };
+        let (a, ev) = answer(model, embedder, &mut Session::new(model, c.n_ctx), &q.question, "", &ps, &[], c)?;
+        let ev = if ev.is_empty() { rag::select_evidence(embedder, &q.question, "", &ps, 2)? } else { ev };
         r.evidence_contains_at_1 += ev.first().is_some_and(|e| contains_gold(&e.text, &q.answers)) as u8 as f64;
         r.evidence_contains_at_2 += ev.iter().take(2).any(|e| contains_gold(&e.text, &q.answers)) as u8 as f64;
         r.exact_match += exact_match(&a.text, &q.answers) as u8 as f64;
@@ -217,8 +334,8 @@ pub fn run(model: &Model, embedder: &Embedder, index: &Index, questions: &[&Ques
         r.total_ms += now_ms() - t0;
         let ps = passages(index, embedder, &q.question, c.k, Some(q.article))?;
         best_answerable.push(ev.first().map_or(0.0, |e| e.score));
-        let (u, uev) = answer(model, embedder, &q.question, &ps, c)?;
-        let uev = if uev.is_empty() { rag::select_evidence(embedder, &q.question, &ps, 1)? } else { uev };
+        let (u, uev) = answer(model, embedder, &mut Session::new(model, c.n_ctx), &q.question, "", &ps, &[], c)?;
+        let uev = if uev.is_empty() { rag::select_evidence(embedder, &q.question, "", &ps, 1)? } else { uev };
         best_unanswerable.push(uev.first().map_or(0.0, |e| e.score));
         r.abstention_on_unanswerable += u.abstained as u8 as f64;
         progress(i + 1, questions.len());

@@ -276,6 +276,12 @@ mod cli {
         /// Best-evidence score below which the answer is "I could not find this in your documents."
         #[arg(long, default_value_t = hearth::rag::DEFAULT_MIN_EVIDENCE)]
         min_evidence: f32,
+        /// Answer only from this document (by id; repeat for several).
+        #[arg(long = "doc")]
+        docs: Vec<String>,
+        /// Answer only from documents with this tag (repeat for several: any of them).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
         #[command(flatten)]
         emb: EmbedderArgs,
         /// Print one JSON object: answer, segments with citations, passages, evidence, abstained, stats.
@@ -296,6 +302,10 @@ mod cli {
         /// Questions to ask, evenly spaced over the set (each asked twice: with and without its article).
         #[arg(long, default_value_t = 100)]
         sample: usize,
+        /// Follow-up pairs to measure too (tests/fixtures/followups.json): SQuAD ids of a first question and
+        /// of a second one, and the second as a follow-up that names its subject only by a pronoun.
+        #[arg(long)]
+        followups: Option<PathBuf>,
         /// Passages retrieved per question.
         #[arg(long, default_value_t = 4)]
         k: usize,
@@ -350,8 +360,25 @@ mod cli {
             "| {model} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
             a.evidence, r.paragraph_recall_at_1, r.paragraph_recall_at_3, r.evidence_contains_at_1, r.evidence_contains_at_2, r.exact_match, r.token_f1, r.answer_contains, r.shown_contains, r.citation_precision, r.abstention_on_unanswerable, r.false_abstention, r.hit_max_tokens, r.prompt_tokens, r.ttft_ms, r.total_ms
         );
+        let followups = match &a.followups {
+            Some(p) => {
+                let pairs = hearth::eval_rag::read_followups(&read_text(p)?, &questions)?;
+                let f = hearth::eval_rag::run_followups(&m, &e, &index, &pairs, &c, |i, n| eprint!("\reval-rag: {i}/{n} follow-ups   "))?;
+                eprintln!();
+                println!();
+                println!("| model | follow-ups | R@3 (with history) | R@3 (alone) | R@3 (asked whole) | answer contains | shown contains | F1 | asked whole: contains | F1 | prompt tok | from cache | TTFT ms |");
+                println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+                println!(
+                    "| {model} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
+                    f.pairs, f.recall_at_3, f.recall_at_3_alone, f.recall_at_3_whole, f.answer_contains, f.shown_contains, f.token_f1, f.answer_contains_whole, f.token_f1_whole, f.prompt_tokens, f.cached_tokens, f.ttft_ms
+                );
+                Some(f)
+            }
+            None => None,
+        };
         if a.json {
             let mut v = serde_json::to_value(&r).unwrap();
+            v["followups"] = serde_json::to_value(&followups).unwrap();
             v["model"] = model.into();
             v["evidence"] = a.evidence.into();
             v["min_evidence"] = a.min_evidence.into();
@@ -366,12 +393,14 @@ mod cli {
         let mode: Mode = a.mode.parse()?;
         let embedder = if mode == Mode::Bm25 && a.evidence == 0 { None } else { Some(a.emb.load()?) };
         let qv = if mode == Mode::Bm25 { None } else { Some(embedder.as_ref().unwrap().embed(&[a.question.as_str()])?.remove(0)) };
-        let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, ..SearchOptions::default() })?;
+        let scope = |v: &Vec<String>| if v.is_empty() { None } else { Some(v.clone()) };
+        let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, doc_ids: scope(&a.docs), tags: scope(&a.tags), ..SearchOptions::default() })?;
         let passages: Vec<Passage> = hits.iter().filter_map(|h| Passage::from_hit(&index, h)).collect();
         let m = load(&a.model)?;
         let o = RagOptions {
             system: a.system.clone(),
             min_score_ratio: Some(a.min_score_ratio),
+            history: vec![],
             generate: GenerateParams {
                 max_tokens: a.max_tokens,
                 sampler: SamplerParams { temperature: a.temperature, repeat_penalty: a.repeat_penalty, ..SamplerParams::default() },
@@ -380,7 +409,7 @@ mod cli {
         };
         // Evidence first (as the page): the passages' best sentences, or "not found" when they are too weak.
         let evidence = match (&embedder, a.evidence) {
-            (Some(e), n) if n > 0 && !passages.is_empty() => hearth::rag::select_evidence(e, &a.question, &passages, n)?,
+            (Some(e), n) if n > 0 && !passages.is_empty() => hearth::rag::select_evidence(e, &a.question, "", &passages, n)?,
             _ => vec![],
         };
         if a.evidence > 0 && !passages.is_empty() && evidence.first().is_none_or(|e| e.score < a.min_evidence) {

@@ -11,6 +11,7 @@ use crate::chat::Message;
 use crate::chunker::sentence_spans;
 use crate::engine::Model;
 use crate::error::{Error, Result};
+use crate::followup::Turn;
 use crate::index::bm25::Bm25;
 use crate::session::GenerateParams;
 
@@ -63,24 +64,34 @@ pub fn user_message(question: &str, passages: &[Passage]) -> String {
     s
 }
 
-/// The messages for `question` with as many of `passages` (best first) as `fits` accepts: passages are
-/// dropped from the end until the prompt fits. Returns the messages and how many passages they number.
-pub fn build_messages(system: &str, question: &str, passages: &[Passage], mut fits: impl FnMut(&[Message]) -> Result<bool>) -> Result<(Vec<Message>, usize)> {
+/// The messages for `question` after the earlier turns `history` (oldest first), with as many of
+/// `passages` (best first) as `fits` accepts: the oldest turns are dropped first, then passages from the
+/// end, until the prompt fits. Earlier turns are rendered as they were asked, so a session reuses their
+/// cached prefix. Returns the messages and how many passages they number.
+pub fn build_messages(system: &str, question: &str, passages: &[Passage], history: &[Turn], mut fits: impl FnMut(&[Message]) -> Result<bool>) -> Result<(Vec<Message>, usize)> {
     if question.trim().is_empty() {
         return Err(Error::Invalid("the question is empty".into()));
     }
-    let make = |n: usize| {
-        let user = if n == 0 { question.trim().to_string() } else { user_message(question, &passages[..n]) };
-        vec![Message::new("system", system), Message::new("user", &user)]
+    let ask = |q: &str, ps: &[Passage]| if ps.is_empty() { q.trim().to_string() } else { user_message(q, ps) };
+    let make = |n: usize, turns: &[Turn]| {
+        let mut m = vec![Message::new("system", system)];
+        for t in turns {
+            m.push(Message::new("user", &ask(&t.question, &t.passages)));
+            m.push(Message::new("assistant", t.answer.trim()));
+        }
+        m.push(Message::new("user", &ask(question, &passages[..n])));
+        m
     };
     for n in (0..=passages.len()).rev() {
-        let m = make(n);
-        if fits(&m)? {
-            return Ok((m, n));
+        for drop in 0..=history.len() {
+            let m = make(n, &history[drop..]);
+            if fits(&m)? {
+                return Ok((m, n));
+            }
         }
     }
     // Not even the bare question fits: the session reports it with the sizes.
-    Ok((make(0), 0))
+    Ok((make(0, &[]), 0))
 }
 
 /// Generation options plus the system prompt (default [`DEFAULT_SYSTEM`]).
@@ -91,6 +102,8 @@ pub struct RagOptions {
     /// Passages scoring below this share of the best passage's score are left out: a tiny model answers
     /// better from one relevant passage than from that passage plus distractors.
     pub min_score_ratio: Option<f32>,
+    /// The conversation so far (oldest first), for a follow-up question.
+    pub history: Vec<Turn>,
     #[serde(flatten)]
     pub generate: GenerateParams,
 }
@@ -116,7 +129,7 @@ pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &Ra
     let passages = &passages[..relevant(passages, o.min_score_ratio.unwrap_or(DEFAULT_MIN_SCORE_RATIO))];
     // Keep the tokens of the prompt that fitted rather than tokenising it again.
     let mut fitted = None;
-    let (messages, used) = build_messages(system, question, passages, |m| {
+    let (messages, used) = build_messages(system, question, passages, &o.history, |m| {
         let tokens = model.chat_tokens(m)?;
         let fits = tokens.len() <= budget;
         if fits {
@@ -185,24 +198,42 @@ pub fn evidence_candidates(passages: &[Passage]) -> Vec<Evidence> {
     out
 }
 
-/// Scores `candidates` for `question` and returns the best `k`, best first. `vectors`, when given, are the
-/// question's embedding and one per candidate (same order); without them the score is lexical only.
-pub fn rank_evidence(question: &str, mut candidates: Vec<Evidence>, vectors: Option<(&[f32], &[Vec<f32>])>, k: usize) -> Vec<Evidence> {
+/// Weight of the earlier questions in the evidence score of a follow-up: they say which passage it is about
+/// ("it" names no document) and, for an ellipsis ("And where?"), what it asks; half of it goes to the
+/// sentence, half to the passage around it.
+pub const FOLLOW_UP_CONTEXT_WEIGHT: f32 = 0.5;
+
+/// Scores `candidates` for `question` and returns the best `k`, best first. `context` holds the earlier
+/// questions a follow-up leans on ("" for none). `vectors`, when given, are the question's embedding and
+/// one per candidate (same order); without them the score is lexical only.
+pub fn rank_evidence(question: &str, context: &str, mut candidates: Vec<Evidence>, vectors: Option<(&[f32], &[Vec<f32>])>, k: usize) -> Vec<Evidence> {
     let bm25 = Bm25::default();
-    let q: std::collections::HashSet<String> = bm25.terms(question).into_iter().collect();
-    let sentence_terms: Vec<std::collections::HashSet<String>> = candidates.iter().map(|c| bm25.terms(&c.text).into_iter().collect()).collect();
+    let set = |text: &str| -> std::collections::HashSet<String> { bm25.terms(text).into_iter().collect() };
+    let q = set(question);
+    let ctx: std::collections::HashSet<String> = set(context).difference(&q).cloned().collect();
+    let sentence_terms: Vec<_> = candidates.iter().map(|c| set(&c.text)).collect();
+    let passage_terms: Vec<_> = if ctx.is_empty() { vec![] } else { candidates.iter().map(|c| set(&format!("{} {} {} {}", c.title, c.before, c.text, c.after))).collect() };
     // IDF over the candidates: a term every sentence has (the topic's name) says little about which answers.
     let n = candidates.len().max(1) as f32;
-    let weight = |t: &String| {
-        let df = sentence_terms.iter().filter(|s| s.contains(t)).count() as f32;
-        (1.0 + n / (1.0 + df)).ln()
+    let weigh = |terms: &std::collections::HashSet<String>| -> Vec<(String, f32)> {
+        terms
+            .iter()
+            .map(|t| {
+                let df = sentence_terms.iter().filter(|s| s.contains(t)).count() as f32;
+                (t.clone(), (1.0 + n / (1.0 + df)).ln())
+            })
+            .collect()
     };
-    let weights: Vec<(String, f32)> = q.iter().map(|t| (t.clone(), weight(t))).collect();
-    let total: f32 = weights.iter().map(|w| w.1).sum::<f32>().max(1e-6);
+    let share = |weights: &[(String, f32)], terms: &std::collections::HashSet<String>| {
+        let total: f32 = weights.iter().map(|w| w.1).sum::<f32>().max(1e-6);
+        weights.iter().filter(|(t, _)| terms.contains(t)).map(|w| w.1).sum::<f32>() / total
+    };
+    let (qw, cw) = (weigh(&q), weigh(&ctx));
     for (i, c) in candidates.iter_mut().enumerate() {
-        let lexical = weights.iter().filter(|(t, _)| sentence_terms[i].contains(t)).map(|w| w.1).sum::<f32>() / total;
+        let lexical = share(&qw, &sentence_terms[i]);
         let dense = vectors.map_or(0.0, |(qv, vs)| vs.get(i).map_or(0.0, |v| qv.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()));
-        c.score = lexical + EVIDENCE_DENSE_WEIGHT * dense;
+        let context = if ctx.is_empty() { 0.0 } else { 0.5 * share(&cw, &sentence_terms[i]) + 0.5 * share(&cw, &passage_terms[i]) };
+        c.score = lexical + EVIDENCE_DENSE_WEIGHT * dense + FOLLOW_UP_CONTEXT_WEIGHT * context;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));
     candidates.truncate(k);
@@ -228,14 +259,15 @@ pub const NOT_FOUND: &str = "I could not find this in your documents.";
 /// `make eval-rag`: questions whose article is not in the index against those whose article is).
 pub const DEFAULT_MIN_EVIDENCE: f32 = 0.5;
 
-/// The best `k` evidence sentences of `passages` for `question`, scored lexically and with the embedder.
-pub fn select_evidence(embedder: &crate::embedder::Embedder, question: &str, passages: &[Passage], k: usize) -> Result<Vec<Evidence>> {
+/// The best `k` evidence sentences of `passages` for `question`, scored lexically and with the embedder;
+/// `context`: the earlier questions a follow-up leans on ("" for none; see [`rank_evidence`]).
+pub fn select_evidence(embedder: &crate::embedder::Embedder, question: &str, context: &str, passages: &[Passage], k: usize) -> Result<Vec<Evidence>> {
     let cands = evidence_candidates(passages);
     let mut texts: Vec<&str> = vec![question];
     texts.extend(cands.iter().map(|c| c.text.as_str()));
     let mut vecs = embedder.embed(&texts)?;
     let qv = vecs.remove(0);
-    Ok(rank_evidence(question, cands, Some((&qv, &vecs)), k))
+    Ok(rank_evidence(question, context, cands, Some((&qv, &vecs)), k))
 }
 
 /// The evidence as the passages the prompt numbers and citations point at: each sentence on its own.
@@ -284,8 +316,14 @@ pub fn cite(answer: &str, passages: &[Passage]) -> Vec<Segment> {
             }
             continue;
         }
+        let terms = bm25.terms(&text);
+        // A marker stands only if its passage supports the sentence (shares a content word with it): a small
+        // model often cites [1] by habit, and a citation must point at what the answer actually used.
+        if !terms.is_empty() {
+            citations.retain(|&c| terms.iter().any(|t| passage_terms[c - 1].contains(t)));
+        }
         if citations.is_empty() {
-            citations.extend(best_overlap(&bm25.terms(&text), &passage_terms));
+            citations.extend(best_overlap(&terms, &passage_terms));
         }
         out.push(Segment { text, citations });
     }
@@ -355,7 +393,7 @@ mod tests {
         let cands = evidence_candidates(&passages);
         assert!(cands.iter().all(|c| c.text != "Harvard Library"), "the title line is not evidence");
         assert_eq!(cands.len(), 5);
-        let best = rank_evidence("What is the center of the library system?", cands, None, 2);
+        let best = rank_evidence("What is the center of the library system?", "", cands, None, 2);
         assert_eq!(best[0].text, "Widener Library is the center of the system.");
         assert_eq!(&doc[best[0].start..best[0].end], best[0].text);
         assert!(best[0].start > start && best[0].before.ends_with("many buildings. ") && best[0].after == " It opened in 1915.");
@@ -366,22 +404,58 @@ mod tests {
         assert!(says_not_found("The passages do not mention it.") && !says_not_found("Widener Library."));
     }
 
+    /// "And when does it open?" names no office: the earlier question says which passage it is about, while
+    /// the follow-up itself picks the sentence.
+    #[test]
+    fn a_follow_up_takes_its_evidence_from_the_passage_the_earlier_question_was_about() {
+        let office = |name: &str, hour: &str, pw: &str| {
+            let text = format!("The {name} office is in Harbour Street. It opens at {hour} on weekdays. Its wifi password is {pw}.");
+            Passage { doc_id: format!("{name}.txt"), title: format!("{name} office notes"), end: text.len(), text, ..Passage::default() }
+        };
+        let ps = [office("Larkspur", "8 am", "heliotrope-42"), office("Bramble", "10 am", "juniper-17")];
+        let q = "And when does it open?";
+        let alone = rank_evidence(q, "", evidence_candidates(&ps), None, 1);
+        assert_eq!(alone[0].doc_id, "Larkspur.txt", "without the conversation the first passage wins a tie");
+        let best = rank_evidence(q, "What is the wifi password of the Bramble office?", evidence_candidates(&ps), None, 2);
+        assert_eq!((best[0].doc_id.as_str(), best[0].text.as_str()), ("Bramble.txt", "It opens at 10 am on weekdays."), "{best:?}");
+    }
+
     #[test]
     fn prompt_numbers_passages_and_drops_what_does_not_fit() {
         let ps = [p("wifi", "The Larkspur office wifi password is heliotrope-42."), p("travel", "Trains are booked two weeks ahead.")];
-        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, |_| Ok(true)).unwrap();
+        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |_| Ok(true)).unwrap();
         assert_eq!(n, 2);
         assert_eq!(m[0].role, "system");
         assert!(m[1].content.starts_with("[1] The Larkspur"), "{}", m[1].content);
         assert!(m[1].content.contains("\n\n[2] Trains"));
         assert!(m[1].content.ends_with("Question: What is the wifi password?"));
         // A budget of 150 characters keeps only the first passage.
-        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, |m| Ok(m[1].content.len() < 120)).unwrap();
+        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |m| Ok(m[1].content.len() < 120)).unwrap();
         assert_eq!(n, 1);
         assert!(!m[1].content.contains("[2]"));
-        let (m, n) = build_messages("s", "q?", &ps, |_| Ok(false)).unwrap();
+        let (m, n) = build_messages("s", "q?", &ps, &[], |_| Ok(false)).unwrap();
         assert_eq!((n, m[1].content.as_str()), (0, "q?"));
-        assert!(build_messages("s", "  ", &ps, |_| Ok(true)).is_err());
+        assert!(build_messages("s", "  ", &ps, &[], |_| Ok(true)).is_err());
+    }
+
+    #[test]
+    fn earlier_turns_come_before_the_question_and_go_first_when_short_of_room() {
+        let ps = [p("lib", "Widener Library is the center of the library system."), p("name", "It is named after Harry Elkins Widener.")];
+        let history = [
+            Turn { question: "Who founded it?".into(), passages: vec![], answer: "John Harvard.".into() },
+            Turn { question: "What is the center library?".into(), passages: ps[..1].to_vec(), answer: "Widener Library [1].".into() },
+        ];
+        let (m, n) = build_messages("s", "Who is it named after?", &ps[1..], &history, |_| Ok(true)).unwrap();
+        let roles: Vec<&str> = m.iter().map(|x| x.role.as_str()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user", "assistant", "user"]);
+        assert_eq!(n, 1);
+        // An earlier turn is rendered exactly as its own prompt was (so its KV cache is reused).
+        assert_eq!(m[3].content, user_message("What is the center library?", &ps[..1]));
+        assert_eq!(m[4].content, "Widener Library [1].");
+        // Short of room, the oldest turn goes before any of this question's passages.
+        let (m, n) = build_messages("s", "Who is it named after?", &ps[1..], &history, |m| Ok(m.len() <= 4)).unwrap();
+        assert_eq!((m.len(), n), (4, 1));
+        assert_eq!(m[1].content, user_message("What is the center library?", &ps[..1]));
     }
 
     /// A passage of megabytes (an index saved with a huge chunk size) puts at most MAX_PASSAGE_BYTES into
@@ -409,13 +483,26 @@ mod tests {
     #[test]
     fn explicit_markers_are_kept_valid_only_and_removed_from_text() {
         let ps = [p("a", "alpha"), p("b", "beta")];
-        let segs = cite("Alpha is first [1]. Both [1, 2][2] matter. Not a passage [7] or [x].", &ps);
+        let segs = cite("Alpha is first [1]. Both beta and alpha [1, 2][2] matter. Not a passage [7] or [x].", &ps);
         assert_eq!(segs.len(), 3);
         assert_eq!(segs[0], Segment { text: "Alpha is first.".into(), citations: vec![1] });
-        assert_eq!(segs[1], Segment { text: "Both matter.".into(), citations: vec![1, 2] });
+        assert_eq!(segs[1], Segment { text: "Both beta and alpha matter.".into(), citations: vec![1, 2] });
         assert_eq!(segs[2].text, "Not a passage [7] or [x].");
         // "[7]" is not a passage; no words overlap with any passage either.
         assert!(segs[2].citations.is_empty());
+    }
+
+    /// A marker whose passage shares no word with the sentence is not kept: the sentence goes to the
+    /// passage that does support it, or to none.
+    #[test]
+    fn a_citation_must_be_supported_by_its_passage() {
+        let ps = [p("lib", "Widener Library is the center of the library system."), p("yard", "Harvard Yard is the oldest part of the campus.")];
+        let segs = cite("The center is Widener Library [2].", &ps);
+        assert_eq!(segs[0].citations, vec![1], "{segs:?}");
+        let segs = cite("Richard Stallman [1].", &ps);
+        assert!(segs[0].citations.is_empty(), "{segs:?}");
+        let segs = cite("Harvard Yard [2].", &ps);
+        assert_eq!(segs[0].citations, vec![2]);
     }
 
     #[test]

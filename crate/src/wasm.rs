@@ -228,7 +228,8 @@ impl Model {
     /// Prefills a question with retrieved `passages` ([{doc_id, title, text, chunk, start, end}], best
     /// first) numbered [1]..[used] in the model's chat template; passages that do not fit the context
     /// (leaving room for `max_tokens`) are dropped from the end. Options: generation options plus
-    /// `system`. Returns `{used, prompt_tokens}`; then stream with `nextPiece` as after `beginChat`.
+    /// `system` and `history` (the conversation so far, [{question, passages, answer}], oldest first: its
+    /// turns come before the question, the oldest dropped first when short of room). Returns `{used, prompt_tokens}`; then stream with `nextPiece` as after `beginChat`.
     #[wasm_bindgen(js_name = beginRag)]
     pub fn begin_rag(&mut self, question: &str, passages: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
@@ -410,11 +411,12 @@ impl Library {
     /// The best `k` sentences of `passages` ([{doc_id, title, text, chunk, start, end, score}], as search hits
     /// give them) for answering `question`, scored lexically and with the embedder: [{doc_id, title, text,
     /// passage, start, end, score, before, after}], best first (`passage` is 1-based in `passages`;
-    /// `before`/`after` are the passage's text around the sentence).
+    /// `before`/`after` are the passage's text around the sentence). `context`: for a follow-up, the earlier
+    /// questions it leans on (`followUpQuery(…).context`), which say which passage it is about.
     #[wasm_bindgen(js_name = selectEvidence)]
-    pub fn select_evidence(&self, question: &str, passages: JsValue, k: usize) -> Result<JsValue, JsError> {
+    pub fn select_evidence(&self, question: &str, passages: JsValue, k: usize, context: Option<String>) -> Result<JsValue, JsError> {
         let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
-        to_js(&rag::select_evidence(&self.inner.embedder, question, &passages, k).map_err(js_err)?)
+        to_js(&rag::select_evidence(&self.inner.embedder, question, context.as_deref().unwrap_or(""), &passages, k).map_err(js_err)?)
     }
 
     /// Removes a document; returns whether it was there.
@@ -487,6 +489,21 @@ impl Library {
 pub fn cite_answer(answer: &str, passages: JsValue) -> Result<JsValue, JsError> {
     let passages: Vec<Passage> = serde_wasm_bindgen::from_value(passages).map_err(|e| js_err(format!("invalid passages: {e}")))?;
     to_js(&rag::cite(answer, &passages))
+}
+
+/// How to search for `question` after the conversation `history` ([{question, passages, answer}], oldest
+/// first): `{query, context}`. When the question points back at earlier ones ("And who is it named
+/// after?"), `context` is those earlier questions and `query` is they and the question; a question that
+/// stands alone gives `{query: question, context: ""}`.
+#[wasm_bindgen(js_name = followUpQuery)]
+pub fn follow_up_query(question: &str, history: JsValue) -> Result<JsValue, JsError> {
+    let history: Vec<crate::followup::Turn> = if history.is_undefined() || history.is_null() {
+        vec![]
+    } else {
+        serde_wasm_bindgen::from_value(history).map_err(|e| js_err(format!("invalid history: {e}")))?
+    };
+    let context = crate::followup::earlier_questions(question, &history);
+    to_js(&serde_json::json!({"query": crate::followup::retrieval_query(question, &history), "context": context}))
 }
 
 /// Incremental SHA-256, so a download can be verified while it streams (no second copy in JS memory).
