@@ -65,13 +65,19 @@ fuzz: models
 	target/release/hearth-fuzz --seconds $(FUZZ_SECONDS)
 
 # Answer quality on SQuAD dev half A (../shared/data/squad-dev-a): EVAL_RAG_SAMPLE questions evenly spaced over
-# the 5,696 (each asked with and without its article in the index), for SmolLM2; Markdown row + JSON line.
-# The first run embeds the 1,048 paragraphs (a few minutes) and keeps the index in target/squad-a.idx.
+# the 5,696 (each asked with and without its article in the index) and the 40 follow-up pairs of
+# tests/fixtures/followups.json, for each model of EVAL_RAG_MODELS (ids in models/manifest.json): per model a
+# Markdown table and one JSON line. The first run embeds the 1,048 paragraphs (a few minutes) and keeps the index
+# in target/squad-a.idx.
 EVAL_RAG_SAMPLE ?= 100
-EVAL_RAG_MODEL ?= models/cache/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
+EVAL_RAG_MODELS ?= smollm2-135m-instruct qwen2.5-coder-0.5b-instruct
 eval-rag: models native
-	target/release/hearth eval-rag --data $(SHARED)/data/squad-dev-a/dev-v1.1-a.json --index target/squad-a.idx \
-		--model $(EVAL_RAG_MODEL) --sample $(EVAL_RAG_SAMPLE) --followups tests/fixtures/followups.json --json
+	@for id in $(EVAL_RAG_MODELS); do \
+		gguf=$$(ls models/cache/$$id/*.gguf | head -n1); \
+		echo "== $$id"; \
+		target/release/hearth eval-rag --data $(SHARED)/data/squad-dev-a/dev-v1.1-a.json --index target/squad-a.idx \
+			--model $$gguf --sample $(EVAL_RAG_SAMPLE) --followups tests/fixtures/followups.json --json || exit 1; \
+	done
 
 # Rebuilds llama.cpp (reference only) and regenerates the committed tokenizer and perplexity fixtures.
 reference: models $(PPL_TEXT)

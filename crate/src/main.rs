@@ -188,10 +188,15 @@ mod cli {
             query: Option<String>,
             #[arg(long)]
             queries: Option<PathBuf>,
+            /// Chunks to return; with --per-doc, documents.
             #[arg(long, default_value_t = 10)]
             k: usize,
             #[arg(long, default_value = "hybrid")]
             mode: String,
+            /// Results per document: the k best documents, each with up to this many of its best chunks
+            /// (consecutive, best first), instead of the k best chunks.
+            #[arg(long)]
+            per_doc: Option<usize>,
             #[command(flatten)]
             emb: EmbedderArgs,
             #[command(flatten)]
@@ -306,6 +311,9 @@ mod cli {
         /// of a second one, and the second as a follow-up that names its subject only by a pronoun.
         #[arg(long)]
         followups: Option<PathBuf>,
+        /// Start the prompt with a worked example turn (off by default; measured worse for SmolLM2).
+        #[arg(long)]
+        example: bool,
         /// Passages retrieved per question.
         #[arg(long, default_value_t = 4)]
         k: usize,
@@ -347,7 +355,12 @@ mod cli {
             evidence: a.evidence,
             min_evidence: a.min_evidence,
             n_ctx: a.ctx,
-            rag: RagOptions { system: a.system.clone(), generate: GenerateParams { max_tokens: a.max_tokens, ..hearth::rag::default_generate() }, ..RagOptions::default() },
+            rag: RagOptions {
+                system: a.system.clone(),
+                example: Some(a.example),
+                generate: GenerateParams { max_tokens: a.max_tokens, ..hearth::rag::default_generate() },
+                ..RagOptions::default()
+            },
         };
         let sample = hearth::eval_rag::sample(&questions, a.sample);
         let t0 = hearth::clock::now_ms();
@@ -401,6 +414,7 @@ mod cli {
             system: a.system.clone(),
             min_score_ratio: Some(a.min_score_ratio),
             history: vec![],
+            example: None,
             generate: GenerateParams {
                 max_tokens: a.max_tokens,
                 sampler: SamplerParams { temperature: a.temperature, repeat_penalty: a.repeat_penalty, ..SamplerParams::default() },
@@ -609,7 +623,7 @@ mod cli {
                 );
                 Ok(())
             }
-            IndexCmd::Search { index, query, queries, k, mode, emb, fusion, json } => {
+            IndexCmd::Search { index, query, queries, k, mode, per_doc, emb, fusion, json } => {
                 let index = load_index(&index)?;
                 let mode: Mode = mode.parse()?;
                 let e = if mode == Mode::Bm25 { None } else { Some(emb.load()?) };
@@ -618,7 +632,7 @@ mod cli {
                     (None, Some(p)) => hearth::eval::read_queries(&read_text(p)?)?,
                     _ => unreachable!("clap requires --query or --queries"),
                 };
-                let o = fusion.options(mode, k)?;
+                let o = SearchOptions { per_document: per_doc, ..fusion.options(mode, k)? };
                 for q in qs {
                     let qv = match &e {
                         Some(e) => Some(e.embed(&[q.text.as_str()])?.remove(0)),

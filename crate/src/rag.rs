@@ -40,6 +40,18 @@ impl Passage {
 /// Short on purpose: a 135M-parameter model follows two plain sentences better than a long instruction.
 pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite passages like [1].";
 
+/// A worked example that can be put before the conversation (as an earlier turn), in the hope that a small
+/// model copies the form of a short, cited answer. Off by default: on SQuAD dev half A (100 questions,
+/// SmolLM2) it lowered "answer contains" from 0.38 to 0.30 and added 78 prompt tokens.
+pub fn example_turn() -> Turn {
+    let passage = |text: &str| Passage { doc_id: "example".into(), title: "Example".into(), text: text.into(), end: text.len(), ..Passage::default() };
+    Turn {
+        question: "When does the Larkspur office open?".into(),
+        passages: vec![passage("The Larkspur office is in Harbour Street."), passage("The Larkspur office opens at 8 am on weekdays."), passage("Visitors sign in at the front desk.")],
+        answer: "At 8 am on weekdays [2].".into(),
+    }
+}
+
 /// The most bytes of one passage that go into a prompt. Chunks are capped below this
 /// ([`crate::chunker::ChunkSpec::max_bytes`]); an index made with a huge chunk size, or before that cap,
 /// could otherwise put megabytes into one prompt (and into every attempt to fit it).
@@ -104,6 +116,8 @@ pub struct RagOptions {
     pub min_score_ratio: Option<f32>,
     /// The conversation so far (oldest first), for a follow-up question.
     pub history: Vec<Turn>,
+    /// Put [`example_turn`] before the conversation (default false).
+    pub example: Option<bool>,
     #[serde(flatten)]
     pub generate: GenerateParams,
 }
@@ -129,7 +143,9 @@ pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &Ra
     let passages = &passages[..relevant(passages, o.min_score_ratio.unwrap_or(DEFAULT_MIN_SCORE_RATIO))];
     // Keep the tokens of the prompt that fitted rather than tokenising it again.
     let mut fitted = None;
-    let (messages, used) = build_messages(system, question, passages, &o.history, |m| {
+    let example = o.example.unwrap_or(false).then(example_turn);
+    let turns: Vec<Turn> = example.into_iter().chain(o.history.iter().cloned()).collect();
+    let (messages, used) = build_messages(system, question, passages, &turns, |m| {
         let tokens = model.chat_tokens(m)?;
         let fits = tokens.len() <= budget;
         if fits {

@@ -436,7 +436,9 @@ impl Library {
     }
 
     /// Hits [{doc_id, chunk, score, start, end, text}] for `query`. Options: {k, mode: "bm25"|"dense"|
-    /// "hybrid", doc_ids, tags, bm25_weight, dense_weight, rrf_k, candidates}.
+    /// "hybrid", doc_ids, tags, bm25_weight, dense_weight, rrf_k, candidates, per_document}. With
+    /// `per_document: n` the hits are the `k` best documents, each with up to `n` of its best chunks
+    /// (consecutive, best first), instead of the `k` best chunks.
     pub fn search(&self, query: &str, options: JsValue) -> Result<JsValue, JsError> {
         let o: SearchOptions = if options.is_undefined() || options.is_null() {
             SearchOptions::default()

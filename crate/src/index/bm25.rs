@@ -100,14 +100,18 @@ impl Bm25 {
     pub fn scores(&self, query: &str, keep: &dyn Fn(ChunkKey) -> bool) -> HashMap<ChunkKey, f32> {
         let n = self.lengths.len() as f32;
         let avgdl = if n > 0.0 { self.total_len as f32 / n } else { 1.0 };
-        let mut terms = self.terms(query);
-        terms.sort();
-        terms.dedup();
+        // A term the query repeats counts once per occurrence, as in Lucene and bm25s: a long query (a
+        // whole paragraph) names its subject many times and its passing words once.
+        // (In term order, so scores add up the same way every time.)
+        let mut qtf: std::collections::BTreeMap<String, f32> = std::collections::BTreeMap::new();
+        for t in self.terms(query) {
+            *qtf.entry(t).or_insert(0.0) += 1.0;
+        }
         let mut scores: HashMap<ChunkKey, f32> = HashMap::new();
-        for t in terms {
+        for (t, q) in qtf {
             let Some(list) = self.postings.get(&t) else { continue };
             let df = list.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let idf = q * (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             for &(k, tf) in list {
                 if !keep(k) {
                     continue;
@@ -170,5 +174,10 @@ mod tests {
         let s = b.scores("travel approval", &|_| true);
         assert_eq!(s.len(), 1);
         assert_eq!(b.len(), 2);
+        // A term the query repeats weighs once per occurrence.
+        let once = b.scores("travel meal", &|_| true);
+        let thrice = b.scores("travel travel travel meal", &|_| true);
+        assert!((thrice[&key(2, 0)] - 3.0 * once[&key(2, 0)]).abs() < 1e-5);
+        assert_eq!(thrice[&key(1, 0)], once[&key(1, 0)]);
     }
 }

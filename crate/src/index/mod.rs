@@ -61,6 +61,9 @@ pub struct SearchOptions {
     pub candidates: usize,
     /// How hybrid search fuses: reciprocal ranks, or a weighted sum of min-max normalised scores.
     pub fusion: Fusion,
+    /// Results per document: `k` documents (ranked by their best chunk), each with up to this many of its
+    /// best chunks, consecutive and best first. None: the `k` best chunks, whatever their documents.
+    pub per_document: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +76,7 @@ pub enum Fusion {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, mode: Mode::Hybrid, doc_ids: None, tags: None, bm25_weight: 1.0, dense_weight: 1.25, rrf_k: 10.0, candidates: 100, fusion: Fusion::Scores }
+        SearchOptions { k: 10, mode: Mode::Hybrid, doc_ids: None, tags: None, bm25_weight: 1.0, dense_weight: 1.25, rrf_k: 10.0, candidates: 100, fusion: Fusion::Scores, per_document: None }
     }
 }
 
@@ -368,10 +371,15 @@ impl Index {
                 _ => {}
             }
         }
-        let n = o.candidates.max(o.k);
+        // Per document, enough chunks to find `k` documents even when the best ones have many good chunks.
+        let want = match o.per_document {
+            Some(_) => o.k.saturating_mul(PER_DOCUMENT_DEPTH).max(o.candidates),
+            None => o.k,
+        };
+        let n = o.candidates.max(want);
         let ranked = match o.mode {
-            Mode::Bm25 => self.bm25_ranked(query, &keep, o.k),
-            Mode::Dense => self.dense_ranked(query_vec.unwrap(), &keep, o.k),
+            Mode::Bm25 => self.bm25_ranked(query, &keep, want),
+            Mode::Dense => self.dense_ranked(query_vec.unwrap(), &keep, want),
             Mode::Hybrid => {
                 let mut fused: HashMap<ChunkKey, f32> = HashMap::new();
                 for (w, list) in [(o.bm25_weight, self.bm25_ranked(query, &keep, n)), (o.dense_weight, self.dense_ranked(query_vec.unwrap(), &keep, n))] {
@@ -383,8 +391,12 @@ impl Index {
                         };
                     }
                 }
-                top_n(fused.into_iter().collect(), o.k)
+                top_n(fused.into_iter().collect(), want)
             }
+        };
+        let ranked = match o.per_document {
+            Some(per) => by_document(ranked, o.k, per.max(1)),
+            None => ranked,
         };
         Ok(ranked
             .into_iter()
@@ -395,6 +407,29 @@ impl Index {
             })
             .collect())
     }
+}
+
+/// Chunks searched per document wanted, when results are per document.
+const PER_DOCUMENT_DEPTH: usize = 8;
+
+/// The best `k` documents of chunks `ranked` (best first), each with up to `per` of its chunks, grouped.
+fn by_document(ranked: Vec<(ChunkKey, f32)>, k: usize, per: usize) -> Vec<(ChunkKey, f32)> {
+    let mut order: Vec<u32> = Vec::new();
+    let mut groups: HashMap<u32, Vec<(ChunkKey, f32)>> = HashMap::new();
+    for (key, score) in ranked {
+        let doc = (key >> 32) as u32;
+        let g = groups.entry(doc).or_default();
+        if g.is_empty() {
+            if order.len() == k {
+                continue;
+            }
+            order.push(doc);
+        }
+        if g.len() < per {
+            g.push((key, score));
+        }
+    }
+    order.into_iter().flat_map(|d| groups.remove(&d).unwrap_or_default()).collect()
 }
 
 /// The `n` best by score (ties broken by key, so results are deterministic).

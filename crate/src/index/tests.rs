@@ -64,6 +64,27 @@ fn filters_by_document_and_tag() {
     assert_eq!(ids(&ix.search(q, None, &o).unwrap()), [("meals".to_string(), 1)]);
 }
 
+/// Chunks crowd out documents: the k best chunks may all come from one document; per document, k documents
+/// come back, each with its best chunks together.
+#[test]
+fn results_per_document() {
+    let mut ix = Index::new(16);
+    ix.add(doc("policy", &[], &["Travel approval is needed.", "Travel approval above 500 EUR.", "Travel approval for taxis."])).unwrap();
+    ix.add(doc("faq", &[], &["Who gives travel approval?", "Meals are separate."])).unwrap();
+    ix.add(doc("misc", &[], &["Laptops are replaced."])).unwrap();
+    let q = "travel approval";
+    let chunks = ix.search(q, None, &SearchOptions { mode: Mode::Bm25, k: 2, ..Default::default() }).unwrap();
+    assert!(chunks.iter().all(|h| h.doc_id == "policy"), "{chunks:?}");
+    let per = ix.search(q, None, &SearchOptions { mode: Mode::Bm25, k: 2, per_document: Some(2), ..Default::default() }).unwrap();
+    let docs: Vec<&str> = per.iter().map(|h| h.doc_id.as_str()).collect();
+    assert_eq!(docs, ["policy", "policy", "faq"], "{per:?}");
+    assert!(per[0].score >= per[1].score);
+    let one = ix.search(q, Some(&vec_of(q)), &SearchOptions { k: 3, per_document: Some(1), ..Default::default() }).unwrap();
+    let mut seen: Vec<&str> = one.iter().map(|h| h.doc_id.as_str()).collect();
+    seen.dedup();
+    assert_eq!(seen.len(), one.len(), "one chunk per document: {one:?}");
+}
+
 #[test]
 fn remove_and_re_add() {
     let mut ix = sample();
