@@ -20,6 +20,12 @@ pub struct Turn {
 const POINTING_WORDS: &[&str] =
     &["it", "its", "they", "them", "their", "theirs", "he", "him", "his", "she", "her", "hers", "this", "these", "those", "former", "latter"];
 
+/// Whether `text` opens with a word that points back ("Its wifi password is …"): a sentence that names what
+/// it is about only through the text before it.
+pub fn opens_by_pointing_back(text: &str) -> bool {
+    words(text).first().is_some_and(|w| POINTING_WORDS.contains(&w.as_str()) || w == "there")
+}
+
 /// Openings that continue the previous question.
 const CONTINUING_OPENINGS: &[&str] = &["and", "also", "what about", "how about", "and what", "same"];
 

@@ -69,7 +69,13 @@ pub fn user_message(question: &str, passages: &[Passage]) -> String {
         }
         let flat: Vec<&str> = p.text[..end].split_whitespace().collect();
         let more = if end < p.text.len() { " …" } else { "" };
-        s.push_str(&format!("[{}] {}{more}\n\n", i + 1, flat.join(" ")));
+        // A sentence that opens by pointing back ("Its wifi password is …") gets its document's title in
+        // front: without it two such sentences of two documents cannot be told apart. (Titles in front of
+        // every passage cost answers on SQuAD dev half A: 0.32 against 0.38 contain the gold answer.)
+        let title = p.title.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat = flat.join(" ");
+        let lead = if title.is_empty() || !crate::followup::opens_by_pointing_back(&flat) { String::new() } else { format!("{title}: ") };
+        s.push_str(&format!("[{}] {lead}{flat}{more}\n\n", i + 1));
     }
     s.push_str("Question: ");
     s.push_str(question.trim());
@@ -444,6 +450,9 @@ mod tests {
         assert_eq!(m[0].role, "system");
         assert!(m[1].content.starts_with("[1] The Larkspur"), "{}", m[1].content);
         assert!(m[1].content.contains("\n\n[2] Trains"));
+        // A sentence that names its subject only by pointing back is led by its document's title.
+        let its = [p("Larkspur office notes", "Its wifi password is heliotrope-42.")];
+        assert!(user_message("q?", &its).starts_with("[1] Larkspur office notes: Its wifi password"));
         assert!(m[1].content.ends_with("Question: What is the wifi password?"));
         // A budget of 150 characters keeps only the first passage.
         let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |m| Ok(m[1].content.len() < 120)).unwrap();
