@@ -100,7 +100,7 @@ impl Bm25 {
     pub fn scores(&self, query: &str, keep: &dyn Fn(ChunkKey) -> bool) -> HashMap<ChunkKey, f32> {
         let n = self.lengths.len() as f32;
         let avgdl = if n > 0.0 { self.total_len as f32 / n } else { 1.0 };
-        // A term the query repeats counts once per occurrence, as in Lucene and bm25s: a long query (a
+        // A term the query repeats counts once per occurrence, as in Lucene and rank_bm25: a long query (a
         // whole paragraph) names its subject many times and its passing words once.
         // (In term order, so scores add up the same way every time.)
         let mut qtf: std::collections::BTreeMap<String, f32> = std::collections::BTreeMap::new();
