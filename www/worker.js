@@ -367,9 +367,10 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
   const defaults = wasm.ragDefaults();
   const { evidence: nEvidence = defaults.evidence, min_evidence: minEvidence = defaults.min_evidence, ...generation } = options ?? {};
   options = generation;
-  history = Array.isArray(history) ? history : [];
+  // The earlier turns as the prompt renders them (one copy, without the text shown around each sentence).
+  const turns = (Array.isArray(history) ? history : []).map(promptTurn);
   // A follow-up ("And who is it named after?") is searched with the earlier question it points back at.
-  const { query, context } = wasm.followUpQuery(question, history);
+  const { query, context } = wasm.followUpQuery(question, turns);
   const passagesFound = library.isEmpty ? [] : library.passages(query, k, scope);
   const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence, context) : [];
   const found = nEvidence > 0 && passagesFound.length ? evidence.map(evidencePassage) : passagesFound;
@@ -385,10 +386,10 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
   await generate(
     id,
     () => {
-      const earlier = history.reduce((n, t) => n + utf8Bytes(t?.question) + utf8Bytes(t?.answer) + (t?.passages ?? []).reduce((m, p) => m + utf8Bytes(p?.text), 0), 0);
+      const earlier = turns.reduce((n, t) => n + utf8Bytes(t.question) + utf8Bytes(t.answer) + t.passages.reduce((m, p) => m + utf8Bytes(p?.text), 0), 0);
       const bytes = utf8Bytes(question) + utf8Bytes(options?.system) + earlier + found.reduce((n, p) => n + utf8Bytes(p.text) + utf8Bytes(p.title), 0);
       expectPrefill(bytes, 2);
-      const { used, prompt_tokens } = model.beginRag(question, found, { ...options, history: history.map(promptTurn) });
+      const { used, prompt_tokens } = model.beginRag(question, found, { ...options, history: turns });
       passages = found.slice(0, used);
       post({ type: 'sources', id, passages, prompt_tokens, query });
     },

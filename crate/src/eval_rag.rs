@@ -256,12 +256,11 @@ pub fn run_followups(model: &Model, embedder: &Embedder, index: &Index, pairs: &
         let ps1 = passages(index, embedder, q1, c.k, None)?;
         let (a1, _) = answer(model, embedder, &mut session, q1, "", &ps1, &[], c)?;
         let history = [Turn { question: q1.clone(), passages: a1.used.clone(), answer: a1.text.clone() }];
-        let query = followup::retrieval_query(&p.followup, &history);
-        let ps2 = passages(index, embedder, &query, c.k, None)?;
+        let resolved = followup::resolve(&p.followup, &history);
+        let ps2 = passages(index, embedder, &resolved.query, c.k, None)?;
         r.recall_at_3 += rank3(&ps2, &p.whole.doc_id);
         r.recall_at_3_alone += rank3(&passages(index, embedder, &p.followup, c.k, None)?, &p.whole.doc_id);
-        let context = followup::earlier_questions(&p.followup, &history);
-        let (a2, _) = answer(model, embedder, &mut session, &p.followup, &context, &ps2, &history, c)?;
+        let (a2, _) = answer(model, embedder, &mut session, &p.followup, &resolved.context, &ps2, &history, c)?;
         r.answer_contains += contains_gold(&a2.text, &p.whole.answers) as u8 as f64;
         r.shown_contains += contains_gold(&a2.shown, &p.whole.answers) as u8 as f64;
         r.token_f1 += token_f1(&a2.text, &p.whole.answers);

@@ -46,9 +46,18 @@ pub fn is_follow_up(question: &str) -> bool {
     w.len() <= 3 || place || w.iter().any(|x| POINTING_WORDS.contains(&x.as_str())) || CONTINUING_OPENINGS.iter().any(|o| lower.starts_with(&format!("{o} ")) || lower.starts_with(&format!("{o},")))
 }
 
-/// The earlier questions `question` leans on, oldest first and joined ("" when it stands alone): walking
-/// back through `history` (oldest first) while each question is itself a follow-up.
-pub fn earlier_questions(question: &str, history: &[Turn]) -> String {
+/// How to search for a question after a conversation (see [`resolve`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Resolved {
+    /// What to search with: the earlier questions the question leans on, then itself.
+    pub query: String,
+    /// Those earlier questions, oldest first and joined ("" when the question stands alone).
+    pub context: String,
+}
+
+/// Resolves `question` against `history` (oldest first): walking back while each question is itself a
+/// follow-up, the earlier questions it leans on become its context and lead its query.
+pub fn resolve(question: &str, history: &[Turn]) -> Resolved {
     let mut parts = Vec::new();
     let mut current = question;
     for t in history.iter().rev().take(MAX_EARLIER_QUESTIONS) {
@@ -59,17 +68,9 @@ pub fn earlier_questions(question: &str, history: &[Turn]) -> String {
         current = &t.question;
     }
     parts.reverse();
-    parts.join(" ")
-}
-
-/// What to search with for `question` after `history`: the earlier questions it leans on, then itself.
-pub fn retrieval_query(question: &str, history: &[Turn]) -> String {
-    let earlier = earlier_questions(question, history);
-    if earlier.is_empty() {
-        question.trim().to_string()
-    } else {
-        format!("{earlier} {}", question.trim())
-    }
+    let context = parts.join(" ");
+    let query = if context.is_empty() { question.trim().to_string() } else { format!("{context} {}", question.trim()) };
+    Resolved { query, context }
 }
 
 #[cfg(test)]
@@ -96,12 +97,14 @@ mod tests {
     #[test]
     fn a_follow_up_is_searched_with_the_question_it_leans_on() {
         let h = [turn("Who founded Harvard?"), turn("What is the central library of the Harvard library system?")];
-        assert_eq!(retrieval_query("Who is it named after?", &h), "What is the central library of the Harvard library system? Who is it named after?");
+        assert_eq!(resolve("Who is it named after?", &h).query, "What is the central library of the Harvard library system? Who is it named after?");
         // A question that stands alone is searched as it is.
-        assert_eq!(retrieval_query("Where is the Eiffel Tower located?", &h), "Where is the Eiffel Tower located?");
+        assert_eq!(resolve("Where is the Eiffel Tower located?", &h).query, "Where is the Eiffel Tower located?");
         // A chain of follow-ups reaches back to the question that named the subject.
         let chain = [turn("Who designed the Eiffel Tower?"), turn("When was it built?")];
-        assert_eq!(retrieval_query("And how tall is it?", &chain), "Who designed the Eiffel Tower? When was it built? And how tall is it?");
-        assert_eq!(retrieval_query("And how tall is it?", &[]), "And how tall is it?");
+        assert_eq!(resolve("And how tall is it?", &chain).query, "Who designed the Eiffel Tower? When was it built? And how tall is it?");
+        assert_eq!(resolve("And how tall is it?", &[]).query, "And how tall is it?");
+        assert_eq!(resolve("Who is it named after?", &h).context, "What is the central library of the Harvard library system?");
+        assert_eq!(resolve("Where is the Eiffel Tower located?", &h).context, "");
     }
 }

@@ -234,7 +234,13 @@ pub fn rank_evidence(question: &str, context: &str, mut candidates: Vec<Evidence
     let q = set(question);
     let ctx: std::collections::HashSet<String> = set(context).difference(&q).cloned().collect();
     let sentence_terms: Vec<_> = candidates.iter().map(|c| set(&c.text)).collect();
-    let passage_terms: Vec<_> = if ctx.is_empty() { vec![] } else { candidates.iter().map(|c| set(&format!("{} {} {} {}", c.title, c.before, c.text, c.after))).collect() };
+    // The terms of each candidate's passage, once per passage (its sentences share it).
+    let mut passage_terms: std::collections::HashMap<usize, std::collections::HashSet<String>> = std::collections::HashMap::new();
+    if !ctx.is_empty() {
+        for c in &candidates {
+            passage_terms.entry(c.passage).or_insert_with(|| set(&format!("{} {} {} {}", c.title, c.before, c.text, c.after)));
+        }
+    }
     // IDF over the candidates: a term every sentence has (the topic's name) says little about which answers.
     let n = candidates.len().max(1) as f32;
     let weigh = |terms: &std::collections::HashSet<String>| -> Vec<(String, f32)> {
@@ -254,7 +260,7 @@ pub fn rank_evidence(question: &str, context: &str, mut candidates: Vec<Evidence
     for (i, c) in candidates.iter_mut().enumerate() {
         let lexical = share(&qw, &sentence_terms[i]);
         let dense = vectors.map_or(0.0, |(qv, vs)| vs.get(i).map_or(0.0, |v| qv.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()));
-        let context = if ctx.is_empty() { 0.0 } else { 0.5 * share(&cw, &sentence_terms[i]) + 0.5 * share(&cw, &passage_terms[i]) };
+        let context = if ctx.is_empty() { 0.0 } else { 0.5 * share(&cw, &sentence_terms[i]) + 0.5 * share(&cw, &passage_terms[&c.passage]) };
         c.score = lexical + EVIDENCE_DENSE_WEIGHT * dense + FOLLOW_UP_CONTEXT_WEIGHT * context;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));

@@ -504,8 +504,7 @@ pub fn follow_up_query(question: &str, history: JsValue) -> Result<JsValue, JsEr
     } else {
         serde_wasm_bindgen::from_value(history).map_err(|e| js_err(format!("invalid history: {e}")))?
     };
-    let context = crate::followup::earlier_questions(question, &history);
-    to_js(&serde_json::json!({"query": crate::followup::retrieval_query(question, &history), "context": context}))
+    to_js(&crate::followup::resolve(question, &history))
 }
 
 /// Incremental SHA-256, so a download can be verified while it streams (no second copy in JS memory).
