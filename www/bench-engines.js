@@ -9,7 +9,7 @@
 // ignored. hearth's figures come from Model.bench (timed inside wasm); wllama's from performance.now() around
 // its own API calls (the same calls its createCompletion makes), so they include its worker round trips.
 
-/** The benchmark's text: crate/src/bench.rs's TEXT (repeated until long enough), the same for both engines. */
+/** The benchmark's text: crate/src/eval/bench.rs's TEXT (repeated until long enough), the same for both engines. */
 export const TEXT =
   "When in the Course of human events, it becomes necessary for one people to dissolve the political bands which have connected them with another, and to assume among the powers of the earth, the separate and equal station to which the Laws of Nature and of Nature's God entitle them, a decent respect to the opinions of mankind requires that they should declare the causes which impel them to the separation. ";
 

@@ -297,17 +297,8 @@ export class LibraryHost {
    * score}; `scope` ({doc_ids, tags}, each optional) limits them to those documents or tags.
    */
   passages(question, k, scope = {}) {
-    const titles = new Map(this.documents().map((d) => [d.id, d.title]));
     const limits = { doc_ids: scope?.doc_ids ?? undefined, tags: scope?.tags ?? undefined };
-    return this.search(question, { k, mode: 'hybrid', ...limits }).map((h) => ({
-      doc_id: h.doc_id,
-      title: h.title ?? titles.get(h.doc_id) ?? h.doc_id,
-      text: h.text,
-      chunk: h.chunk,
-      start: h.start,
-      end: h.end,
-      score: h.score,
-    }));
+    return this.search(question, { k, mode: 'hybrid', ...limits });
   }
 
   // One read-modify-write of the saved index, holding the lock: reload if another tab saved since, then

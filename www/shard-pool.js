@@ -1,4 +1,4 @@
-// Threads for hearth without a threaded wasm build: a model split by rows across workers (crate/src/shard.rs).
+// Threads for hearth without a threaded wasm build: a model split by rows across workers (crate/src/llm/split.rs).
 //
 // The worker running the model (shard 0) owns a pool of `threads - 1` shard workers (shard-worker.js). Each
 // streams the same GGUF and keeps its rows of every matrix; shard 0 keeps its own rows and everything else.

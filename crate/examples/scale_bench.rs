@@ -1,4 +1,4 @@
-//! Scale benchmark for the ANN index (`hearth::index::ann`) on synthetic sentence-embedding-like vectors.
+//! Scale benchmark for the ANN index (`hearth::retrieval::index::ann`) on synthetic sentence-embedding-like vectors.
 //!
 //!     cargo run --release --example scale_bench -- --n 100000 [--queries 1000] [--clusters 1000]
 //!         [--m 48] [--r0 16] [--efc 100] [--alpha 1.0] [--ef 16,32,64,128,256] [--seed 7]
@@ -18,12 +18,12 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    use hearth::index::ann::{Ann, AnnParams};
-    use hearth::quant::dot_f32;
+    use hearth::retrieval::index::ann::{Ann, AnnParams};
+    use hearth::kernels::quant::dot_f32;
     use rayon::prelude::*;
     use std::time::Instant;
 
-    use hearth::index::synthetic::DIM;
+    use hearth::eval::synthetic::DIM;
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: &str| -> String { args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string()) };
     let n: usize = arg("--n", "100000").parse().expect("--n");
@@ -40,7 +40,7 @@ fn main() {
         ..d
     };
 
-    let synth = hearth::index::synthetic::Synthetic::new(clusters, seed);
+    let synth = hearth::eval::synthetic::Synthetic::new(clusters, seed);
     let draw = |i: u64, out: &mut [f32]| synth.draw(i, out);
     let t = Instant::now();
     let mut data = vec![0f32; n * DIM];
@@ -82,7 +82,7 @@ fn main() {
     let mut rows = Vec::new();
     let truth_ids: Vec<u32> = truth.iter().flat_map(|t| t.iter().map(|x| x.0 as u32)).collect();
     for &ef in &efs {
-        let (recall, p50, p95) = hearth::index::synthetic::search_bench(&ann, &data, &queries, &truth_ids, ef);
+        let (recall, p50, p95) = hearth::eval::synthetic::search_bench(&ann, &data, &queries, &truth_ids, ef);
         println!("{ef:>5} {recall:>10.4} {p50:>9.3} {p95:>9.3}");
         rows.push((ef, recall, p50, p95));
     }

@@ -1,48 +1,34 @@
-//! hearth: private, in-browser small language models. A GGUF runtime (llama, gemma3, qwen2) with WASM SIMD
-//! kernels, compiled natively for the CLI and tests and to wasm for the browser.
+//! hearth: private, in-browser small language models with retrieval. A GGUF runtime (llama, gemma3, qwen2)
+//! on our own WASM SIMD kernels, plus a document index, compiled natively for the CLI and tests and to wasm
+//! for the browser.
 //!
-//! Data flows one way: bytes → [`gguf`] → [`engine::Model`] (transformer + tokenizer + chat template) →
-//! [`session::Session`] (KV cache, sampling) → tokens and text.
+//! Two data flows, each one way, each step in one place:
+//! - **bytes → tokens**: [`gguf`] parses the file → [`llm::Model`] (config, [`llm::transformer`], tokenizer,
+//!   chat template) → [`llm::Session`] (KV cache, sampler) → tokens and text.
+//! - **documents → answers**: [`retrieval::Library`] (formats → chunks → embeddings → [`retrieval::index`])
+//!   → hits → [`rag`] (evidence → prompt → answer with citations).
+//!
+//! Below both: [`kernels`] (numbers only: quant types, dot products, matmul, attention) and [`rng`]. Beside
+//! them, not product: [`eval`] (perplexity, BEIR, answer quality, benchmarks). At the edges: `wasm` (the
+//! bindings, wasm32 only) and `bin/hearth` (the CLI).
 
-pub mod attention;
-pub mod bench;
-pub mod chat;
-pub mod chunker;
 pub mod clock;
-pub mod config;
-pub mod embedder;
-pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod eval_rag;
-pub mod fastmath;
-pub mod followup;
 pub mod gguf;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod gemm_simd128;
-pub mod index;
-pub mod ingest;
-pub mod kv_cache;
-pub mod matmul;
-pub mod model;
-pub mod perplexity;
-pub mod quant;
+pub mod kernels;
+pub mod llm;
 pub mod rag;
-pub mod retriever;
-pub mod sampler;
-pub mod session;
-pub mod shard;
-pub mod tokenizer;
+pub mod retrieval;
+pub mod rng;
 #[doc(hidden)]
 pub mod testutil;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
-#[cfg(target_arch = "wasm32")]
-pub mod wasm_peers;
 
-pub use chat::Message;
-pub use engine::{Model, ModelInfo};
 pub use error::{Error, Result};
-pub use sampler::SamplerParams;
-pub use session::{GenerateParams, Session, Stats, StopReason};
+pub use llm::chat_template::Message;
+pub use llm::model::{Model, ModelInfo};
+pub use llm::sampler::SamplerParams;
+pub use llm::session::{GenerateParams, Session, Stats, StopReason};

@@ -3,8 +3,8 @@
 
 use crate::gguf::writer::{write, TensorData};
 use crate::gguf::{Array, Value};
-use crate::quant::GgmlType;
-use crate::sampler::Rng;
+use crate::kernels::quant::GgmlType;
+use crate::rng::Rng;
 
 #[derive(Clone)]
 pub struct TinySpec {
@@ -58,7 +58,7 @@ pub fn spm_vocab() -> (Vec<String>, Vec<f32>, Vec<i64>) {
 fn random_matrix(ty: GgmlType, cols: usize, rows: usize, rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::with_capacity(ty.row_bytes(cols) * rows);
     for _ in 0..rows {
-        out.extend(crate::quant::tests_support::random_row(ty, cols, rng));
+        out.extend(crate::kernels::quant::tests_support::random_row(ty, cols, rng));
     }
     out
 }
@@ -192,11 +192,11 @@ pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
 }
 
 /// A model split across `count` shards in this process: every shard streams `bytes` in `chunk`-byte pieces
-/// through its own [`crate::shard::ShardLoader`], shard 0 becomes the model and the others answer it as
-/// [`crate::shard::LocalPeers`] with buffers of `capacity` floats (input, per-peer output), or exactly what
+/// through its own [`crate::llm::split::ShardLoader`], shard 0 becomes the model and the others answer it as
+/// [`crate::llm::split::LocalPeers`] with buffers of `capacity` floats (input, per-peer output), or exactly what
 /// a prefill batch needs if `None`.
 pub fn load_split(bytes: &[u8], count: usize, chunk: usize, capacity: Option<(usize, usize)>) -> crate::Result<crate::Model> {
-    use crate::shard::{LocalPeers, MatrixShard, ShardLoader, ShardSpec};
+    use crate::llm::split::{LocalPeers, MatrixShard, ShardLoader, ShardSpec};
     let stream = |index: usize| -> crate::Result<_> {
         let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(index, count)?);
         for piece in bytes.chunks(chunk) {
@@ -211,7 +211,7 @@ pub fn load_split(bytes: &[u8], count: usize, chunk: usize, capacity: Option<(us
         let (g, layout, data) = stream(i)?;
         shards.push(MatrixShard::new(&g, &layout, data)?);
     }
-    let capacity = capacity.unwrap_or_else(|| model.transformer.peer_buffers(crate::session::PREFILL_BATCH));
+    let capacity = capacity.unwrap_or_else(|| model.transformer.peer_buffers(crate::llm::session::PREFILL_BATCH));
     model.transformer.attach_peers(Box::new(LocalPeers::new(shards, capacity)))?;
     Ok(model)
 }

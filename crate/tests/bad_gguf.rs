@@ -4,7 +4,7 @@
 
 use hearth::gguf::writer::{write, TensorData};
 use hearth::gguf::Value;
-use hearth::quant::GgmlType;
+use hearth::kernels::quant::GgmlType;
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::Model;
 
@@ -135,7 +135,7 @@ fn bad_metadata_values() {
 #[test]
 fn random_bytes_after_a_valid_header_never_panic() {
     let good = tiny_gguf(&TinySpec::default());
-    let mut rng = hearth::sampler::Rng::new(9);
+    let mut rng = hearth::rng::Rng::new(9);
     for _ in 0..300 {
         let mut b = good.clone();
         // Corrupt a few bytes in the header/metadata region.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use hearth::embedder::{Embedder, Precision};
+use hearth::retrieval::embedder::{Embedder, Precision};
 use serde_json::Value;
 
 fn repo() -> PathBuf {

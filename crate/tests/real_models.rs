@@ -84,7 +84,7 @@ fn check_perplexity(id: &str, m: &Model) {
     assert_eq!(text.len() as u64, refs["text"]["bytes"].as_u64().unwrap(), "the perplexity text differs from the reference's");
     let chunks = refs["chunks"].as_u64().unwrap() as usize;
     let want = refs["models"][id]["ppl"].as_f64().unwrap();
-    let got = hearth::perplexity::perplexity(m, std::str::from_utf8(&text).unwrap(), 512, Some(chunks), |_, _, _| {}).unwrap();
+    let got = hearth::eval::perplexity::perplexity(m, std::str::from_utf8(&text).unwrap(), 512, Some(chunks), |_, _, _| {}).unwrap();
     let rel = (got.ppl - want).abs() / want;
     println!("{id}: hearth PPL {:.4}, llama.cpp {want:.4}, difference {:.2}%", got.ppl, rel * 100.0);
     assert_eq!(got.chunks, chunks);
@@ -152,14 +152,14 @@ fn llama_cpp_greedy_tokens_are_our_greedy_choices() {
         let prompt = m.prompt_tokens(prompt_text);
         let cont = m.tokenizer.encode(want, false);
         let all: Vec<u32> = prompt.iter().chain(&cont).copied().collect();
-        let mut cache = hearth::kv_cache::KvCache::new(m.config(), 512);
-        let mut scratch = hearth::model::Scratch::default();
+        let mut cache = hearth::llm::kv_cache::KvCache::new(m.config(), 512);
+        let mut scratch = hearth::llm::transformer::Scratch::default();
         let logits = m.transformer.forward(&mut scratch, &mut cache, &all, true).unwrap();
         let nv = m.config().n_vocab;
         let (mut same, mut worst) = (0, 0f32);
         for (i, &t) in cont.iter().enumerate() {
             let row = &logits[(prompt.len() + i - 1) * nv..(prompt.len() + i) * nv];
-            let best = hearth::sampler::argmax(row);
+            let best = hearth::llm::sampler::argmax(row);
             let gap = row[best as usize] - row[t as usize];
             same += (best == t) as usize;
             worst = worst.max(gap);
@@ -191,20 +191,24 @@ fn truncated_real_model_names_the_tensor() {
 /// distractors, SmolLM2 answers from it, and the answer's sentence cites that passage.
 #[test]
 fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
-    use hearth::chunker::{ChunkSpec, Format};
-    use hearth::embedder::{Embedder, Precision};
-    use hearth::index::{Index, SearchOptions};
-    use hearth::rag::{cite, prompt_tokens, Passage, RagOptions};
+    use hearth::retrieval::chunker::ChunkSpec;
+    use hearth::retrieval::format::Format;
+    use hearth::retrieval::{Library, RawDocument};
+    use hearth::retrieval::embedder::{Embedder, Precision};
+    use hearth::retrieval::index::SearchOptions;
+    use hearth::rag::{cite, prompt_tokens, RagOptions};
+    use hearth::retrieval::Passage;
 
     let e = Embedder::from_dir(&repo().join("models/cache/minilm-l6-v2"), Precision::F32).unwrap();
-    let mut index = Index::new(e.dim());
     let docs = [
         ("larkspur-office.md", "# Larkspur office handbook\n\nThe Larkspur office is on the third floor of the Meridian building. Visitors sign in at the front desk.\n\nThe wifi network of the Larkspur office is called Larkspur-Guest and its password is heliotrope-42.\n\nThe kitchen is cleaned every Friday afternoon."),
         ("travel-policy.txt", "Travel policy. Employees book trains at least two weeks before travel through the travel desk. Hotel costs are refunded up to 140 euros per night."),
         ("it-support.txt", "Lost laptops are reported to the IT desk within a day. Laptops are replaced every four years. Printers are on every floor."),
     ];
-    let docs = docs.iter().map(|(id, text)| hearth::ingest::RawDocument { id: id.to_string(), title: String::new(), text: text.to_string(), format: Format::from_name(id), tags: vec![] }).collect();
-    hearth::ingest::add_documents(&mut index, &e, docs, ChunkSpec::default(), |_, _| {}).unwrap();
+    let docs = docs.iter().map(|(id, text)| RawDocument { id: id.to_string(), title: String::new(), text: text.to_string(), format: Format::from_name(id), tags: vec![] }).collect();
+    let mut library = Library::new(e, ChunkSpec::default());
+    library.add_documents(docs, |_, _| {}).unwrap();
+    let Library { embedder: e, index, .. } = library;
 
     let q = "What is the wifi password of the Larkspur office?";
     let qv = e.embed(&[q]).unwrap().remove(0);
@@ -232,8 +236,8 @@ fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
 /// whole model does on the real SmolLM2: the same logits, bit for bit, for a prompt and a few decoded tokens.
 #[test]
 fn smollm2_split_across_two_shards_gives_identical_logits() {
-    use hearth::kv_cache::KvCache;
-    use hearth::model::Scratch;
+    use hearth::llm::kv_cache::KvCache;
+    use hearth::llm::transformer::Scratch;
     let bytes = std::fs::read(model_path("smollm2-135m-instruct")).unwrap();
     let split = hearth::testutil::load_split(&bytes, 2, 1 << 20, None).unwrap();
     let whole = smollm();

@@ -3,10 +3,10 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use hearth::kv_cache::KvCache;
-use hearth::model::Scratch;
-use hearth::quant::GgmlType;
-use hearth::shard::{ShardLoader, ShardSpec};
+use hearth::llm::kv_cache::KvCache;
+use hearth::llm::transformer::Scratch;
+use hearth::kernels::quant::GgmlType;
+use hearth::llm::split::{ShardLoader, ShardSpec};
 use hearth::testutil::{load_split, tiny_gguf, TinySpec};
 use hearth::Model;
 
@@ -111,12 +111,12 @@ fn a_split_model_without_its_peers_says_so() {
 
 /// Peers that fail their `fail_at`-th job (counting from 0), as a pool worker that dies mid-pass would.
 struct FailingPeers {
-    inner: hearth::shard::LocalPeers,
+    inner: hearth::llm::split::LocalPeers,
     fail_at: usize,
     jobs: std::sync::atomic::AtomicUsize,
 }
 
-impl hearth::shard::Peers for FailingPeers {
+impl hearth::llm::split::Peers for FailingPeers {
     fn capacity(&self) -> (usize, usize) {
         self.inner.capacity()
     }
@@ -135,7 +135,7 @@ impl hearth::shard::Peers for FailingPeers {
 /// the next pass gives exactly what a session that never saw the failed batch gives.
 #[test]
 fn a_peer_failing_mid_pass_leaves_no_stale_cache_rows() {
-    use hearth::shard::{LocalPeers, MatrixShard, Peers};
+    use hearth::llm::split::{LocalPeers, MatrixShard, Peers};
     let bytes = tiny_gguf(&TinySpec::default());
     let stream = |index: usize| {
         let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(index, 2).unwrap());

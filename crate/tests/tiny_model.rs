@@ -3,9 +3,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use hearth::kv_cache::KvCache;
-use hearth::model::Scratch;
-use hearth::quant::GgmlType;
+use hearth::llm::kv_cache::KvCache;
+use hearth::llm::transformer::Scratch;
+use hearth::kernels::quant::GgmlType;
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::{Error, GenerateParams, Message, Model, SamplerParams, Session, StopReason};
 

@@ -2,7 +2,7 @@
 //! generation through the JS API, and errors surfacing as JS `Error`s.
 #![cfg(target_arch = "wasm32")]
 
-use hearth::quant::tests_support::{
+use hearth::kernels::quant::tests_support::{
     check_gemm_against_reference, check_regrouped_rows_match_file_layout, check_vec_dot_against_reference,
     check_vec_dot_exact_integer_sums,
 };
@@ -25,8 +25,8 @@ fn same(a: &[f32], b: &[f32]) -> bool {
 
 #[wasm_bindgen_test]
 fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
-    use hearth::fastmath::{exp, gelu_mul, silu_mul, softmax, tanh};
-    let mut rng = hearth::sampler::Rng::new(5);
+    use hearth::kernels::fastmath::{exp, gelu_mul, silu_mul, softmax, tanh};
+    let mut rng = hearth::rng::Rng::new(5);
     let mut xs: Vec<f32> = (0..4001).map(|_| (rng.next_f32() - 0.5) * 60.0).collect();
     xs.extend([0.0, -0.0, 1e-40, -1e-40, 88.9, 89.1, -103.9, -104.1, -200.0, 200.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
     xs.extend((0..200).map(|i| -110.0 + i as f32 * 1.03)); // across the clamps and the subnormal results
@@ -63,7 +63,7 @@ fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
 
 #[wasm_bindgen_test]
 fn attention_equals_the_plain_loops_to_the_bit() {
-    hearth::attention::check_matches_plain_loops(7);
+    hearth::kernels::attention::check_matches_plain_loops(7);
 }
 
 #[wasm_bindgen_test]
@@ -214,9 +214,9 @@ fn cite_answer_returns_sentences_with_their_passages() {
 /// bit for bit in wasm too, where prefill batches run through the dequantised-tile GEMM on each shard's rows.
 #[wasm_bindgen_test]
 fn split_models_equal_the_whole_model() {
-    use hearth::kv_cache::KvCache;
-    use hearth::model::Scratch;
-    use hearth::quant::GgmlType;
+    use hearth::llm::kv_cache::KvCache;
+    use hearth::llm::transformer::Scratch;
+    use hearth::kernels::quant::GgmlType;
     // The last two: K and V of 32 rows (one KV head), so shards beyond the first hold none of them, and
     // regrouping must still find the tensor placed at the same offset (a review finding).
     let small_kv = |ty| TinySpec { dim: 128, ffn_dim: 256, n_heads: 4, n_kv_heads: 1, weight_type: ty, ..TinySpec::default() };

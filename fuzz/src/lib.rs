@@ -7,14 +7,15 @@ use std::sync::OnceLock;
 
 pub mod seeds;
 
-use hearth::chat::{ChatTemplate, Message};
-use hearth::chunker::{chunk, indexed_text, ChunkSpec, Format};
+use hearth::llm::chat_template::{ChatTemplate, Message};
+use hearth::retrieval::chunker::{chunk, ChunkSpec};
+use hearth::retrieval::format::{indexed_text, Format};
 use hearth::gguf::Gguf;
-use hearth::index::{Index, Mode, SearchOptions};
-use hearth::kv_cache::KvCache;
-use hearth::model::Scratch;
+use hearth::retrieval::index::{Index, Mode, SearchOptions};
+use hearth::llm::kv_cache::KvCache;
+use hearth::llm::transformer::Scratch;
 use hearth::testutil::{tiny_gguf, TinySpec};
-use hearth::tokenizer::Tokenizer;
+use hearth::llm::tokenizer::Tokenizer;
 use hearth::Model;
 
 pub struct Target {

@@ -49,7 +49,7 @@ const PROGRESS_EVERY: u64 = 1000;
 const STALL: Duration = Duration::from_secs(10);
 
 /// The sampler's seeded generator, widened: mutations need no other randomness.
-struct Rng(hearth::sampler::Rng);
+struct Rng(hearth::rng::Rng);
 impl Rng {
     fn next(&mut self) -> u64 {
         ((self.0.next_u32() as u64) << 32) | self.0.next_u32() as u64
@@ -144,7 +144,7 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
         corpus.push(Vec::new());
     }
     let artifacts = root.join("artifacts").join(t.name);
-    let mut rng = Rng(hearth::sampler::Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng(hearth::rng::Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15));
     let mut r = Report { execs: 0, crashes: 0, hangs: 0, over_memory: 0, slowest_ms: 0.0, peak_mb: 0.0, secs: 0.0 };
     // Warm up (tokenizers load the real vocabularies once) so the first input is not taken for a hang.
     let _ = std::panic::catch_unwind(|| (t.run)(&corpus[0]));

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use hearth::chunker::Span;
-use hearth::index::{ann::AnnParams, Index, NewDocument};
-use hearth::quant::GgmlType;
+use hearth::retrieval::chunker::Span;
+use hearth::retrieval::index::{ann::AnnParams, Index, NewDocument};
+use hearth::kernels::quant::GgmlType;
 use hearth::testutil::{tiny_gguf, TinySpec};
 
 fn put(root: &Path, target: &str, name: &str, data: &[u8]) {

@@ -1,0 +1,9 @@
+//! Measurement, not product: perplexity as llama.cpp computes it, retrieval quality on BEIR data, answer
+//! quality on SQuAD data, the speed benchmark run natively and in the browser, and synthetic vectors for the
+//! ANN scale benchmark.
+
+pub mod beir;
+pub mod bench;
+pub mod perplexity;
+pub mod rag;
+pub mod synthetic;

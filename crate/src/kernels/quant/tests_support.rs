@@ -1,0 +1,204 @@
+//! Random valid weight rows, for tests of the kernels and of synthetic models.
+
+use super::kernels::vec_dot_generic;
+use super::regroup::{file_type, regroup_row};
+use super::{dequantize_row, vec_dot, GgmlType, Q8Acts};
+use crate::rng::Rng;
+
+/// A random but valid row of `n` elements of type `ty`: random bytes with sane f16 scales.
+pub fn random_row(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    if let Some(base) = regrouped_from(ty) {
+        let mut row = random_row(base, n, rng);
+        regroup_row(base, &mut row);
+        return row;
+    }
+    let mut row: Vec<u8> = (0..ty.row_bytes(n)).map(|_| rng.next_u32() as u8).collect();
+    let bb = ty.block_bytes();
+    let scale = |rng: &mut Rng| half::f16::from_f32(rng.next_f32() * 0.02 + 0.001).to_bits().to_le_bytes();
+    for blk in row.chunks_exact_mut(bb) {
+        match ty {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => blk[0..2].copy_from_slice(&scale(rng)),
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => {
+                blk[0..2].copy_from_slice(&scale(rng));
+                blk[2..4].copy_from_slice(&scale(rng));
+            }
+            GgmlType::Q6_K => blk[208..210].copy_from_slice(&scale(rng)),
+            GgmlType::F16 => blk.copy_from_slice(&half::f16::from_f32(rng.next_f32() - 0.5).to_bits().to_le_bytes()),
+            GgmlType::BF16 => blk.copy_from_slice(&((((rng.next_f32() - 0.5).to_bits()) >> 16) as u16).to_le_bytes()),
+            GgmlType::F32 => blk.copy_from_slice(&(rng.next_f32() - 0.5).to_le_bytes()),
+            _ => {}
+        }
+    }
+    row
+}
+
+/// The file type `ty` was regrouped from, if it is a regrouped type.
+fn regrouped_from(ty: GgmlType) -> Option<GgmlType> {
+    let base = file_type(ty);
+    (base != ty).then_some(base)
+}
+
+pub const ALL: [GgmlType; 13] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::Q4_1x4,
+    GgmlType::Q8_0x4,
+];
+
+
+/// Checks `vec_dot` (whatever kernels this build dispatches to) for every type against a dot product of
+/// the dequantised row with the dequantised activations, on random rows. Used natively and in wasm.
+pub fn check_vec_dot_against_reference(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = 512;
+    for ty in ALL {
+        for _ in 0..5 {
+            let row = random_row(ty, n, &mut rng);
+            let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+            let mut acts = Q8Acts::default();
+            acts.quantize_from(&x);
+            let mut w = vec![0f32; n];
+            dequantize_row(ty, &row, &mut w);
+            // Float weights meet the float x; quantised weights meet the dequantised activations.
+            let xq: Vec<f32> = (0..n).map(|i| acts.d[i / 32] * acts.qs[i] as f32).collect();
+            let xr = if ty.is_float() { &x } else { &xq };
+            let want: f64 = w.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = w.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let got = vec_dot(ty, &row, &x, &acts.row(0, n / 32)) as f64;
+            assert!((got - want).abs() <= 1e-4 * scale + 1e-6, "{}: got {got}, want {want}", ty.name());
+        }
+    }
+}
+
+/// Checks that `vec_dot` (the SIMD kernels of this build) gives exactly what the portable kernels give, one
+/// 32-element activation block at a time: with the weights' f16 scales set to 1.0 and activations that
+/// quantise to `d = 1` (integers with a ±127 in the block) in just one block, every f32 step of both is
+/// exact, so any difference is a wrong integer sum. Random bytes and all-0x00 / all-0xFF blocks against
+/// random and saturated (±127) activations cover the i16 headroom. Used natively and in wasm.
+pub fn check_vec_dot_exact_integer_sums(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = 512;
+    let one = half::f16::from_f32(1.0).to_bits().to_le_bytes();
+    for ty in ALL.into_iter().filter(|t| !t.is_float()) {
+        let file_ty = file_type(ty);
+        let scale_fields: &[usize] = match file_ty {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+            GgmlType::Q6_K => &[208],
+            _ => &[0, 2],
+        };
+        for case in 0..6 {
+            let mut row = match case {
+                0 => vec![0u8; ty.row_bytes(n)],
+                1 => vec![0xFFu8; ty.row_bytes(n)],
+                _ => random_row(file_ty, n, &mut rng),
+            };
+            for blk in row.chunks_exact_mut(ty.block_bytes()) {
+                for &f in scale_fields {
+                    blk[f..f + 2].copy_from_slice(&one);
+                }
+            }
+            if file_ty != ty {
+                regroup_row(file_ty, &mut row);
+            }
+            for ab in 0..n / 32 {
+                for fill in 0..3 {
+                    let mut x = vec![0f32; n];
+                    let xb = &mut x[32 * ab..32 * ab + 32];
+                    for v in xb.iter_mut() {
+                        *v = match fill {
+                            0 => 127.0,
+                            1 => -127.0,
+                            _ => (rng.next_u32() % 255) as f32 - 127.0,
+                        };
+                    }
+                    xb[(rng.next_u32() % 32) as usize] = if fill == 0 { 127.0 } else { -127.0 };
+                    let mut acts = Q8Acts::default();
+                    acts.quantize_from(&x);
+                    assert_eq!(acts.d[ab], 1.0);
+                    let a = acts.row(0, n / 32);
+                    let got = vec_dot(ty, &row, &x, &a);
+                    let want = vec_dot_generic(ty, &row, &x, &a);
+                    assert!(got == want, "{} case {case} block {ab} fill {fill}: got {got}, want {want}", ty.name());
+                }
+            }
+        }
+    }
+}
+
+/// Checks the batched float paths (`gemm_f32`, and `matmul_dequantized` for Q8_0 and Q4_1 weights) against
+/// a float64 product, on sizes with remainders in every blocked dimension. Used natively and in wasm.
+pub fn check_gemm_against_reference(seed: u64) {
+    use crate::kernels::matmul::{gemm_f32, matmul_dequantized, Weight};
+    let mut rng = Rng::new(seed);
+    for (m, n, k) in [(1, 1, 4), (7, 5, 64), (37, 70, 96), (200, 33, 384)] {
+        let a: Vec<f32> = (0..m * k).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let b: Vec<f32> = (0..n * k).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let mut out = vec![0f32; m * n];
+        gemm_f32(&a, &b, m, n, k, &mut out);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * b[j * k + t] as f64).sum();
+                assert!((out[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "gemm {m}x{n}x{k} at ({i},{j})");
+            }
+        }
+        if k % 32 != 0 {
+            continue;
+        }
+        for ty in [GgmlType::Q8_0, GgmlType::Q4_1] {
+            let bytes: Vec<u8> = (0..n).flat_map(|_| random_row(ty, k, &mut rng)).collect();
+            let w = Weight::new(ty, n, k, 0);
+            let mut got = vec![0f32; m * n];
+            matmul_dequantized(&bytes, &w, &a, &mut got);
+            let mut row = vec![0f32; k];
+            for j in 0..n {
+                dequantize_row(ty, w.row(&bytes, j), &mut row);
+                for i in 0..m {
+                    let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * row[t] as f64).sum();
+                    assert!((got[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "{} {m}x{n}x{k} at ({i},{j})", ty.name());
+                }
+            }
+        }
+    }
+}
+
+/// Checks that regrouped rows ([`super::regroup`]) dequantise to exactly what their file layout does, and
+/// dot to exactly what this build's kernel for the file layout gives (in wasm the SIMD kernels are written
+/// to match step for step; natively regrouped rows go through the portable kernel, so compare with that),
+/// for row lengths with and without a partial last group. Used natively and in wasm.
+pub fn check_regrouped_rows_match_file_layout(seed: u64) {
+    use super::kernels::vec_dot_generic;
+    let mut rng = Rng::new(seed);
+    for (file_ty, ty) in [(GgmlType::Q4_1, GgmlType::Q4_1x4), (GgmlType::Q8_0, GgmlType::Q8_0x4)] {
+        for n in [32, 96, 128, 576, 1536, 32 * 18] {
+            let file = random_row(file_ty, n, &mut rng);
+            let mut row = file.clone();
+            regroup_row(file_ty, &mut row);
+            if n >= 128 {
+                assert_ne!(row, file, "{} n={n}: regrouping changed nothing", ty.name());
+            }
+            assert_eq!(super::regroup::ungroup_row(ty, &row), file, "{} n={n}: ungroup is not the inverse", ty.name());
+            let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+            dequantize_row(file_ty, &file, &mut a);
+            dequantize_row(ty, &row, &mut b);
+            assert_eq!(a, b, "{} n={n}: dequantised rows differ", ty.name());
+            for _ in 0..3 {
+                let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+                let mut acts = Q8Acts::default();
+                acts.quantize_from(&x);
+                let q = acts.row(0, n / 32);
+                let want = if cfg!(target_arch = "wasm32") { vec_dot(file_ty, &file, &x, &q) } else { vec_dot_generic(file_ty, &file, &x, &q) };
+                let got = vec_dot(ty, &row, &x, &q);
+                assert!(got.to_bits() == want.to_bits(), "{} n={n}: got {got}, want {want}", ty.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The transformer forward pass for llama and gemma3, on weights borrowed from the GGUF bytes.
+//!
+//! One readable loop in the spirit of llama2.c: embed, then per layer norm → attention (with RoPE and a KV
+//! cache) → residual → norm → gated FFN → residual, then the final norm and the vocabulary projection.
+//! Gemma 3 adds QK-norm, post-norms, scaled embeddings, GELU and sliding-window layers; the differences are
+//! switches on [`Config`]. Work buffers live in [`Scratch`] and are reused, so decoding a token allocates
+//! nothing.
+
+use crate::llm::config::{Activation, Config};
+use crate::error::{Error, Result};
+use crate::kernels::attention;
+use crate::kernels::fastmath;
+use crate::gguf::Gguf;
+use crate::llm::kv_cache::KvCache;
+use crate::kernels::matmul::{matmul, quantize, Weight};
+use crate::llm::split::{self, Layout, MatrixShard, Peers, ShardSpec};
+use crate::kernels::quant::{dequantize_row, Q8Acts};
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    /// Biases added to the Q, K and V projections (qwen2; absent elsewhere).
+    qkv_bias: Option<[Vec<f32>; 3]>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    ffn_norm: Vec<f32>,
+    post_ffn_norm: Option<Vec<f32>>,
+}
+
+/// Matrices per layer, in [`split::matrices`] order: q, k, v, o, gate, up, down.
+const PER_LAYER: usize = 7;
+const Q: usize = 0;
+const K: usize = 1;
+const V: usize = 2;
+const O: usize = 3;
+const GATE: usize = 4;
+const UP: usize = 5;
+const DOWN: usize = 6;
+
+pub struct Transformer {
+    pub config: Config,
+    /// The weights: the whole GGUF file (read in place), or one shard's packed part of it.
+    bytes: Vec<u8>,
+    /// Every matrix, numbered as in [`split::matrices`]: per layer q, k, v, o, gate, up, down; then the
+    /// output projection and the embedding table.
+    mats: Vec<Weight>,
+    output_norm: Vec<f32>,
+    layers: Vec<Layer>,
+    /// Per layer kind (global, sliding): RoPE inverse frequencies.
+    inv_freq: [Vec<f32>; 2],
+    spec: ShardSpec,
+    /// The workers holding the other rows of every matrix, when the model is split (`spec.count > 1`).
+    peers: Option<Box<dyn Peers>>,
+}
+
+/// Reused work buffers for a batch of up to `cap` tokens.
+#[derive(Default)]
+pub struct Scratch {
+    cap: usize,
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    xb2: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn_out: Vec<f32>,
+    att: Vec<f32>,
+    hb: Vec<f32>,
+    hb2: Vec<f32>,
+    rope: Vec<f32>,
+    pub logits: Vec<f32>,
+    acts: Q8Acts,
+    /// Rows received from the peers, and token ids sent to them.
+    recv: Vec<f32>,
+    ids: Vec<f32>,
+}
+
+impl Scratch {
+    fn ensure(&mut self, c: &Config, t: usize, n_ctx: usize, n_logits: usize) {
+        // Buffers only grow: a later, smaller batch reuses them without reallocating.
+        grow(&mut self.x, t * c.dim);
+        grow(&mut self.xb, t * c.dim);
+        grow(&mut self.xb2, t * c.dim);
+        grow(&mut self.q, t * c.q_dim());
+        grow(&mut self.k, t * c.kv_dim());
+        grow(&mut self.v, t * c.kv_dim());
+        grow(&mut self.attn_out, t * c.q_dim());
+        grow(&mut self.att, n_ctx * (c.n_heads / c.n_kv_heads));
+        grow(&mut self.hb, t * c.ffn_dim);
+        grow(&mut self.hb2, t * c.ffn_dim);
+        grow(&mut self.rope, c.rope_dim);
+        grow(&mut self.logits, n_logits * c.n_vocab);
+        grow(&mut self.ids, t);
+        self.cap = self.cap.max(t);
+    }
+}
+
+/// Which logits a pass computes: none (an early part of a split batch), the last token's, or every token's
+/// into the logits rows from `at`.
+#[derive(Clone, Copy)]
+enum Want {
+    None,
+    Last,
+    All { at: usize },
+}
+
+impl Transformer {
+    /// Builds the model from the parsed GGUF `g` of `bytes` (the whole file), checking every tensor it needs.
+    pub fn new(bytes: Vec<u8>, g: &Gguf) -> Result<Transformer> {
+        Transformer::from_layout(bytes, g, &Layout::whole_file(g))
+    }
+
+    /// Builds the model from `bytes` laid out as `layout` says (the whole file, or shard 0's part of it).
+    pub fn from_layout(bytes: Vec<u8>, g: &Gguf, layout: &Layout) -> Result<Transformer> {
+        if layout.spec.index != 0 {
+            return Err(Error::Invalid("only shard 0 runs the model; the others are matrix shards".into()));
+        }
+        let embd = g.tensor("token_embd.weight").ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
+        if embd.dims.len() != 2 {
+            return Err(Error::Unsupported(format!("tensor `token_embd.weight` has shape {:?}, expected 2 dimensions", embd.dims)));
+        }
+        let config = Config::from_gguf(g, embd.dims[1] as usize)?;
+        let c = &config;
+        let mut mats = split::matrices(g, layout, c)?;
+        let mut bytes = bytes;
+        if crate::kernels::matmul::REGROUP_AT_LOAD {
+            crate::kernels::matmul::regroup(&mut bytes, &mut mats);
+        }
+        let norm = |name: &str, n: usize| norm(g, layout, &bytes, name, n);
+        let output_norm = norm("output_norm.weight", c.dim)?;
+        let gemma = c.arch == crate::llm::config::Arch::Gemma3;
+        let mut layers = Vec::with_capacity(c.n_layers);
+        for l in 0..c.n_layers {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let opt_norm = |s: &str, len: usize| -> Result<Option<Vec<f32>>> {
+                if gemma {
+                    Ok(Some(norm(&n(s), len)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            let bias = |s: &str, len: usize| norm(&format!("blk.{l}.{s}.bias"), len);
+            let qkv_bias = if g.tensor(&format!("blk.{l}.attn_q.bias")).is_some() {
+                Some([bias("attn_q", c.q_dim())?, bias("attn_k", c.kv_dim())?, bias("attn_v", c.kv_dim())?])
+            } else {
+                None
+            };
+            layers.push(Layer {
+                attn_norm: norm(&n("attn_norm"), c.dim)?,
+                qkv_bias,
+                q_norm: opt_norm("attn_q_norm", c.head_dim)?,
+                k_norm: opt_norm("attn_k_norm", c.head_dim)?,
+                post_attn_norm: opt_norm("post_attention_norm", c.dim)?,
+                ffn_norm: norm(&n("ffn_norm"), c.dim)?,
+                post_ffn_norm: opt_norm("post_ffw_norm", c.dim)?,
+            });
+        }
+        let inv = |base: f32| (0..c.rope_dim / 2).map(|i| base.powf(-2.0 * i as f32 / c.rope_dim as f32) / c.rope_scale).collect();
+        let inv_freq = [inv(c.rope_base), inv(c.rope_base_local)];
+        Ok(Transformer { config, bytes, mats, output_norm, layers, inv_freq, spec: layout.spec, peers: None })
+    }
+
+    /// Bytes of weights held (the GGUF file, or this shard's part).
+    pub fn weight_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// How many workers share the matrices (1: this one holds them all).
+    pub fn shard_count(&self) -> usize {
+        self.spec.count
+    }
+
+    /// Connects a split model to the workers holding the other rows.
+    pub fn attach_peers(&mut self, peers: Box<dyn Peers>) -> Result<()> {
+        if self.spec.count < 2 {
+            return Err(Error::Invalid("this model is not split across workers".into()));
+        }
+        let (cap_in, cap_out) = peers.capacity();
+        let (need_in, need_out) = self.peer_buffers(1);
+        if cap_in < need_in || cap_out < need_out {
+            return Err(Error::Invalid(format!(
+                "peer buffers of {cap_in}/{cap_out} floats are smaller than one token needs ({need_in}/{need_out})"
+            )));
+        }
+        self.peers = Some(peers);
+        Ok(())
+    }
+
+    /// Input and per-peer output floats a job needs for batches of `batch` tokens (logits of the last token
+    /// only): what the buffers shared with the peers should hold.
+    pub fn peer_buffers(&self, batch: usize) -> (usize, usize) {
+        let max_cols = self.mats.iter().map(|w| w.cols).max().unwrap_or(0);
+        let out = (1..self.spec.count)
+            .map(|p| {
+                let sp = self.spec.of(p);
+                let held = |ids: &[usize]| ids.iter().map(|&i| sp.rows(self.mats[i].rows).len()).sum::<usize>();
+                let per_token = [&[Q, K, V][..], &[O], &[GATE, UP], &[DOWN]].iter().map(|g| held(g)).max().unwrap_or(0);
+                let output = held(&[self.mats.len() - 2]);
+                (batch * per_token).max(batch * self.config.dim).max(output)
+            })
+            .max()
+            .unwrap_or(0);
+        (batch * max_cols, out)
+    }
+
+    /// Tokens one pass may take so that every job fits the peers' buffers.
+    fn tokens_per_pass(&self, nt: usize, all_logits: bool) -> usize {
+        let Some(p) = &self.peers else { return nt };
+        if nt == 1 && !all_logits {
+            return 1; // attach_peers checked that one token fits
+        }
+        let (cap_in, cap_out) = p.capacity();
+        let (mut lo, mut hi) = (1, nt);
+        let fits = |b: usize| {
+            let (i, o) = self.peer_buffers(b);
+            let logits_out = if all_logits { (1..self.spec.count).map(|q| b * self.spec.of(q).rows(self.config.n_vocab).len()).max().unwrap_or(0) } else { 0 };
+            i <= cap_in && o.max(logits_out) <= cap_out
+        };
+        if fits(hi) {
+            return hi;
+        }
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if fits(mid) {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        lo
+    }
+
+    /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of every token
+    /// (`all_logits`, row-major `tokens.len() × n_vocab`) or of the last one only. On error the cache is as
+    /// it was.
+    pub fn forward<'s>(&self, s: &'s mut Scratch, cache: &mut KvCache, tokens: &[u32], all_logits: bool) -> Result<&'s [f32]> {
+        let c = &self.config;
+        let nt = tokens.len();
+        if nt == 0 {
+            return Err(Error::Invalid("forward called with no tokens".into()));
+        }
+        let pos0 = cache.len();
+        if pos0 + nt > cache.capacity() {
+            return Err(Error::Context(format!(
+                "{} tokens at position {pos0} exceed the context window of {} tokens",
+                nt,
+                cache.capacity()
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.n_vocab)));
+        }
+        if self.spec.count > 1 && self.peers.is_none() {
+            return Err(Error::Invalid(format!("the model is split across {} workers but they are not attached", self.spec.count)));
+        }
+        let n_logits = if all_logits { nt } else { 1 };
+        s.ensure(c, nt, cache.capacity(), n_logits);
+        // Split models run big batches in passes that fit the buffers shared with the peers.
+        let step = self.tokens_per_pass(nt, all_logits);
+        let mut done = 0;
+        for part in tokens.chunks(step) {
+            let want = match (all_logits, done + part.len() == nt) {
+                (true, _) => Want::All { at: done },
+                (false, true) => Want::Last,
+                (false, false) => Want::None,
+            };
+            if let Err(e) = self.pass(s, cache, part, want) {
+                cache.truncate(pos0);
+                return Err(e);
+            }
+            done += part.len();
+        }
+        Ok(&s.logits[..n_logits * c.n_vocab])
+    }
+
+    fn pass(&self, s: &mut Scratch, cache: &mut KvCache, tokens: &[u32], want: Want) -> Result<()> {
+        let c = &self.config;
+        let nt = tokens.len();
+        let pos0 = cache.len();
+        let (dim, qd, kvd, hd) = (c.dim, c.q_dim(), c.kv_dim(), c.head_dim);
+
+        self.embed(s, tokens)?;
+
+        for (l, ly) in self.layers.iter().enumerate() {
+            let m = (l * PER_LAYER) as u32;
+            rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.attn_norm, c.norm_eps);
+            let xb = &s.xb[..nt * dim];
+            quantize(&mut s.acts, xb, dim);
+            let qkv = [m + Q as u32, m + K as u32, m + V as u32];
+            self.mm(&qkv, xb, &s.acts, &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]], &mut s.recv)?;
+            if let Some([bq, bk, bv]) = &ly.qkv_bias {
+                add_rows(&mut s.q[..nt * qd], bq);
+                add_rows(&mut s.k[..nt * kvd], bk);
+                add_rows(&mut s.v[..nt * kvd], bv);
+            }
+            if let (Some(qn), Some(kn)) = (&ly.q_norm, &ly.k_norm) {
+                rmsnorm_rows_inplace(&mut s.q[..nt * qd], qn, c.norm_eps);
+                rmsnorm_rows_inplace(&mut s.k[..nt * kvd], kn, c.norm_eps);
+            }
+            let sliding = c.is_sliding(l);
+            let inv_freq = &self.inv_freq[sliding as usize];
+            for t in 0..nt {
+                let pos = (pos0 + t) as f32;
+                rope(&mut s.q[t * qd..(t + 1) * qd], hd, c.rope_dim, c.rope_neox, pos, inv_freq, &mut s.rope);
+                rope(&mut s.k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, c.rope_neox, pos, inv_freq, &mut s.rope);
+            }
+            cache.append(l, &s.k[..nt * kvd], &s.v[..nt * kvd]);
+            let (kc, vc) = cache.layer(l);
+            let group = c.n_heads / c.n_kv_heads;
+            for t in 0..nt {
+                let p = pos0 + t;
+                let start = match (sliding, c.sliding_window) {
+                    (true, Some(w)) => (p + 1).saturating_sub(w),
+                    _ => 0,
+                };
+                for kvh in 0..c.n_kv_heads {
+                    let span = attention::Span { k: kc, v: vc, stride: kvd, head: kvh, hd, start, end: p };
+                    let heads = t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd;
+                    attention::attend_group(&s.q[heads.clone()], &span, c.attn_scale, &mut s.att, &mut s.attn_out[heads]);
+                }
+            }
+            let ao = &s.attn_out[..nt * qd];
+            quantize(&mut s.acts, ao, qd);
+            self.mm(&[m + O as u32], ao, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
+            if let Some(pn) = &ly.post_attn_norm {
+                rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
+            }
+            add(&mut s.x[..nt * dim], &s.xb2[..nt * dim]);
+
+            rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.ffn_norm, c.norm_eps);
+            let xb = &s.xb[..nt * dim];
+            quantize(&mut s.acts, xb, dim);
+            let fd = c.ffn_dim;
+            let gate_up = [m + GATE as u32, m + UP as u32];
+            self.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.recv)?;
+            match c.activation {
+                Activation::Silu => fastmath::silu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
+                Activation::GeluTanh => fastmath::gelu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
+            }
+            let hb = &s.hb[..nt * fd];
+            quantize(&mut s.acts, hb, fd);
+            self.mm(&[m + DOWN as u32], hb, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
+            if let Some(pn) = &ly.post_ffn_norm {
+                rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
+            }
+            add(&mut s.x[..nt * dim], &s.xb2[..nt * dim]);
+        }
+
+        let (first, at) = match want {
+            Want::None => return Ok(()),
+            Want::Last => (nt - 1, 0),
+            Want::All { at } => (0, at),
+        };
+        let n = nt - first;
+        rmsnorm_rows(&mut s.xb[..n * dim], &s.x[first * dim..nt * dim], &self.output_norm, c.norm_eps);
+        let xb = &s.xb[..n * dim];
+        quantize(&mut s.acts, xb, dim);
+        let output = (self.mats.len() - 2) as u32;
+        self.mm(&[output], xb, &s.acts, &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]], &mut s.recv)
+    }
+
+    /// The embedding rows of `tokens` into `s.x`, the rows other shards hold fetched from them.
+    fn embed(&self, s: &mut Scratch, tokens: &[u32]) -> Result<()> {
+        let c = &self.config;
+        let dim = c.dim;
+        let e = &self.mats[self.mats.len() - 1];
+        let nt = tokens.len();
+        if let Some(p) = &self.peers {
+            for (d, &t) in s.ids.iter_mut().zip(tokens) {
+                *d = t as f32;
+            }
+            p.start(split::JOB_EMBED, &[], nt, &s.ids[..nt])?;
+        }
+        for (t, &tok) in tokens.iter().enumerate() {
+            if e.held_rows().contains(&(tok as usize)) {
+                dequantize_row(e.ty, e.row(&self.bytes, tok as usize), &mut s.x[t * dim..(t + 1) * dim]);
+            }
+        }
+        if let Some(p) = &self.peers {
+            let total: usize = (1..self.spec.count).map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), split::JOB_EMBED, &[], &s.ids[..nt])).sum();
+            grow(&mut s.recv, total);
+            p.finish(&mut s.recv[..total])?;
+            let mut at = 0;
+            for q in 1..self.spec.count {
+                let rows = self.spec.of(q).rows(e.rows);
+                for (t, &tok) in tokens.iter().enumerate() {
+                    if rows.contains(&(tok as usize)) {
+                        s.x[t * dim..(t + 1) * dim].copy_from_slice(&s.recv[at..at + dim]);
+                        at += dim;
+                    }
+                }
+            }
+        }
+        if c.embed_scale != 1.0 {
+            s.x[..nt * dim].iter_mut().for_each(|v| *v *= c.embed_scale);
+        }
+        Ok(())
+    }
+
+    /// `outs[i] = mats[ids[i]] · x` for matrices sharing the input `x`: this shard's rows here, while the
+    /// peers (if any) compute theirs, which are then put in place.
+    fn mm(&self, ids: &[u32], x: &[f32], acts: &Q8Acts, outs: &mut [&mut [f32]], recv: &mut Vec<f32>) -> Result<()> {
+        let nt = x.len() / self.mats[ids[0] as usize].cols;
+        if let Some(p) = &self.peers {
+            p.start(split::JOB_MATMUL, ids, nt, x)?;
+        }
+        for (&id, out) in ids.iter().zip(outs.iter_mut()) {
+            matmul(&self.bytes, &self.mats[id as usize], x, acts, out);
+        }
+        let Some(p) = &self.peers else { return Ok(()) };
+        let total: usize = ids.iter().map(|&id| nt * (self.mats[id as usize].rows - self.mats[id as usize].held)).sum();
+        grow(recv, total);
+        p.finish(&mut recv[..total])?;
+        let mut at = 0;
+        for q in 1..self.spec.count {
+            for (&id, out) in ids.iter().zip(outs.iter_mut()) {
+                let w = &self.mats[id as usize];
+                let r = self.spec.of(q).rows(w.rows);
+                let n = r.len();
+                for t in 0..nt {
+                    out[t * w.rows + r.start..t * w.rows + r.end].copy_from_slice(&recv[at + t * n..at + (t + 1) * n]);
+                }
+                at += nt * n;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Grows `v` to at least `n` values (never shrinks: a later, smaller batch reuses it).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+fn norm(g: &Gguf, layout: &Layout, bytes: &[u8], name: &str, n: usize) -> Result<Vec<f32>> {
+    let t = g.tensor(name).ok_or_else(|| Error::Unsupported(format!("tensor `{name}` is missing")))?;
+    if t.dims != [n as u64] {
+        return Err(Error::Unsupported(format!("tensor `{name}` has shape {:?}, expected [{n}]", t.dims)));
+    }
+    if !t.ty.is_supported() {
+        return Err(Error::Unsupported(format!("tensor `{name}` has type {}, which hearth cannot run yet", t.ty.name())));
+    }
+    let at = layout.place(name).ok_or_else(|| Error::Invalid(format!("tensor `{name}` is not held by this shard")))?.offset;
+    let mut out = vec![0f32; n];
+    dequantize_row(t.ty, &bytes[at..at + t.n_bytes], &mut out);
+    Ok(out)
+}
+
+fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    let ss: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let scale = 1.0 / ((ss / x.len() as f64) as f32 + eps).sqrt();
+    for ((o, &v), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = v * scale * wi;
+    }
+}
+
+/// RMS-normalises each `w.len()`-sized row of `x` into `out`.
+fn rmsnorm_rows(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    for (o, xr) in out.chunks_exact_mut(w.len()).zip(x.chunks_exact(w.len())) {
+        rmsnorm(o, xr, w, eps);
+    }
+}
+
+fn rmsnorm_rows_inplace(x: &mut [f32], w: &[f32], eps: f32) {
+    let mut tmp = [0f32; 1024];
+    for xr in x.chunks_exact_mut(w.len()) {
+        if w.len() <= tmp.len() {
+            rmsnorm(&mut tmp[..w.len()], xr, w, eps);
+            xr.copy_from_slice(&tmp[..w.len()]);
+        } else {
+            let copy = xr.to_vec();
+            rmsnorm(xr, &copy, w, eps);
+        }
+    }
+}
+
+/// Rotates each head of `x` (heads of `hd` values) by position `pos`.
+fn rope(x: &mut [f32], hd: usize, rope_dim: usize, neox: bool, pos: f32, inv_freq: &[f32], cs: &mut [f32]) {
+    let half = rope_dim / 2;
+    // cos/sin once per position, shared by all heads: cs[i] = cos, cs[half + i] = sin.
+    for i in 0..half {
+        let (sn, cn) = (pos * inv_freq[i]).sin_cos();
+        cs[i] = cn;
+        cs[half + i] = sn;
+    }
+    for head in x.chunks_exact_mut(hd) {
+        for i in 0..half {
+            let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cs[i] - x1 * cs[half + i];
+            head[b] = x0 * cs[half + i] + x1 * cs[i];
+        }
+    }
+}
+
+/// Adds `b` to every `b.len()`-sized row of `x`.
+fn add_rows(x: &mut [f32], b: &[f32]) {
+    for row in x.chunks_exact_mut(b.len()) {
+        add(row, b);
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
