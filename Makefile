@@ -8,7 +8,7 @@ PORT ?= 8080
 SHARED ?= ../shared
 PPL_TEXT := target/ppl.txt
 
-.PHONY: demo test setup models native wasm test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
+.PHONY: demo test setup models native wasm lint test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
 
 setup:
 	scripts/setup.sh
@@ -31,10 +31,15 @@ $(PPL_TEXT): tests/reference/make_ppl_text.py
 	python3 tests/reference/make_ppl_text.py $(SHARED)/data/squad-dev-a/dev-v1.1-a.json $(PPL_TEXT)
 
 test: setup models $(PPL_TEXT)
+	$(MAKE) lint
 	$(MAKE) test-native
 	$(MAKE) wasm
 	$(MAKE) test-wasm
 	$(MAKE) test-e2e
+
+# cargo fmt --check, clippy -D warnings (native and wasm32), and the JS unit tests (tests/unit).
+lint: setup
+	scripts/lint.sh
 
 test-native: $(PPL_TEXT)
 	cargo test --release

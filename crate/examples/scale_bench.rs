@@ -18,14 +18,20 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    use hearth::retrieval::index::ann::{Ann, AnnParams};
     use hearth::kernels::quant::dot_f32;
+    use hearth::retrieval::index::ann::{Ann, AnnParams};
     use rayon::prelude::*;
     use std::time::Instant;
 
     use hearth::eval::synthetic::DIM;
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: &str| -> String { args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string()) };
+    let arg = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
     let n: usize = arg("--n", "100000").parse().expect("--n");
     let nq: usize = arg("--queries", "1000").parse().expect("--queries");
     let clusters: usize = arg("--clusters", "1000").parse().expect("--clusters");
@@ -63,14 +69,26 @@ fn main() {
         .collect();
     let top1: f32 = truth.iter().map(|t| t[0].1).sum::<f32>() / nq as f32;
     let top10: f32 = truth.iter().map(|t| t[9].1).sum::<f32>() / nq as f32;
-    println!("exact top-10 (brute force, {} threads) in {:.1} s; mean cosine of 1st / 10th neighbour {top1:.3} / {top10:.3}", rayon::current_num_threads(), t.elapsed().as_secs_f64());
+    println!(
+        "exact top-10 (brute force, {} threads) in {:.1} s; mean cosine of 1st / 10th neighbour {top1:.3} / {top10:.3}",
+        rayon::current_num_threads(),
+        t.elapsed().as_secs_f64()
+    );
 
     let t = Instant::now();
     let ann = Ann::build(DIM, n, vec, params).expect("build");
     let build_s = t.elapsed().as_secs_f64();
     let bpv = ann.bytes() as f64 / n as f64;
     let bpv_f32 = bpv + (DIM * 4) as f64;
-    println!("build: {build_s:.1} s ({} threads; params m={} r0={} m_up={} efc={} alpha={})", rayon::current_num_threads(), params.m, params.r0, params.m_up, params.ef_construction, params.alpha);
+    println!(
+        "build: {build_s:.1} s ({} threads; params m={} r0={} m_up={} efc={} alpha={})",
+        rayon::current_num_threads(),
+        params.m,
+        params.r0,
+        params.m_up,
+        params.ef_construction,
+        params.alpha
+    );
     println!("bytes/vector: {bpv:.1} (PQ codes + graph + codebooks; index total {:.1} MB) — {bpv_f32:.1} with the f32 vectors used for re-ranking (held by the caller)", ann.bytes() as f64 / 1e6);
     let t = Instant::now();
     let bytes = ann.to_bytes();
@@ -92,8 +110,13 @@ fn main() {
         let dir = std::path::Path::new(dir);
         std::fs::create_dir_all(dir).expect("--save dir");
         std::fs::write(dir.join("graph.bin"), &bytes).expect("write graph");
-        std::fs::write(dir.join("truth.bin"), truth_ids.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).expect("write truth");
-        std::fs::write(dir.join("meta.json"), format!("{{\"n\":{n},\"queries\":{nq},\"clusters\":{clusters},\"seed\":{seed}}}")).expect("write meta");
+        std::fs::write(dir.join("truth.bin"), truth_ids.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+            .expect("write truth");
+        std::fs::write(
+            dir.join("meta.json"),
+            format!("{{\"n\":{n},\"queries\":{nq},\"clusters\":{clusters},\"seed\":{seed}}}"),
+        )
+        .expect("write meta");
         println!("saved graph.bin, truth.bin and meta.json in {}", dir.display());
     }
     // The chosen setting: the smallest ef reaching recall 0.95, else the best recall.

@@ -46,7 +46,8 @@ pub fn spm_vocab() -> (Vec<String>, Vec<f32>, Vec<i64>) {
         toks.push(format!("<0x{b:02X}>"));
         types.push(6);
     }
-    for p in ["▁", "a", "b", "c", "h", "e", "l", "o", "ab", "▁a", "▁ab", "he", "ll", "hell", "hello", "▁hello", "lo"] {
+    for p in ["▁", "a", "b", "c", "h", "e", "l", "o", "ab", "▁a", "▁ab", "he", "ll", "hell", "hello", "▁hello", "lo"]
+    {
         toks.push(p.to_string());
         types.push(1);
     }
@@ -145,15 +146,52 @@ pub fn tiny_gguf(spec: &TinySpec) -> Vec<u8> {
 pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
     use safetensors::tensor::{Dtype, TensorView};
     let words = [
-        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "travel", "expenses", "need", "approval", "meal", "allowance", "per", "day", "laptop", "replaced",
-        "every", "four", "years", "policy", "the", "is", "a", "of", "and", "to", ".", ",", "?", "##s", "##ing", "lost", "phone", "report", "eur", "500",
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "travel",
+        "expenses",
+        "need",
+        "approval",
+        "meal",
+        "allowance",
+        "per",
+        "day",
+        "laptop",
+        "replaced",
+        "every",
+        "four",
+        "years",
+        "policy",
+        "the",
+        "is",
+        "a",
+        "of",
+        "and",
+        "to",
+        ".",
+        ",",
+        "?",
+        "##s",
+        "##ing",
+        "lost",
+        "phone",
+        "report",
+        "eur",
+        "500",
     ];
     let (h, f, layers, vocab) = (64usize, 128usize, 2usize, words.len());
     let mut rng = Rng::new(seed);
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut add = |name: String, shape: Vec<usize>, rng: &mut Rng, scale: f32, offset: f32| {
         let n: usize = shape.iter().product();
-        tensors.push((name, shape, (0..n).flat_map(|_| ((rng.next_f32() - 0.5) * scale + offset).to_le_bytes()).collect()));
+        tensors.push((
+            name,
+            shape,
+            (0..n).flat_map(|_| ((rng.next_f32() - 0.5) * scale + offset).to_le_bytes()).collect(),
+        ));
     };
     add("embeddings.word_embeddings.weight".into(), vec![vocab, h], &mut rng, 1.0, 0.0);
     add("embeddings.position_embeddings.weight".into(), vec![64, h], &mut rng, 0.2, 0.0);
@@ -162,7 +200,14 @@ pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
     add("embeddings.LayerNorm.bias".into(), vec![h], &mut rng, 0.1, 0.0);
     for l in 0..layers {
         let p = format!("encoder.layer.{l}");
-        for (n, rows, cols) in [("attention.self.query", h, h), ("attention.self.key", h, h), ("attention.self.value", h, h), ("attention.output.dense", h, h), ("intermediate.dense", f, h), ("output.dense", h, f)] {
+        for (n, rows, cols) in [
+            ("attention.self.query", h, h),
+            ("attention.self.key", h, h),
+            ("attention.self.value", h, h),
+            ("attention.output.dense", h, h),
+            ("intermediate.dense", f, h),
+            ("output.dense", h, f),
+        ] {
             add(format!("{p}.{n}.weight"), vec![rows, cols], &mut rng, 0.3, 0.0);
             add(format!("{p}.{n}.bias"), vec![rows], &mut rng, 0.1, 0.0);
         }
@@ -171,7 +216,8 @@ pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
             add(format!("{p}.{n}.bias"), vec![h], &mut rng, 0.1, 0.0);
         }
     }
-    let views: Vec<(String, TensorView)> = tensors.iter().map(|(n, s, d)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap())).collect();
+    let views: Vec<(String, TensorView)> =
+        tensors.iter().map(|(n, s, d)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap())).collect();
     let st = safetensors::serialize(views, None).unwrap();
     let config = format!(
         r#"{{"hidden_size": {h}, "num_hidden_layers": {layers}, "num_attention_heads": 4, "intermediate_size": {f}, "max_position_embeddings": 64, "vocab_size": {vocab}, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}}"#
@@ -195,7 +241,12 @@ pub fn tiny_bert(seed: u64) -> (Vec<u8>, String, Vec<u8>) {
 /// through its own [`crate::llm::split::ShardLoader`], shard 0 becomes the model and the others answer it as
 /// [`crate::llm::split::LocalPeers`] with buffers of `capacity` floats (input, per-peer output), or exactly what
 /// a prefill batch needs if `None`.
-pub fn load_split(bytes: &[u8], count: usize, chunk: usize, capacity: Option<(usize, usize)>) -> crate::Result<crate::Model> {
+pub fn load_split(
+    bytes: &[u8],
+    count: usize,
+    chunk: usize,
+    capacity: Option<(usize, usize)>,
+) -> crate::Result<crate::Model> {
     use crate::llm::split::{LocalPeers, MatrixShard, ShardLoader, ShardSpec};
     let stream = |index: usize| -> crate::Result<_> {
         let mut l = ShardLoader::new(bytes.len(), ShardSpec::new(index, count)?);

@@ -127,8 +127,7 @@ fn missing_tensor_and_wrong_shape() {
 
 #[test]
 fn bad_metadata_values() {
-    let mut spec = TinySpec::default();
-    spec.n_kv_heads = 3; // 4 heads are not a multiple of 3 KV heads
+    let spec = TinySpec { n_kv_heads: 3, ..TinySpec::default() }; // 4 heads are not a multiple of 3 KV heads
     assert_err(tiny_gguf(&spec), &["not a multiple of 3 KV heads"]);
 }
 
@@ -171,7 +170,9 @@ fn overlapping_tensor_data_is_refused() {
 fn odd_metadata_is_refused() {
     use hearth::gguf::Array;
     // A minimal file holding just that key: the header is refused before anything else is looked at.
-    let with = |extra: (String, Value)| write(&[extra], &[TensorData { name: "t".into(), dims: vec![32], ty: GgmlType::F32, data: vec![0; 128] }]);
+    let with = |extra: (String, Value)| {
+        write(&[extra], &[TensorData { name: "t".into(), dims: vec![32], ty: GgmlType::F32, data: vec![0; 128] }])
+    };
     let e = load_err(with(("x.nested".into(), Value::Array(Array::Nested(vec![Array::Int(vec![1, 2].into())])))));
     assert!(e.contains("array of arrays"), "{e}");
     let e = load_err(with((String::new(), Value::U32(1))));

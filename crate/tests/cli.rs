@@ -44,7 +44,8 @@ fn tokenize_prints_a_json_array_and_keeps_special_text_plain() {
 fn generate_json_has_text_tokens_and_stats() {
     let d = tmp("gen");
     let m = tiny_model(&d);
-    let (out, err, ok) = hearth(&["generate", "--model", &m, "--chat", "hello", "--max-tokens", "5", "--temperature", "0", "--json"]);
+    let (out, err, ok) =
+        hearth(&["generate", "--model", &m, "--chat", "hello", "--max-tokens", "5", "--temperature", "0", "--json"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(v["text"].is_string());
@@ -82,13 +83,40 @@ fn index_build_and_search_json_lines() {
     let corpus = d.join("corpus.jsonl");
     std::fs::write(&corpus, "{\"_id\": \"d1\", \"title\": \"Travel\", \"text\": \"Travel expenses need approval.\"}\n{\"_id\": \"d2\", \"title\": \"IT\", \"text\": \"Report a lost phone.\"}\n").unwrap();
     let queries = d.join("queries.jsonl");
-    std::fs::write(&queries, "{\"_id\": \"q1\", \"text\": \"lost phone\"}\n{\"_id\": \"q2\", \"text\": \"travel approval\"}\n").unwrap();
+    std::fs::write(
+        &queries,
+        "{\"_id\": \"q1\", \"text\": \"lost phone\"}\n{\"_id\": \"q2\", \"text\": \"travel approval\"}\n",
+    )
+    .unwrap();
     let idx = d.join("x.idx");
     let e = emb.to_string_lossy().into_owned();
-    let (_, err, ok) = hearth(&["index", "build", "--input", &corpus.to_string_lossy(), "--out", &idx.to_string_lossy(), "--embedder", &e]);
+    let (_, err, ok) = hearth(&[
+        "index",
+        "build",
+        "--input",
+        &corpus.to_string_lossy(),
+        "--out",
+        &idx.to_string_lossy(),
+        "--embedder",
+        &e,
+    ]);
     assert!(ok, "{err}");
     for mode in ["bm25", "dense", "hybrid"] {
-        let (out, err, ok) = hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--queries", &queries.to_string_lossy(), "--k", "2", "--mode", mode, "--json", "--embedder", &e]);
+        let (out, err, ok) = hearth(&[
+            "index",
+            "search",
+            "--index",
+            &idx.to_string_lossy(),
+            "--queries",
+            &queries.to_string_lossy(),
+            "--k",
+            "2",
+            "--mode",
+            mode,
+            "--json",
+            "--embedder",
+            &e,
+        ]);
         assert!(ok, "{err}");
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
@@ -101,20 +129,64 @@ fn index_build_and_search_json_lines() {
         }
     }
     // With an ANN graph (forced on for two chunks), dense search still finds the passage.
-    let (_, err, ok) = hearth(&["index", "build", "--input", &corpus.to_string_lossy(), "--out", &idx.to_string_lossy(), "--embedder", &e, "--ann", "on"]);
+    let (_, err, ok) = hearth(&[
+        "index",
+        "build",
+        "--input",
+        &corpus.to_string_lossy(),
+        "--out",
+        &idx.to_string_lossy(),
+        "--embedder",
+        &e,
+        "--ann",
+        "on",
+    ]);
     assert!(ok && err.contains("ANN graph over 2 chunks"), "{err}");
-    let (out, err, ok) = hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "lost phone", "--k", "2", "--mode", "dense", "--json", "--embedder", &e]);
+    let (out, err, ok) = hearth(&[
+        "index",
+        "search",
+        "--index",
+        &idx.to_string_lossy(),
+        "--query",
+        "lost phone",
+        "--k",
+        "2",
+        "--mode",
+        "dense",
+        "--json",
+        "--embedder",
+        &e,
+    ]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["hits"].as_array().unwrap().len(), 2);
     // ask: the answer, its sentences with citations, and the passages given to the model.
     let model = tiny_model(&d);
-    let (out, err, ok) = hearth(&["ask", "--model", &model, "--index", &idx.to_string_lossy(), "--question", "lost phone?", "--max-tokens", "4", "--mode", "bm25", "--json", "--embedder", &e]);
+    let (out, err, ok) = hearth(&[
+        "ask",
+        "--model",
+        &model,
+        "--index",
+        &idx.to_string_lossy(),
+        "--question",
+        "lost phone?",
+        "--max-tokens",
+        "4",
+        "--mode",
+        "bm25",
+        "--json",
+        "--embedder",
+        &e,
+    ]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(v["answer"].is_string() && v["segments"].is_array() && v["stats"]["generated_tokens"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["answer"].is_string() && v["segments"].is_array() && v["stats"]["generated_tokens"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert_eq!(v["passages"][0]["doc_id"], "d2", "{v}");
     std::fs::write(&idx, b"HEARTHIX garbage").unwrap();
-    let (_, err, ok) = hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "x", "--mode", "bm25"]);
+    let (_, err, ok) =
+        hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "x", "--mode", "bm25"]);
     assert!(!ok && err.contains("index file"), "{err}");
 }

@@ -18,7 +18,9 @@ fn embedder(p: Precision) -> Embedder {
 }
 
 fn fixture() -> Vec<(String, Vec<u32>, Vec<f32>)> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/embedding_fixture.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/embedding_fixture.json")).unwrap())
+            .unwrap();
     v["cases"]
         .as_array()
         .unwrap()

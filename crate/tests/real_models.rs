@@ -14,8 +14,14 @@ fn repo() -> PathBuf {
 }
 
 fn model_path(id: &str) -> PathBuf {
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/manifest.json")).unwrap()).unwrap();
-    let entry = manifest["models"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("{id} not in the manifest"));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("models/manifest.json")).unwrap()).unwrap();
+    let entry = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in the manifest"));
     let file = entry["files"][0]["name"].as_str().unwrap();
     let p = repo().join("models/cache").join(id).join(file);
     assert!(p.exists(), "{} is missing: run `make models`", p.display());
@@ -80,11 +86,18 @@ fn qwen2_tokenizer_matches_llama_cpp() {
 fn check_perplexity(id: &str, m: &Model) {
     let refs = reference("perplexity.json");
     let text_path = repo().join("target/ppl.txt");
-    let text = std::fs::read(&text_path).unwrap_or_else(|_| panic!("{} missing: run `make target/ppl.txt`", text_path.display()));
-    assert_eq!(text.len() as u64, refs["text"]["bytes"].as_u64().unwrap(), "the perplexity text differs from the reference's");
+    let text = std::fs::read(&text_path)
+        .unwrap_or_else(|_| panic!("{} missing: run `make target/ppl.txt`", text_path.display()));
+    assert_eq!(
+        text.len() as u64,
+        refs["text"]["bytes"].as_u64().unwrap(),
+        "the perplexity text differs from the reference's"
+    );
     let chunks = refs["chunks"].as_u64().unwrap() as usize;
     let want = refs["models"][id]["ppl"].as_f64().unwrap();
-    let got = hearth::eval::perplexity::perplexity(m, std::str::from_utf8(&text).unwrap(), 512, Some(chunks), |_, _, _| {}).unwrap();
+    let got =
+        hearth::eval::perplexity::perplexity(m, std::str::from_utf8(&text).unwrap(), 512, Some(chunks), |_, _, _| {})
+            .unwrap();
     let rel = (got.ppl - want).abs() / want;
     println!("{id}: hearth PPL {:.4}, llama.cpp {want:.4}, difference {:.2}%", got.ppl, rel * 100.0);
     assert_eq!(got.chunks, chunks);
@@ -108,15 +121,29 @@ fn qwen2_perplexity_within_2_percent_of_llama_cpp() {
 }
 
 fn check_chat_knows_the_capital_of_france(m: &Model) {
-    let msgs = [Message::new("system", "You are a helpful assistant."), Message::new("user", "What is the capital of France?")];
+    let msgs = [
+        Message::new("system", "You are a helpful assistant."),
+        Message::new("user", "What is the capital of France?"),
+    ];
     let prompt = m.chat_tokens(&msgs).unwrap();
     let mut s = Session::new(m, 2048);
     let mut streamed = String::new();
     let out = s
-        .generate(m, &prompt, GenerateParams { max_tokens: 48, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams::greedy() }, |p| {
-            streamed.push_str(p);
-            true
-        })
+        .generate(
+            m,
+            &prompt,
+            GenerateParams {
+                max_tokens: 48,
+                stop: vec![],
+                ignore_eos: false,
+                stop_repetition: false,
+                sampler: SamplerParams::greedy(),
+            },
+            |p| {
+                streamed.push_str(p);
+                true
+            },
+        )
         .unwrap();
     println!("{:?} {:?}", out.text, out.stats);
     assert!(out.text.contains("Paris"), "answer: {:?}", out.text);
@@ -164,8 +191,16 @@ fn llama_cpp_greedy_tokens_are_our_greedy_choices() {
             same += (best == t) as usize;
             worst = worst.max(gap);
         }
-        println!("{} {prompt_text:?}: {same} of {} tokens are our argmax; largest logit gap {worst:.3}", case["model"], cont.len());
-        assert!(worst < 1.0, "{} {prompt_text:?}: a llama.cpp token is {worst:.3} logits below our best", case["model"]);
+        println!(
+            "{} {prompt_text:?}: {same} of {} tokens are our argmax; largest logit gap {worst:.3}",
+            case["model"],
+            cont.len()
+        );
+        assert!(
+            worst < 1.0,
+            "{} {prompt_text:?}: a llama.cpp token is {worst:.3} logits below our best",
+            case["model"]
+        );
         assert!(same * 10 >= cont.len() * 8, "{} {prompt_text:?}: only {same} of {} agree", case["model"], cont.len());
     }
     assert_eq!(gemma().prompt_tokens("x")[0], gemma().tokenizer.bos.unwrap(), "gemma adds BOS");
@@ -191,13 +226,13 @@ fn truncated_real_model_names_the_tensor() {
 /// distractors, SmolLM2 answers from it, and the answer's sentence cites that passage.
 #[test]
 fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
-    use hearth::retrieval::chunker::ChunkSpec;
-    use hearth::retrieval::format::Format;
-    use hearth::retrieval::{Library, RawDocument};
-    use hearth::retrieval::embedder::{Embedder, Precision};
-    use hearth::retrieval::index::SearchOptions;
     use hearth::rag::{cite, prompt_tokens, RagOptions};
+    use hearth::retrieval::chunker::ChunkSpec;
+    use hearth::retrieval::embedder::{Embedder, Precision};
+    use hearth::retrieval::format::Format;
+    use hearth::retrieval::index::SearchOptions;
     use hearth::retrieval::Passage;
+    use hearth::retrieval::{Library, RawDocument};
 
     let e = Embedder::from_dir(&repo().join("models/cache/minilm-l6-v2"), Precision::F32).unwrap();
     let docs = [
@@ -205,7 +240,16 @@ fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
         ("travel-policy.txt", "Travel policy. Employees book trains at least two weeks before travel through the travel desk. Hotel costs are refunded up to 140 euros per night."),
         ("it-support.txt", "Lost laptops are reported to the IT desk within a day. Laptops are replaced every four years. Printers are on every floor."),
     ];
-    let docs = docs.iter().map(|(id, text)| RawDocument { id: id.to_string(), title: String::new(), text: text.to_string(), format: Format::from_name(id), tags: vec![] }).collect();
+    let docs = docs
+        .iter()
+        .map(|(id, text)| RawDocument {
+            id: id.to_string(),
+            title: String::new(),
+            text: text.to_string(),
+            format: Format::from_name(id),
+            tags: vec![],
+        })
+        .collect();
     let mut library = Library::new(e, ChunkSpec::default());
     library.add_documents(docs, |_, _| {}).unwrap();
     let Library { embedder: e, index, .. } = library;
@@ -218,11 +262,26 @@ fn smollm2_answers_from_a_retrieved_passage_and_cites_it() {
         .iter()
         .map(|h| {
             let d = index.document(&h.doc_id).unwrap();
-            Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].into(), chunk: h.chunk, start: h.start, end: h.end, score: h.score }
+            Passage {
+                doc_id: h.doc_id.clone(),
+                title: d.title.clone(),
+                text: d.text[h.start..h.end].into(),
+                chunk: h.chunk,
+                start: h.start,
+                end: h.end,
+                score: h.score,
+            }
         })
         .collect();
     let m = smollm();
-    let o = RagOptions { generate: GenerateParams { max_tokens: 60, sampler: SamplerParams { temperature: 0.0, ..SamplerParams::default() }, ..GenerateParams::default() }, ..RagOptions::default() };
+    let o = RagOptions {
+        generate: GenerateParams {
+            max_tokens: 60,
+            sampler: SamplerParams { temperature: 0.0, ..SamplerParams::default() },
+            ..GenerateParams::default()
+        },
+        ..RagOptions::default()
+    };
     let (prompt, used) = prompt_tokens(m, q, &passages, &o, 2048).unwrap();
     assert!(used >= 1);
     let out = Session::new(m, 2048).generate(m, &prompt, o.generate.clone(), |_| true).unwrap();
@@ -241,8 +300,13 @@ fn smollm2_split_across_two_shards_gives_identical_logits() {
     let bytes = std::fs::read(model_path("smollm2-135m-instruct")).unwrap();
     let split = hearth::testutil::load_split(&bytes, 2, 1 << 20, None).unwrap();
     let whole = smollm();
-    assert!(split.transformer.weight_bytes() * 10 < whole.transformer.weight_bytes() * 6, "shard 0 should hold about half");
-    let prompt = whole.chat_tokens(&[Message { role: "user".into(), content: "What is the capital of France?".into() }]).unwrap();
+    assert!(
+        split.transformer.weight_bytes() * 10 < whole.transformer.weight_bytes() * 6,
+        "shard 0 should hold about half"
+    );
+    let prompt = whole
+        .chat_tokens(&[Message { role: "user".into(), content: "What is the capital of France?".into() }])
+        .unwrap();
     let c = whole.config();
     let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
     let (mut ka, mut kb) = (KvCache::new(c, 256), KvCache::new(c, 256));

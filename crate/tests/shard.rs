@@ -3,10 +3,10 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use hearth::llm::kv_cache::KvCache;
-use hearth::llm::transformer::Scratch;
 use hearth::kernels::quant::GgmlType;
+use hearth::llm::kv_cache::KvCache;
 use hearth::llm::split::{ShardLoader, ShardSpec};
+use hearth::llm::transformer::Scratch;
 use hearth::testutil::{load_split, tiny_gguf, TinySpec};
 use hearth::Model;
 
@@ -23,7 +23,10 @@ fn same_logits(a: &Model, b: &Model, what: &str) {
     for t in [5u32, 270, 130] {
         let la = a.transformer.forward(&mut sa, &mut ka, &[t], false).unwrap().to_vec();
         let lb = b.transformer.forward(&mut sb, &mut kb, &[t], false).unwrap().to_vec();
-        assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: decode logits differ at token {t}");
+        assert!(
+            la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{what}: decode logits differ at token {t}"
+        );
     }
     assert_eq!(ka.len(), kb.len());
 }
@@ -40,7 +43,11 @@ fn split_models_equal_the_whole_model() {
         for (count, chunk) in [(2, 1000), (2, 7), (3, 4096)] {
             let split = load_split(&bytes, count, chunk, None).unwrap();
             assert!(split.transformer.weight_bytes() < whole.transformer.weight_bytes());
-            same_logits(&whole, &split, &format!("{} {:?} in {count} shards, {chunk}-byte chunks", spec.arch, spec.weight_type));
+            same_logits(
+                &whole,
+                &split,
+                &format!("{} {:?} in {count} shards, {chunk}-byte chunks", spec.arch, spec.weight_type),
+            );
         }
         // Buffers for one token only: the 40-token prefill runs in one-token passes, with the same result
         // (for quantised weights: float ones go through a GEMM in batches, which sums in another order).
@@ -161,12 +168,19 @@ fn a_peer_failing_mid_pass_leaves_no_stale_cache_rows() {
     let first = [261u32, 262, 263, 264, 265];
     whole.transformer.forward(&mut sa, &mut ka, &first, false).unwrap();
     split.transformer.forward(&mut sb, &mut kb, &first, false).unwrap();
-    let e = split.transformer.forward(&mut sb, &mut kb, &[266, 267, 268], false).err().expect("the injected failure").to_string();
+    let e = split
+        .transformer
+        .forward(&mut sb, &mut kb, &[266, 267, 268], false)
+        .expect_err("the injected failure")
+        .to_string();
     assert!(e.contains("injected failure"), "{e}");
     assert_eq!(kb.len(), first.len());
     for t in [270u32, 5] {
         let la = whole.transformer.forward(&mut sa, &mut ka, &[t], false).unwrap().to_vec();
         let lb = split.transformer.forward(&mut sb, &mut kb, &[t], false).unwrap();
-        assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "logits differ after the failed pass (token {t})");
+        assert!(
+            la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "logits differ after the failed pass (token {t})"
+        );
     }
 }

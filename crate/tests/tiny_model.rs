@@ -3,9 +3,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+use hearth::kernels::quant::GgmlType;
 use hearth::llm::kv_cache::KvCache;
 use hearth::llm::transformer::Scratch;
-use hearth::kernels::quant::GgmlType;
 use hearth::testutil::{tiny_gguf, TinySpec};
 use hearth::{Error, GenerateParams, Message, Model, SamplerParams, Session, StopReason};
 
@@ -14,7 +14,13 @@ fn model(spec: &TinySpec) -> Model {
 }
 
 fn greedy(max_tokens: usize) -> GenerateParams {
-    GenerateParams { max_tokens, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { repeat_penalty: 1.0, ..SamplerParams::greedy() } }
+    GenerateParams {
+        max_tokens,
+        stop: vec![],
+        ignore_eos: false,
+        stop_repetition: false,
+        sampler: SamplerParams { repeat_penalty: 1.0, ..SamplerParams::greedy() },
+    }
 }
 
 /// Logits from one batched forward must equal those from feeding the same tokens one at a time.
@@ -31,7 +37,12 @@ fn batch_equals_incremental(spec: TinySpec) {
         let one = m.transformer.forward(&mut s2, &mut k2, &[t], false).unwrap();
         let want = &all[i * c.n_vocab..(i + 1) * c.n_vocab];
         for (a, b) in one.iter().zip(want) {
-            assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{} {:?}: token {i}: {a} vs {b}", spec.arch, spec.weight_type);
+            assert!(
+                (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                "{} {:?}: token {i}: {a} vs {b}",
+                spec.arch,
+                spec.weight_type
+            );
         }
     }
     assert!(all.iter().all(|v| v.is_finite()));
@@ -50,7 +61,9 @@ fn gemma3_batch_equals_incremental_past_the_sliding_window() {
 
 #[test]
 fn every_weight_type_runs() {
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0] {
+    for ty in
+        [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0]
+    {
         batch_equals_incremental(TinySpec { weight_type: ty, ..TinySpec::default() });
     }
     for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
@@ -68,7 +81,13 @@ fn greedy_is_deterministic_and_seeds_repeat() {
     assert_eq!(a.tokens, b.tokens);
     assert_eq!(a.tokens.len(), a.stats.generated_tokens);
     let sampled = |seed| {
-        run(GenerateParams { max_tokens: 20, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() } })
+        run(GenerateParams {
+            max_tokens: 20,
+            stop: vec![],
+            ignore_eos: false,
+            stop_repetition: false,
+            sampler: SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() },
+        })
     };
     assert_eq!(sampled(7).tokens, sampled(7).tokens);
     assert_ne!(sampled(7).tokens, sampled(8).tokens);
@@ -122,10 +141,21 @@ fn callback_can_cancel() {
     let mut pieces = 0;
     // Random weights emit printable bytes often enough; stop at the first non-empty piece.
     let out = s
-        .generate(&m, &prompt, GenerateParams { max_tokens: 100, stop: vec![], ignore_eos: false, stop_repetition: false, sampler: SamplerParams { seed: 3, temperature: 1.0, ..Default::default() } }, |_| {
-            pieces += 1;
-            false
-        })
+        .generate(
+            &m,
+            &prompt,
+            GenerateParams {
+                max_tokens: 100,
+                stop: vec![],
+                ignore_eos: false,
+                stop_repetition: false,
+                sampler: SamplerParams { seed: 3, temperature: 1.0, ..Default::default() },
+            },
+            |_| {
+                pieces += 1;
+                false
+            },
+        )
         .unwrap();
     assert_eq!(pieces, 1, "the callback saw one piece and stopped the generation");
     assert_eq!(out.stats.stop_reason, Some(StopReason::Cancelled));
@@ -205,7 +235,10 @@ fn chat_template_fallback_and_control_text_stays_text() {
     let im_end = m.tokenizer.token_id("<|im_end|>").unwrap();
     // The template's own <|im_end|> markers are tokens; the one inside the user's text is not.
     assert_eq!(toks.iter().filter(|&&t| t == im_end).count(), 1);
-    let with_template = model(&TinySpec { chat_template: Some("{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"), ..TinySpec::default() });
+    let with_template = model(&TinySpec {
+        chat_template: Some("{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"),
+        ..TinySpec::default()
+    });
     assert_eq!(with_template.info.chat_template, "gguf");
 }
 

@@ -28,7 +28,21 @@ fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
     use hearth::kernels::fastmath::{exp, gelu_mul, silu_mul, softmax, tanh};
     let mut rng = hearth::rng::Rng::new(5);
     let mut xs: Vec<f32> = (0..4001).map(|_| (rng.next_f32() - 0.5) * 60.0).collect();
-    xs.extend([0.0, -0.0, 1e-40, -1e-40, 88.9, 89.1, -103.9, -104.1, -200.0, 200.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+    xs.extend([
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        88.9,
+        89.1,
+        -103.9,
+        -104.1,
+        -200.0,
+        200.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ]);
     xs.extend((0..200).map(|i| -110.0 + i as f32 * 1.03)); // across the clamps and the subnormal results
     let us: Vec<f32> = (0..xs.len()).map(|_| rng.next_f32() * 4.0 - 2.0).collect();
     // Every length up to 9 (the tails), then the whole sweep.
@@ -41,7 +55,8 @@ fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
         let mut g = x.to_vec();
         gelu_mul(&mut g, u);
         let c = 0.797_884_6f32;
-        let want: Vec<f32> = x.iter().zip(u).map(|(&x, &u)| 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x))) * u).collect();
+        let want: Vec<f32> =
+            x.iter().zip(u).map(|(&x, &u)| 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x))) * u).collect();
         assert!(same(&g, &want), "gelu, n = {n}");
     }
     // Softmax over finite scores (as attention gives), of many lengths.
@@ -138,6 +153,19 @@ fn invalid_options_and_overlong_prompts_are_errors_and_the_model_stays_usable() 
     let bad = js_sys::JSON::parse(r#"{"temperature": "hot"}"#).unwrap();
     let msg = error_message(model.begin_completion("ab", bad).err().unwrap().into());
     assert!(msg.contains("invalid generation options"), "{msg}");
+    // A misspelled option is an error that names it, not silently ignored.
+    let typo = js_sys::JSON::parse(r#"{"maxTokens": 50}"#).unwrap();
+    let msg = error_message(model.begin_completion("ab", typo).err().unwrap().into());
+    assert!(msg.contains("generation options: unknown option `maxTokens`") && msg.contains("max_tokens"), "{msg}");
+    let typo = js_sys::JSON::parse(r#"{"max_tokens": 5, "history": []}"#).unwrap();
+    let msg = error_message(
+        model
+            .begin_chat(serde_wasm_bindgen::to_value(&vec![hearth::Message::new("user", "hi")]).unwrap(), typo)
+            .err()
+            .unwrap()
+            .into(),
+    );
+    assert!(msg.contains("unknown option `history`"), "a chat has no history option: {msg}");
     let msg = error_message(model.begin_completion(&"ab ".repeat(40), JsValue::UNDEFINED).err().unwrap().into());
     assert!(msg.contains("context window is 16 tokens"), "{msg}");
     model.begin_completion("ab", JsValue::UNDEFINED).unwrap();
@@ -155,7 +183,10 @@ fn library_builds_saves_reloads_and_searches_identically() {
     lib.set_chunking(12, 0);
     let docs = [
         ("travel.md", "# Travel\n\nTravel expenses need approval. Meal allowance per day is 500 eur."),
-        ("it.html", "<h1>IT</h1><p>Report a lost phone.</p><script>alert(1)</script><p>Laptop replaced every four years.</p>"),
+        (
+            "it.html",
+            "<h1>IT</h1><p>Report a lost phone.</p><script>alert(1)</script><p>Laptop replaced every four years.</p>",
+        ),
     ];
     for (id, text) in docs {
         lib.begin_document(id, "", text, "", JsValue::UNDEFINED).unwrap();
@@ -179,6 +210,9 @@ fn library_builds_saves_reloads_and_searches_identically() {
     other.load_index(&bytes).unwrap();
     let after = js_sys::JSON::stringify(&other.search(q, opts).unwrap()).unwrap();
     assert_eq!(String::from(before), String::from(after));
+    let typo = js_sys::JSON::parse(r#"{"top_k": 3}"#).unwrap();
+    let msg = error_message(other.search(q, typo).err().unwrap().into());
+    assert!(msg.contains("search options: unknown option `top_k`"), "{msg}");
     // A damaged file is an Error and leaves the loaded index untouched.
     let mut bad = bytes.clone();
     let n = bad.len();
@@ -214,12 +248,13 @@ fn cite_answer_returns_sentences_with_their_passages() {
 /// bit for bit in wasm too, where prefill batches run through the dequantised-tile GEMM on each shard's rows.
 #[wasm_bindgen_test]
 fn split_models_equal_the_whole_model() {
+    use hearth::kernels::quant::GgmlType;
     use hearth::llm::kv_cache::KvCache;
     use hearth::llm::transformer::Scratch;
-    use hearth::kernels::quant::GgmlType;
     // The last two: K and V of 32 rows (one KV head), so shards beyond the first hold none of them, and
     // regrouping must still find the tensor placed at the same offset (a review finding).
-    let small_kv = |ty| TinySpec { dim: 128, ffn_dim: 256, n_heads: 4, n_kv_heads: 1, weight_type: ty, ..TinySpec::default() };
+    let small_kv =
+        |ty| TinySpec { dim: 128, ffn_dim: 256, n_heads: 4, n_kv_heads: 1, weight_type: ty, ..TinySpec::default() };
     for (spec, shards) in [
         (TinySpec::default(), 2),
         (TinySpec { arch: "gemma3", weight_type: GgmlType::Q4_1, dim: 96, ffn_dim: 192, ..TinySpec::default() }, 2),
@@ -239,7 +274,13 @@ fn split_models_equal_the_whole_model() {
         for step in [&tokens[..32], &tokens[32..], &[5], &[270]] {
             let la = whole.transformer.forward(&mut sa, &mut ka, step, false).unwrap().to_vec();
             let lb = split.transformer.forward(&mut sb, &mut kb, step, false).unwrap();
-            assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{} {:?} in {shards} shards: logits differ after {} tokens", spec.arch, spec.weight_type, step.len());
+            assert!(
+                la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} {:?} in {shards} shards: logits differ after {} tokens",
+                spec.arch,
+                spec.weight_type,
+                step.len()
+            );
         }
     }
 }

@@ -7,15 +7,15 @@ use std::sync::OnceLock;
 
 pub mod seeds;
 
+use hearth::gguf::Gguf;
 use hearth::llm::chat_template::{ChatTemplate, Message};
+use hearth::llm::kv_cache::KvCache;
+use hearth::llm::tokenizer::Tokenizer;
+use hearth::llm::transformer::Scratch;
 use hearth::retrieval::chunker::{chunk, ChunkSpec};
 use hearth::retrieval::format::{indexed_text, Format};
-use hearth::gguf::Gguf;
 use hearth::retrieval::index::{Index, Mode, SearchOptions};
-use hearth::llm::kv_cache::KvCache;
-use hearth::llm::transformer::Scratch;
 use hearth::testutil::{tiny_gguf, TinySpec};
-use hearth::llm::tokenizer::Tokenizer;
 use hearth::Model;
 
 pub struct Target {
@@ -84,7 +84,11 @@ fn chunker(data: &[u8]) {
     for sp in chunk(&text, spec, &count) {
         assert!(sp.start < sp.end && sp.end <= text.len(), "span {sp:?} outside a {}-byte text", text.len());
         assert!(text.is_char_boundary(sp.start) && text.is_char_boundary(sp.end), "span {sp:?} splits a character");
-        assert!(sp.end - sp.start <= spec.max_bytes() || text[sp.start..sp.end].chars().count() == 1, "a {}-byte chunk", sp.end - sp.start);
+        assert!(
+            sp.end - sp.start <= spec.max_bytes() || text[sp.start..sp.end].chars().count() == 1,
+            "a {}-byte chunk",
+            sp.end - sp.start
+        );
     }
 }
 
@@ -147,7 +151,11 @@ fn lossless_but_unspellable(t: &Tokenizer, back: &[u8], text: &[u8]) -> Result<(
 fn template(data: &[u8]) {
     let src = String::from_utf8_lossy(data);
     let t = ChatTemplate::new(Some(&src), |s| s.starts_with('<'), "<s>", "</s>");
-    let msgs = [Message::new("system", "Be brief."), Message::new("user", "Hi <|im_start|> {{ x }}"), Message::new("assistant", "Hello."), Message::new("user", "Bye")];
+    let msgs = [
+        Message::new("system", "Be brief."),
+        Message::new("user", "Hi <|im_start|> {{ x }}"),
+        Message::new("assistant", "Hello."),
+        Message::new("user", "Bye"),
+    ];
     let _ = t.render_parts(&msgs, true);
 }
-

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use hearth_fuzz::{seeds, target, Target, TARGETS};
 
-
 /// Counts live heap bytes and their peak, so each input's memory can be bounded.
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -60,9 +59,33 @@ impl Rng {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    &[0], &[0xFF], &[0x80], &[0x7F], &[0xFF, 0xFF, 0xFF, 0xFF], &[0, 0, 0, 0x80], &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
-    &[1, 0, 0, 0, 0, 0, 0, 0], &[0, 1, 0, 0], &[9, 0, 0, 0], &[0xC3], &[0xE2, 0x80], &[0xF0, 0x9F, 0x98],
-    b"&", b"&amp;", b"&#x", b"<", b"</", b"<!--", b"<script>", b"{%", b"%}", b"{{", b"}}", b" ~ ", b"\n\n", b"<|im_start|>",
+    &[0],
+    &[0xFF],
+    &[0x80],
+    &[0x7F],
+    &[0xFF, 0xFF, 0xFF, 0xFF],
+    &[0, 0, 0, 0x80],
+    &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+    &[1, 0, 0, 0, 0, 0, 0, 0],
+    &[0, 1, 0, 0],
+    &[9, 0, 0, 0],
+    &[0xC3],
+    &[0xE2, 0x80],
+    &[0xF0, 0x9F, 0x98],
+    b"&",
+    b"&amp;",
+    b"&#x",
+    b"<",
+    b"</",
+    b"<!--",
+    b"<script>",
+    b"{%",
+    b"%}",
+    b"{{",
+    b"}}",
+    b" ~ ",
+    b"\n\n",
+    b"<|im_start|>",
 ];
 
 /// One mutated input from the corpus: byte flips and sets, interesting values, insertions, deletions,
@@ -121,7 +144,9 @@ fn fix_index_checksum(d: &mut [u8]) {
 }
 
 fn read_dir(p: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(p).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect()).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+        .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
     files.sort();
     files.iter().filter_map(|f| std::fs::read(f).ok()).collect()
 }
@@ -154,8 +179,9 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
     let start = Instant::now();
     let deadline = Duration::from_secs_f64(seconds);
     while r.execs < max_execs && start.elapsed() < deadline {
-        let mut input = if r.execs < corpus.len() as u64 { corpus[r.execs as usize].clone() } else { mutate(&mut rng, &corpus) };
-        if t.name == "index" && rng.next() % 10 != 0 {
+        let mut input =
+            if r.execs < corpus.len() as u64 { corpus[r.execs as usize].clone() } else { mutate(&mut rng, &corpus) };
+        if t.name == "index" && !rng.next().is_multiple_of(10) {
             fix_index_checksum(&mut input);
         }
         // An abort (stack overflow) cannot be caught: the input it died on is left in `current-input`.
@@ -170,7 +196,7 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
         let took = t0.elapsed();
         let peak = PEAK.load(Relaxed).saturating_sub(base);
         r.execs += 1;
-        if r.execs % PROGRESS_EVERY == 0 {
+        if r.execs.is_multiple_of(PROGRESS_EVERY) {
             println!("progress {}", r.execs);
         }
         r.slowest_ms = r.slowest_ms.max(took.as_secs_f64() * 1e3);
@@ -195,7 +221,10 @@ fn fuzz(t: &Target, root: &Path, max_execs: u64, seconds: f64, seed: u64) -> Rep
 fn save_finding(root: &Path, t: &Target, kind: &str, data: &[u8]) {
     let dir = root.join("artifacts").join(t.name);
     let _ = std::fs::create_dir_all(&dir);
-    let name = format!("{kind}-{:016x}", data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)));
+    let name = format!(
+        "{kind}-{:016x}",
+        data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    );
     let _ = std::fs::write(dir.join(&name), data);
     eprintln!("{}: {kind} on a {}-byte input, saved as fuzz/artifacts/{}/{name}", t.name, data.len(), t.name);
 }
@@ -210,7 +239,16 @@ fn supervise(t: &Target, root: &Path, max_execs: u64, seconds: f64, mut seed: u6
     while total.execs < max_execs && start.elapsed().as_secs_f64() < seconds {
         let left = seconds - start.elapsed().as_secs_f64();
         let mut child = std::process::Command::new(&exe)
-            .args(["--child", t.name, "--execs", &(max_execs - total.execs).to_string(), "--seconds", &left.to_string(), "--seed", &seed.to_string()])
+            .args([
+                "--child",
+                t.name,
+                "--execs",
+                &(max_execs - total.execs).to_string(),
+                "--seconds",
+                &left.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start a fuzzing child");
@@ -285,7 +323,9 @@ fn main() {
             println!("seed corpus written to {}", root.join("corpus").display());
             return;
         }
-        let mut num = |what: &str| args.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or_else(|| panic!("{what} needs a number"));
+        let mut num = |what: &str| {
+            args.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or_else(|| panic!("{what} needs a number"))
+        };
         match a.as_str() {
             "--execs" => execs = Some(num("--execs") as u64),
             "--seconds" => seconds = num("--seconds"),
@@ -294,13 +334,20 @@ fn main() {
             _ => names.push(a),
         }
     }
-    let targets: Vec<&Target> = if names.is_empty() { TARGETS.iter().collect() } else { names.iter().map(|n| target(n).unwrap_or_else(|| panic!("no fuzz target `{n}`"))).collect() };
+    let targets: Vec<&Target> = if names.is_empty() {
+        TARGETS.iter().collect()
+    } else {
+        names.iter().map(|n| target(n).unwrap_or_else(|| panic!("no fuzz target `{n}`"))).collect()
+    };
     // Panics are findings, counted and saved: keep their messages short.
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     if child {
         let t = targets[0];
         let r = fuzz(t, &root, execs.unwrap_or(t.execs), seconds, seed);
-        println!("report {} {} {} {} {} {} {}", r.execs, r.crashes, r.hangs, r.over_memory, r.slowest_ms, r.peak_mb, r.secs);
+        println!(
+            "report {} {} {} {} {} {} {}",
+            r.execs, r.crashes, r.hangs, r.over_memory, r.slowest_ms, r.peak_mb, r.secs
+        );
         return;
     }
     let mut found = 0;
@@ -311,7 +358,15 @@ fn main() {
         found += r.crashes + r.hangs + r.over_memory;
         println!(
             "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {:.1} | {:.1} |",
-            t.name, r.execs, r.secs, r.execs as f64 / r.secs.max(1e-9), r.crashes, r.hangs, r.over_memory, r.slowest_ms, r.peak_mb
+            t.name,
+            r.execs,
+            r.secs,
+            r.execs as f64 / r.secs.max(1e-9),
+            r.crashes,
+            r.hangs,
+            r.over_memory,
+            r.slowest_ms,
+            r.peak_mb
         );
     }
     if found > 0 {

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use hearth::kernels::quant::GgmlType;
 use hearth::retrieval::chunker::Span;
 use hearth::retrieval::index::{ann::AnnParams, Index, NewDocument};
-use hearth::kernels::quant::GgmlType;
 use hearth::testutil::{tiny_gguf, TinySpec};
 
 fn put(root: &Path, target: &str, name: &str, data: &[u8]) {
@@ -18,7 +18,17 @@ fn put(root: &Path, target: &str, name: &str, data: &[u8]) {
 }
 
 fn small(arch: &'static str, ty: GgmlType) -> TinySpec {
-    TinySpec { arch, weight_type: ty, dim: 32, ffn_dim: 64, n_heads: 2, n_kv_heads: 1, n_layers: 1, ctx: 16, ..TinySpec::default() }
+    TinySpec {
+        arch,
+        weight_type: ty,
+        dim: 32,
+        ffn_dim: 64,
+        n_heads: 2,
+        n_kv_heads: 1,
+        n_layers: 1,
+        ctx: 16,
+        ..TinySpec::default()
+    }
 }
 
 /// Where tensor `name`'s offset field is (its name, dims, type, then the offset).
@@ -51,10 +61,15 @@ pub fn models(target: &str) -> Vec<Vec<u8>> {
     if target != "gguf" && target != "forward" {
         return Vec::new();
     }
-    let mut out: Vec<Vec<u8>> = [small("llama", GgmlType::Q8_0), small("llama", GgmlType::Q4_1), small("gemma3", GgmlType::Q4_0), small("llama", GgmlType::F32)]
-        .iter()
-        .map(tiny_gguf)
-        .collect();
+    let mut out: Vec<Vec<u8>> = [
+        small("llama", GgmlType::Q8_0),
+        small("llama", GgmlType::Q4_1),
+        small("gemma3", GgmlType::Q4_0),
+        small("llama", GgmlType::F32),
+    ]
+    .iter()
+    .map(tiny_gguf)
+    .collect();
     let b = out[0].clone();
     let mut overlap = b.clone();
     let q = offset_field(&b, "blk.0.attn_q.weight", 2);
@@ -81,8 +96,14 @@ pub fn write(root: &Path) {
     // Saved indexes: a plain one, one with its ANN graph, and forged ones with valid checksums.
     let dim = 8;
     let mut ix = Index::new(dim);
-    ix.add(document("travel.md", &["Travel expenses above 500 EUR need approval.", "Taxis are paid at night."], dim)).unwrap();
-    ix.add(document("meals.txt", &["Meal allowance is 30 EUR per day.", "Alcohol is never reimbursed.", "Café receipts count."], dim)).unwrap();
+    ix.add(document("travel.md", &["Travel expenses above 500 EUR need approval.", "Taxis are paid at night."], dim))
+        .unwrap();
+    ix.add(document(
+        "meals.txt",
+        &["Meal allowance is 30 EUR per day.", "Alcohol is never reimbursed.", "Café receipts count."],
+        dim,
+    ))
+    .unwrap();
     put(root, "index", "plain.hix", &ix.to_bytes());
     ix.build_ann(AnnParams::default()).unwrap();
     put(root, "index", "with-ann.hix", &ix.to_bytes());
@@ -91,7 +112,14 @@ pub fn write(root: &Path) {
     let mut forged = Index::new(dim);
     let text = "Travel policy. ".repeat(20);
     forged
-        .add(NewDocument { id: "whole".into(), title: String::new(), tags: vec![], spans: vec![Span { start: 0, end: text.len() }; 40], vectors: vec![vector(1, dim); 40], text })
+        .add(NewDocument {
+            id: "whole".into(),
+            title: String::new(),
+            tags: vec![],
+            spans: vec![Span { start: 0, end: text.len() }; 40],
+            vectors: vec![vector(1, dim); 40],
+            text,
+        })
         .unwrap();
     put(root, "index", "overlapping-spans.hix", &forged.to_bytes());
 
@@ -112,7 +140,14 @@ pub fn write(root: &Path) {
     }
 
     // Tokenizer texts: the first byte picks the vocabulary.
-    let texts = ["Hello world", "<|im_start|>system\nhi<|im_end|>", "<start_of_turn>user <bos><eos><s></s>", "日本語のテキスト 😀 café", "  leading spaces and\ttabs\n\n", "\u{FFFD}\u{0301}\u{200B}"];
+    let texts = [
+        "Hello world",
+        "<|im_start|>system\nhi<|im_end|>",
+        "<start_of_turn>user <bos><eos><s></s>",
+        "日本語のテキスト 😀 café",
+        "  leading spaces and\ttabs\n\n",
+        "\u{FFFD}\u{0301}\u{200B}",
+    ];
     for (i, t) in texts.iter().enumerate() {
         for sel in 0..3u8 {
             put(root, "tokenizer", &format!("text{i}-vocab{sel}.txt"), &[&[sel][..], t.as_bytes()].concat());

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -16,9 +18,15 @@ fn every_committed_input_runs_cleanly() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut total = 0;
     for t in hearth_fuzz::TARGETS {
-        let paths: Vec<PathBuf> = files(&root.join("corpus").join(t.name)).into_iter().chain(files(&root.join("regressions").join(t.name))).collect();
-        let mut inputs: Vec<(String, Vec<u8>)> = paths.iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect();
-        inputs.extend(hearth_fuzz::seeds::models(t.name).into_iter().enumerate().map(|(i, m)| (format!("model seed {i}"), m)));
+        let paths: Vec<PathBuf> = files(&root.join("corpus").join(t.name))
+            .into_iter()
+            .chain(files(&root.join("regressions").join(t.name)))
+            .collect();
+        let mut inputs: Vec<(String, Vec<u8>)> =
+            paths.iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect();
+        inputs.extend(
+            hearth_fuzz::seeds::models(t.name).into_iter().enumerate().map(|(i, m)| (format!("model seed {i}"), m)),
+        );
         assert!(!inputs.is_empty(), "{} has no seeds", t.name);
         for (what, data) in &inputs {
             let t0 = Instant::now();

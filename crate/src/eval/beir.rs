@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::retrieval::embedder::Embedder;
 use crate::error::{Error, Result};
+use crate::retrieval::embedder::Embedder;
 use crate::retrieval::index::{Index, Mode, SearchOptions};
 
 pub struct Query {
@@ -21,8 +21,13 @@ pub fn read_queries(jsonl: &str) -> Result<Vec<Query>> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| Error::Invalid(format!("queries line {}: {e}", i + 1)))?;
-            Ok(Query { id: crate::retrieval::sources::beir_id(&v).ok_or_else(|| Error::Invalid(format!("queries line {}: no `_id`", i + 1)))?, text: v["text"].as_str().unwrap_or("").to_string() })
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| Error::Invalid(format!("queries line {}: {e}", i + 1)))?;
+            Ok(Query {
+                id: crate::retrieval::sources::beir_id(&v)
+                    .ok_or_else(|| Error::Invalid(format!("queries line {}: no `_id`", i + 1)))?,
+                text: v["text"].as_str().unwrap_or("").to_string(),
+            })
         })
         .collect()
 }
@@ -42,7 +47,12 @@ pub fn read_qrels(tsv: &str) -> HashMap<String, HashMap<String, u32>> {
 }
 
 pub fn ndcg_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
-    let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, d)| rel.get(d).copied().unwrap_or(0) as f64 / (i as f64 + 2.0).log2()).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| rel.get(d).copied().unwrap_or(0) as f64 / (i as f64 + 2.0).log2())
+        .sum();
     let mut ideal: Vec<u32> = rel.values().copied().collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
     let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &r)| r as f64 / (i as f64 + 2.0).log2()).sum();
@@ -84,7 +94,13 @@ pub fn ranked_docs(index: &Index, embedder: Option<&Embedder>, query: &str, o: &
     Ok(hits.into_iter().filter(|h| seen.insert(h.doc_id.clone())).map(|h| h.doc_id).collect())
 }
 
-pub fn evaluate(index: &Index, embedder: Option<&Embedder>, queries: &[Query], qrels: &HashMap<String, HashMap<String, u32>>, base: &SearchOptions) -> Result<ModeResult> {
+pub fn evaluate(
+    index: &Index,
+    embedder: Option<&Embedder>,
+    queries: &[Query],
+    qrels: &HashMap<String, HashMap<String, u32>>,
+    base: &SearchOptions,
+) -> Result<ModeResult> {
     let (mut ndcg, mut r10, mut r100, mut n) = (0.0, 0.0, 0.0, 0usize);
     let mut lat = Vec::new();
     // Ask for more chunks than documents needed: several chunks of one document collapse into one.
@@ -102,7 +118,15 @@ pub fn evaluate(index: &Index, embedder: Option<&Embedder>, queries: &[Query], q
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| if lat.is_empty() { 0.0 } else { lat[((lat.len() - 1) as f64 * p).round() as usize] };
     let nf = n.max(1) as f64;
-    Ok(ModeResult { mode: base.mode, queries: n, ndcg_at_10: ndcg / nf, recall_at_10: r10 / nf, recall_at_100: r100 / nf, latency_p50_ms: pct(0.5), latency_p95_ms: pct(0.95) })
+    Ok(ModeResult {
+        mode: base.mode,
+        queries: n,
+        ndcg_at_10: ndcg / nf,
+        recall_at_10: r10 / nf,
+        recall_at_100: r100 / nf,
+        latency_p50_ms: pct(0.5),
+        latency_p95_ms: pct(0.95),
+    })
 }
 
 #[cfg(test)]

@@ -3,14 +3,15 @@
 
 use serde::Serialize;
 
-use crate::llm::model::Model;
 use crate::error::Result;
+use crate::llm::model::Model;
 use crate::llm::sampler::SamplerParams;
 use crate::llm::session::{GenerateParams, Session};
 
 /// Public-domain prose (the opening of the US Declaration of Independence), repeated as needed.
 const TEXT: &str = "When in the Course of human events, it becomes necessary for one people to dissolve the political bands which have connected them with another, and to assume among the powers of the earth, the separate and equal station to which the Laws of Nature and of Nature's God entitle them, a decent respect to the opinions of mankind requires that they should declare the causes which impel them to the separation. ";
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRun {
     pub prompt_tokens: usize,
@@ -36,7 +37,13 @@ pub fn prompt(model: &Model, n: usize) -> Vec<u32> {
 pub fn run(model: &Model, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun> {
     let p = prompt(model, prompt_tokens);
     let mut session = Session::new(model, prompt_tokens + gen_tokens + 1);
-    let params = GenerateParams { max_tokens: gen_tokens, stop: vec![], ignore_eos: true, stop_repetition: false, sampler: SamplerParams::greedy() };
+    let params = GenerateParams {
+        max_tokens: gen_tokens,
+        stop: vec![],
+        ignore_eos: true,
+        stop_repetition: false,
+        sampler: SamplerParams::greedy(),
+    };
     let out = session.generate(model, &p, params, |_| true)?;
     let s = out.stats;
     Ok(BenchRun {

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::llm::model::Model;
 use crate::error::{Error, Result};
 use crate::llm::kv_cache::KvCache;
+use crate::llm::model::Model;
 use crate::llm::transformer::Scratch;
 
 /// Tokens per forward call: logits for a whole 512-token chunk of a 262k vocabulary would take 512 MB.
@@ -25,14 +25,24 @@ pub struct Perplexity {
 }
 
 /// `max_chunks` limits the chunks evaluated; `on_chunk(i, n, running_ppl)` reports progress.
-pub fn perplexity(model: &Model, text: &str, n_ctx: usize, max_chunks: Option<usize>, mut on_chunk: impl FnMut(usize, usize, f64)) -> Result<Perplexity> {
+pub fn perplexity(
+    model: &Model,
+    text: &str,
+    n_ctx: usize,
+    max_chunks: Option<usize>,
+    mut on_chunk: impl FnMut(usize, usize, f64),
+) -> Result<Perplexity> {
     if n_ctx < 8 {
         return Err(Error::Invalid(format!("--ctx {n_ctx} is too small")));
     }
     let tok = &model.tokenizer;
     let tokens = tok.encode_with_specials(text, false);
     if tokens.len() < 2 * n_ctx {
-        return Err(Error::Invalid(format!("the text is {} tokens; at least 2 × ctx = {} are needed", tokens.len(), 2 * n_ctx)));
+        return Err(Error::Invalid(format!(
+            "the text is {} tokens; at least 2 × ctx = {} are needed",
+            tokens.len(),
+            2 * n_ctx
+        )));
     }
     let mut n_chunks = tokens.len() / n_ctx;
     if let Some(m) = max_chunks {

@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::retrieval::embedder::Embedder;
-use crate::llm::model::Model;
 use crate::error::{Error, Result};
-use crate::rag::followup::{self, Turn};
-use crate::retrieval::index::{Index, SearchOptions};
-use crate::retrieval::RawDocument;
-use crate::rag::{self, Evidence, RagOptions};
-use crate::retrieval::Passage;
+use crate::llm::model::Model;
 use crate::llm::session::{Session, StopReason};
+use crate::rag::followup::{self, Turn};
+use crate::rag::{self, Evidence, Prepared, RagOptions};
+use crate::retrieval::embedder::Embedder;
+use crate::retrieval::index::{Index, SearchOptions};
+use crate::retrieval::Passage;
+use crate::retrieval::RawDocument;
 
 pub struct Question {
     /// SQuAD's id of the question.
@@ -38,10 +38,27 @@ pub fn read_squad(json: &str) -> Result<(Vec<RawDocument>, Vec<Question>)> {
         let title = art["title"].as_str().unwrap_or("").replace('_', " ");
         for (p, para) in art["paragraphs"].as_array().into_iter().flatten().enumerate() {
             let doc_id = format!("a{a}p{p}");
-            docs.push(RawDocument { id: doc_id.clone(), title: title.clone(), text: para["context"].as_str().unwrap_or("").to_string(), format: crate::retrieval::format::Format::Text, tags: vec![] });
+            docs.push(RawDocument {
+                id: doc_id.clone(),
+                title: title.clone(),
+                text: para["context"].as_str().unwrap_or("").to_string(),
+                format: crate::retrieval::format::Format::Text,
+                tags: vec![],
+            });
             for qa in para["qas"].as_array().into_iter().flatten() {
-                let answers = qa["answers"].as_array().into_iter().flatten().filter_map(|x| x["text"].as_str().map(str::to_string)).collect();
-                questions.push(Question { id: qa["id"].as_str().unwrap_or("").to_string(), question: qa["question"].as_str().unwrap_or("").to_string(), answers, doc_id: doc_id.clone(), article: a });
+                let answers = qa["answers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["text"].as_str().map(str::to_string))
+                    .collect();
+                questions.push(Question {
+                    id: qa["id"].as_str().unwrap_or("").to_string(),
+                    question: qa["question"].as_str().unwrap_or("").to_string(),
+                    answers,
+                    doc_id: doc_id.clone(),
+                    article: a,
+                });
             }
         }
     }
@@ -50,7 +67,8 @@ pub fn read_squad(json: &str) -> Result<(Vec<RawDocument>, Vec<Question>)> {
 
 /// SQuAD's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces.
 pub fn normalize(s: &str) -> String {
-    let lower: String = s.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
+    let lower: String =
+        s.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
     lower.split_whitespace().filter(|w| !matches!(*w, "a" | "an" | "the")).collect::<Vec<_>>().join(" ")
 }
 
@@ -72,7 +90,15 @@ pub fn token_f1(pred: &str, golds: &[String]) -> f64 {
             for t in &gt {
                 *counts.entry(t).or_default() += 1;
             }
-            let common = pt.iter().filter(|t| counts.get(*t).is_some_and(|c| *c > 0) && { *counts.get_mut(*t).unwrap() -= 1; true }).count() as f64;
+            let common = pt
+                .iter()
+                .filter(|t| {
+                    counts.get(*t).is_some_and(|c| *c > 0) && {
+                        *counts.get_mut(*t).unwrap() -= 1;
+                        true
+                    }
+                })
+                .count() as f64;
             if common == 0.0 {
                 return 0.0;
             }
@@ -132,9 +158,19 @@ pub struct Report {
 
 /// One question's passages: the top `k` hits, skipping the documents of `exclude_article` (to ask a
 /// question of an index that lacks its article).
-fn passages(index: &Index, embedder: &Embedder, question: &str, k: usize, exclude_article: Option<usize>) -> Result<Vec<Passage>> {
+fn passages(
+    index: &Index,
+    embedder: &Embedder,
+    question: &str,
+    k: usize,
+    exclude_article: Option<usize>,
+) -> Result<Vec<Passage>> {
     let qv = embedder.embed(&[question])?.remove(0);
-    let hits = index.search(question, Some(&qv), &SearchOptions { k: k + if exclude_article.is_some() { 60 } else { 0 }, ..SearchOptions::default() })?;
+    let hits = index.search(
+        question,
+        Some(&qv),
+        &SearchOptions { k: k + if exclude_article.is_some() { 60 } else { 0 }, ..SearchOptions::default() },
+    )?;
     let prefix = exclude_article.map(|a| format!("a{a}p"));
     Ok(hits
         .iter()
@@ -163,21 +199,45 @@ struct Answered {
 /// Answers `question` from `passages` after the turns `history`, in `session` (whose cache the earlier
 /// turns may have filled); `context`: the earlier questions a follow-up leans on ("" for none).
 #[allow(clippy::too_many_arguments)]
-fn answer(model: &Model, embedder: &Embedder, session: &mut Session, question: &str, context: &str, passages: &[Passage], history: &[Turn], c: &Config) -> Result<(Answered, Vec<Evidence>)> {
-    let (shown_passages, ev) = if c.evidence > 0 {
-        let ev = rag::select_evidence(embedder, question, context, passages, c.evidence)?;
-        if ev.first().is_none_or(|e| e.score < c.min_evidence) {
-            let shown = ev.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join(" ");
-            let a = Answered { text: rag::NOT_FOUND.into(), abstained: true, cited: vec![], shown, used: vec![], prompt_tokens: 0, cached_tokens: 0, ttft_ms: 0.0, stop: None };
-            return Ok((a, ev));
-        }
-        (rag::evidence_passages(&ev), ev)
-    } else {
-        (passages.to_vec(), vec![])
-    };
+fn answer(
+    model: &Model,
+    embedder: &Embedder,
+    session: &mut Session,
+    question: &str,
+    context: &str,
+    passages: &[Passage],
+    history: &[Turn],
+    c: &Config,
+) -> Result<(Answered, Vec<Evidence>)> {
     let o = RagOptions { history: history.to_vec(), ..c.rag.clone() };
-    let (prompt, used) = rag::prompt_tokens(model, question, &shown_passages, &o, c.n_ctx)?;
-    let used = shown_passages[..used].to_vec();
+    let (prompt, used, ev) = match rag::prepare(
+        model,
+        Some(embedder),
+        question,
+        context,
+        passages,
+        c.evidence,
+        c.min_evidence,
+        &o,
+        c.n_ctx,
+    )? {
+        Prepared::NotFound { evidence } => {
+            let shown = evidence.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join(" ");
+            let a = Answered {
+                text: rag::NOT_FOUND.into(),
+                abstained: true,
+                cited: vec![],
+                shown,
+                used: vec![],
+                prompt_tokens: 0,
+                cached_tokens: 0,
+                ttft_ms: 0.0,
+                stop: None,
+            };
+            return Ok((a, evidence));
+        }
+        Prepared::Prompt { tokens, passages, evidence } => (tokens, passages, evidence),
+    };
     let t0 = now_ms();
     let mut ttft = None;
     let out = session.generate(model, &prompt, c.rag.generate.clone(), |_| {
@@ -185,8 +245,17 @@ fn answer(model: &Model, embedder: &Embedder, session: &mut Session, question: &
         true
     })?;
     let segments = rag::cite(&out.text, &used);
-    let cited: Vec<String> = segments.iter().flat_map(|s| s.citations.iter().map(|&i| used[i - 1].text.clone())).collect();
-    let shown = format!("{} {}", out.text, if c.evidence > 0 { used.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ") } else { cited.join(" ") });
+    let cited: Vec<String> =
+        segments.iter().flat_map(|s| s.citations.iter().map(|&i| used[i - 1].text.clone())).collect();
+    let shown = format!(
+        "{} {}",
+        out.text,
+        if c.evidence > 0 {
+            used.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ")
+        } else {
+            cited.join(" ")
+        }
+    );
     let abstained = rag::says_not_found(&out.text);
     let a = Answered {
         abstained,
@@ -213,14 +282,25 @@ pub struct FollowUp<'q> {
 
 /// Reads the follow-up fixture: pairs of SQuAD ids and the rewritten second question.
 pub fn read_followups<'q>(json: &str, questions: &'q [Question]) -> Result<Vec<FollowUp<'q>>> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Invalid(format!("follow-up fixture: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| Error::Invalid(format!("follow-up fixture: {e}")))?;
     let by_id: HashMap<&str, &Question> = questions.iter().map(|q| (q.id.as_str(), q)).collect();
-    let find = |id: &serde_json::Value| id.as_str().and_then(|s| by_id.get(s).copied()).ok_or_else(|| Error::Invalid(format!("follow-up fixture: question {id} is not in the data")));
+    let find = |id: &serde_json::Value| {
+        id.as_str()
+            .and_then(|s| by_id.get(s).copied())
+            .ok_or_else(|| Error::Invalid(format!("follow-up fixture: question {id} is not in the data")))
+    };
     v["pairs"]
         .as_array()
         .ok_or_else(|| Error::Invalid("follow-up fixture has no `pairs` list".into()))?
         .iter()
-        .map(|p| Ok(FollowUp { first: find(&p["first_id"])?, whole: find(&p["followup_id"])?, followup: p["followup"].as_str().unwrap_or("").to_string() }))
+        .map(|p| {
+            Ok(FollowUp {
+                first: find(&p["first_id"])?,
+                whole: find(&p["followup_id"])?,
+                followup: p["followup"].as_str().unwrap_or("").to_string(),
+            })
+        })
         .collect()
 }
 
@@ -248,7 +328,14 @@ pub struct FollowUpReport {
 
 /// Asks each pair's first question, then its follow-up in the same conversation (history, resolved
 /// retrieval, shared KV cache); and the whole question in a fresh one, to compare.
-pub fn run_followups(model: &Model, embedder: &Embedder, index: &Index, pairs: &[FollowUp], c: &Config, mut progress: impl FnMut(usize, usize)) -> Result<FollowUpReport> {
+pub fn run_followups(
+    model: &Model,
+    embedder: &Embedder,
+    index: &Index,
+    pairs: &[FollowUp],
+    c: &Config,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<FollowUpReport> {
     let mut r = FollowUpReport { pairs: pairs.len(), ..FollowUpReport::default() };
     let rank3 = |ps: &[Passage], doc: &str| ps.iter().take(3).any(|p| p.doc_id == doc) as u8 as f64;
     for (i, p) in pairs.iter().enumerate() {
@@ -303,7 +390,14 @@ pub fn sample(questions: &[Question], n: usize) -> Vec<&Question> {
 
 /// Runs `questions` answerable (index as is) and unanswerable (their article's paragraphs left out of the
 /// results); `progress(i, n)` after each.
-pub fn run(model: &Model, embedder: &Embedder, index: &Index, questions: &[&Question], c: &Config, mut progress: impl FnMut(usize, usize)) -> Result<Report> {
+pub fn run(
+    model: &Model,
+    embedder: &Embedder,
+    index: &Index,
+    questions: &[&Question],
+    c: &Config,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Report> {
     let mut r = Report { questions: questions.len(), ..Report::default() };
     let n = questions.len().max(1) as f64;
     let mut cited_answers = 0usize;
@@ -360,7 +454,10 @@ pub fn run(model: &Model, embedder: &Embedder, index: &Index, questions: &[&Ques
     }
     r.citation_precision = cited_right as f64 / cited_answers.max(1) as f64;
     let below = |v: &[f32], t: f32| v.iter().filter(|&&x| x < t).count() as f64 / v.len().max(1) as f64;
-    r.calibration = (4..=24).map(|i| i as f32 * 0.05).map(|t| [t as f64, below(&best_unanswerable, t), below(&best_answerable, t)]).collect();
+    r.calibration = (4..=24)
+        .map(|i| i as f32 * 0.05)
+        .map(|t| [t as f64, below(&best_unanswerable, t), below(&best_answerable, t)])
+        .collect();
     Ok(r)
 }
 

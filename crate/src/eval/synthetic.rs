@@ -70,7 +70,13 @@ impl Synthetic {
 /// Recall@10 against `truth` (10 ids per query) and query latency (p50, p95 in ms) of `ann` at beam width
 /// `ef`, re-ranking with `data`; one query at a time. The scale benchmark's measurement, shared by the
 /// native example and the wasm build.
-pub fn search_bench(ann: &crate::retrieval::index::ann::Ann, data: &[f32], queries: &[f32], truth: &[u32], ef: usize) -> (f64, f64, f64) {
+pub fn search_bench(
+    ann: &crate::retrieval::index::ann::Ann,
+    data: &[f32],
+    queries: &[f32],
+    truth: &[u32],
+    ef: usize,
+) -> (f64, f64, f64) {
     let vec = |i: usize| &data[i * DIM..][..DIM];
     let nq = queries.len() / DIM;
     let mut times = Vec::with_capacity(nq);

@@ -220,8 +220,18 @@ impl Gguf {
         let alignment = match metadata.get("general.alignment") {
             None => DEFAULT_ALIGNMENT,
             Some(Value::U32(a)) if *a > 0 && a.is_power_of_two() && *a <= 1 << 20 => *a as u64,
-            Some(v @ Value::U32(_)) => return Err(Error::Gguf { at: 0, msg: format!("general.alignment {v:?} is not a power of two up to 1 MiB") }),
-            Some(v) => return Err(Error::Gguf { at: 0, msg: format!("general.alignment is {v:?}; the format stores it as a u32") }),
+            Some(v @ Value::U32(_)) => {
+                return Err(Error::Gguf {
+                    at: 0,
+                    msg: format!("general.alignment {v:?} is not a power of two up to 1 MiB"),
+                })
+            }
+            Some(v) => {
+                return Err(Error::Gguf {
+                    at: 0,
+                    msg: format!("general.alignment is {v:?}; the format stores it as a u32"),
+                })
+            }
         };
 
         let mut infos = Vec::with_capacity(n_tensors as usize);
@@ -256,7 +266,11 @@ impl Gguf {
             if dims[0] % bs != 0 {
                 return Err(r.err_at(
                     at,
-                    format!("tensor `{name}` row length {} is not a multiple of the {} block size {bs}", dims[0], ty.name()),
+                    format!(
+                        "tensor `{name}` row length {} is not a multiple of the {} block size {bs}",
+                        dims[0],
+                        ty.name()
+                    ),
                 ));
             }
             let n_bytes = n_el / bs * ty.block_bytes() as u64;
@@ -352,7 +366,9 @@ impl Gguf {
     pub fn require_u64(&self, key: &str) -> Result<u64> {
         match self.get(key) {
             None => Err(Error::Unsupported(format!("metadata `{key}` is missing"))),
-            Some(v) => v.as_u64().ok_or_else(|| Error::Unsupported(format!("metadata `{key}` is {v:?}, expected an unsigned integer"))),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| Error::Unsupported(format!("metadata `{key}` is {v:?}, expected an unsigned integer"))),
         }
     }
 
@@ -396,7 +412,10 @@ impl<'a> Reader<'a> {
         if count.saturating_mul(min_size) > self.remaining() as u64 {
             return Err(self.err_at(
                 self.pos,
-                format!("{what} {count} cannot fit in the {} bytes that follow: corrupt or truncated", self.remaining()),
+                format!(
+                    "{what} {count} cannot fit in the {} bytes that follow: corrupt or truncated",
+                    self.remaining()
+                ),
             ));
         }
         Ok(())
@@ -414,7 +433,9 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let len = self.u64(what)?;
         if len > self.remaining() as u64 {
-            return Err(self.err_at(at, format!("{what}: string length {len} exceeds the {} bytes left", self.remaining())));
+            return Err(
+                self.err_at(at, format!("{what}: string length {len} exceeds the {} bytes left", self.remaining()))
+            );
         }
         let raw = self.take(len as usize, what)?;
         // Vocabularies hold partial UTF-8 sequences in some models; keep them rather than reject the file.
@@ -483,7 +504,7 @@ impl<'a> Reader<'a> {
 
 /// Writes GGUF files: used by tests to build small synthetic models and damaged files.
 pub mod writer {
-    use super::{align_up, Value, Array, DEFAULT_ALIGNMENT};
+    use super::{align_up, Array, Value, DEFAULT_ALIGNMENT};
     use crate::kernels::quant::GgmlType;
 
     pub struct TensorData {

@@ -23,7 +23,7 @@ pub fn attend_group(q: &[f32], span: &Span, scale: f32, att: &mut [f32], out: &m
     let (hd, n) = (span.hd, span.end + 1 - span.start);
     let group = q.len() / hd;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if hd % 32 == 0 && span.stride % 4 == 0 {
+    if hd % 32 == 0 && span.stride.is_multiple_of(4) {
         for g in 0..group {
             simd::scores(&q[g * hd..(g + 1) * hd], span, scale, &mut att[g * n..(g + 1) * n]);
             fastmath::softmax(&mut att[g * n..(g + 1) * n]);
@@ -120,7 +120,12 @@ mod simd {
     /// `out = Σ_i att[i] · v[start + i]`, summed in position order.
     pub fn weighted_values(att: &[f32], span: &Span, out: &mut [f32]) {
         let (hd, n) = (span.hd, att.len());
-        assert!(out.len() == hd && hd % 32 == 0 && span.v.len() >= (span.start + n) * span.stride && span.head * hd + hd <= span.stride);
+        assert!(
+            out.len() == hd
+                && hd % 32 == 0
+                && span.v.len() >= (span.start + n) * span.stride
+                && span.head * hd + hd <= span.stride
+        );
         let v0 = span.start * span.stride + span.head * hd;
         let vp = span.v.as_ptr();
         for part in (0..hd).step_by(32) {
@@ -147,7 +152,7 @@ mod simd {
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if a.len() % 8 == 0 && b.len() == a.len() {
+    if a.len().is_multiple_of(8) && b.len() == a.len() {
         // SAFETY: simd128 is enabled; every load reads 4 floats inside `a` or `b` (length checked above).
         unsafe {
             use core::arch::wasm32::*;
@@ -176,7 +181,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if y.len() % 4 == 0 && x.len() == y.len() {
+    if y.len().is_multiple_of(4) && x.len() == y.len() {
         // SAFETY: simd128 is enabled; every access is 4 floats inside `x` or `y` (lengths checked above).
         unsafe {
             use core::arch::wasm32::*;

@@ -68,7 +68,12 @@ pub fn softmax(x: &mut [f32]) {
 
 /// `g[i] = silu(g[i]) · u[i]` (the gated feed-forward of llama-style models).
 pub fn silu_mul(g: &mut [f32], u: &[f32]) {
-    zip_map(g, u, |g, u| g / (1.0 + exp(-g)) * u, |g, u| simd::mul(simd::div(g, simd::add(simd::splat(1.0), simd::exp(simd::neg(g)))), u));
+    zip_map(
+        g,
+        u,
+        |g, u| g / (1.0 + exp(-g)) * u,
+        |g, u| simd::mul(simd::div(g, simd::add(simd::splat(1.0), simd::exp(simd::neg(g)))), u),
+    );
 }
 
 /// `g[i] = gelu(g[i]) · u[i]`, gelu by its tanh approximation (Gemma's gated feed-forward).
@@ -203,7 +208,10 @@ mod simd {
         /// [`super::super::tanh`] on four lanes.
         #[inline(always)]
         pub fn tanh(x: V) -> V {
-            f32x4_sub(f32x4_splat(1.0), f32x4_div(f32x4_splat(2.0), f32x4_add(exp(f32x4_mul(f32x4_splat(2.0), x)), f32x4_splat(1.0))))
+            f32x4_sub(
+                f32x4_splat(1.0),
+                f32x4_div(f32x4_splat(2.0), f32x4_add(exp(f32x4_mul(f32x4_splat(2.0), x)), f32x4_splat(1.0))),
+            )
         }
     }
 

@@ -10,7 +10,7 @@ const ROW_TILE: usize = 32;
 
 /// Returns false (and does nothing) unless `k` is a multiple of 4.
 pub fn gemm_nt(x: &[f32], w: &[f32], nt: usize, rows: usize, k: usize, out: &mut [f32]) -> bool {
-    if k % 4 != 0 || x.len() < nt * k || w.len() < rows * k || out.len() < nt * rows {
+    if !k.is_multiple_of(4) || x.len() < nt * k || w.len() < rows * k || out.len() < nt * rows {
         return false;
     }
     for r0 in (0..rows).step_by(ROW_TILE) {
@@ -44,7 +44,15 @@ pub fn gemm_nt(x: &[f32], w: &[f32], nt: usize, rows: usize, k: usize, out: &mut
 }
 
 #[inline(always)]
-unsafe fn block<const T: usize, const R: usize>(x: &[f32], w: &[f32], t0: usize, r0: usize, k: usize, rows: usize, out: &mut [f32]) {
+unsafe fn block<const T: usize, const R: usize>(
+    x: &[f32],
+    w: &[f32],
+    t0: usize,
+    r0: usize,
+    k: usize,
+    rows: usize,
+    out: &mut [f32],
+) {
     let mut acc = [[f32x4_splat(0.0); R]; T];
     let xp = x.as_ptr().add(t0 * k);
     let wp = w.as_ptr().add(r0 * k);
@@ -64,7 +72,10 @@ unsafe fn block<const T: usize, const R: usize>(x: &[f32], w: &[f32], t0: usize,
     }
     for (ti, a) in acc.iter().enumerate() {
         for (j, v) in a.iter().enumerate() {
-            out[(t0 + ti) * rows + r0 + j] = f32x4_extract_lane::<0>(*v) + f32x4_extract_lane::<1>(*v) + f32x4_extract_lane::<2>(*v) + f32x4_extract_lane::<3>(*v);
+            out[(t0 + ti) * rows + r0 + j] = f32x4_extract_lane::<0>(*v)
+                + f32x4_extract_lane::<1>(*v)
+                + f32x4_extract_lane::<2>(*v)
+                + f32x4_extract_lane::<3>(*v);
         }
     }
 }

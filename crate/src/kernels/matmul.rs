@@ -82,7 +82,7 @@ pub fn quantize(acts: &mut Q8Acts, x: &[f32], cols: usize) {
     if x.len() / cols >= MIN_DEQUANT_BATCH {
         return;
     }
-    if cols % 32 == 0 {
+    if cols.is_multiple_of(32) {
         acts.quantize_from(x);
     }
 }
@@ -207,7 +207,15 @@ fn matmul_dequantized_into(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32],
     })
 }
 
-fn dequantized_tiles(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout, tile: &mut Vec<f32>, part: &mut Vec<f32>) {
+fn dequantized_tiles(
+    bytes: &[u8],
+    w: &Weight,
+    x: &[f32],
+    out: &mut [f32],
+    o: OutLayout,
+    tile: &mut Vec<f32>,
+    part: &mut Vec<f32>,
+) {
     let nt = x.len() / w.cols;
     if tile.len() < DEQUANT_TILE * w.cols {
         tile.resize(DEQUANT_TILE * w.cols, 0.0);
@@ -239,7 +247,22 @@ pub fn gemm_f32(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f
     // SAFETY: the pointers cover m×k, k×n (b read transposed: row stride 1, column stride k) and m×n
     // elements of live slices (asserted above), and `out` does not alias the inputs.
     unsafe {
-        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            out.as_mut_ptr(),
+            n as isize,
+            1,
+        );
     }
 }
 
@@ -300,7 +323,8 @@ mod tests {
     fn regroup_is_not_fooled_by_an_empty_placement_at_the_same_offset() {
         let mut rng = Rng::new(5);
         let cols = 32 * 8;
-        let bytes_of = |ty: GgmlType, n: usize, rng: &mut Rng| (0..n).flat_map(|_| random_row(ty, cols, rng)).collect::<Vec<u8>>();
+        let bytes_of =
+            |ty: GgmlType, n: usize, rng: &mut Rng| (0..n).flat_map(|_| random_row(ty, cols, rng)).collect::<Vec<u8>>();
         let mut bytes = bytes_of(GgmlType::Q8_0, 4, &mut rng);
         let mut mats = vec![
             Weight { first: 64, held: 0, ..Weight::new(GgmlType::Q8_0, 64, cols, 0) },

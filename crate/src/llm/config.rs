@@ -72,7 +72,10 @@ impl Config {
         let n_kv_heads = g.get_u64(&key("attention.head_count_kv")).map(|v| v as usize).unwrap_or(n_heads);
         let ffn_dim = req("feed_forward_length")?;
         let ctx_train = req("context_length")?;
-        let head_dim = g.get_u64(&key("attention.key_length")).map(|v| v as usize).unwrap_or(if n_heads > 0 { dim / n_heads } else { 0 });
+        let head_dim = g
+            .get_u64(&key("attention.key_length"))
+            .map(|v| v as usize)
+            .unwrap_or(dim.checked_div(n_heads).unwrap_or(0));
         let check = |name: &str, v: usize, max: usize| {
             if v == 0 || v > max {
                 Err(Error::Unsupported(format!("metadata `{}` = {v} is out of range (1..={max})", key(name))))
@@ -88,7 +91,9 @@ impl Config {
         check("feed_forward_length", ffn_dim, 1 << 18)?;
         check("context_length", ctx_train, 1 << 24)?;
         if n_heads % n_kv_heads != 0 {
-            return Err(Error::Unsupported(format!("{n_heads} attention heads are not a multiple of {n_kv_heads} KV heads")));
+            return Err(Error::Unsupported(format!(
+                "{n_heads} attention heads are not a multiple of {n_kv_heads} KV heads"
+            )));
         }
         if let Some(vl) = g.get_u64(&key("attention.value_length")) {
             if vl as usize != head_dim {
@@ -96,7 +101,7 @@ impl Config {
             }
         }
         let rope_dim = g.get_u64(&key("rope.dimension_count")).map(|v| v as usize).unwrap_or(head_dim);
-        if rope_dim == 0 || rope_dim > head_dim || rope_dim % 2 != 0 {
+        if rope_dim == 0 || rope_dim > head_dim || !rope_dim.is_multiple_of(2) {
             return Err(Error::Unsupported(format!("rope dimension {rope_dim} does not fit head size {head_dim}")));
         }
         let f = |k: &str, default: f64| g.get_f64(&key(k)).unwrap_or(default) as f32;
@@ -161,6 +166,6 @@ impl Config {
 
     /// Whether layer `l` attends only within the sliding window.
     pub fn is_sliding(&self, l: usize) -> bool {
-        self.sliding_window.is_some() && (l + 1) % self.swa_pattern != 0
+        self.sliding_window.is_some() && !(l + 1).is_multiple_of(self.swa_pattern)
     }
 }

@@ -1,8 +1,8 @@
 //! Keys and values of past positions, per layer. Grows with use up to the context window, so a short chat
 //! costs only what it uses; truncating keeps a shared prompt prefix for the next turn.
 
-use crate::llm::config::Config;
 use crate::error::{Error, Result};
+use crate::llm::config::Config;
 
 pub struct KvCache {
     k: Vec<Vec<f32>>,
@@ -14,7 +14,13 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(c: &Config, n_ctx: usize) -> KvCache {
-        KvCache { k: vec![Vec::new(); c.n_layers], v: vec![Vec::new(); c.n_layers], kv_dim: c.kv_dim(), len: 0, capacity: n_ctx }
+        KvCache {
+            k: vec![Vec::new(); c.n_layers],
+            v: vec![Vec::new(); c.n_layers],
+            kv_dim: c.kv_dim(),
+            len: 0,
+            capacity: n_ctx,
+        }
     }
 
     /// Positions filled.

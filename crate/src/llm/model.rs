@@ -2,13 +2,13 @@
 
 use serde::Serialize;
 
-use crate::llm::chat_template::{ChatTemplate, Message, Part};
-use crate::llm::config::Config;
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
-use crate::llm::transformer::Transformer;
+use crate::llm::chat_template::{ChatTemplate, Message, Part};
+use crate::llm::config::Config;
 use crate::llm::split::Layout;
 use crate::llm::tokenizer::Tokenizer;
+use crate::llm::transformer::Transformer;
 
 pub struct Model {
     pub transformer: Transformer,
@@ -18,8 +18,10 @@ pub struct Model {
 }
 
 /// What a user (or the page) wants to know about a loaded model.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct ModelInfo {
     pub name: String,
     pub architecture: String,

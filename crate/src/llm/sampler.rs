@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "snake_case")]
 pub struct SamplerParams {
@@ -174,7 +175,14 @@ mod tests {
     #[test]
     fn same_seed_same_choices_and_different_seed_differs() {
         let run = |seed| {
-            let mut s = Sampler::new(SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() });
+            let mut s = Sampler::new(SamplerParams {
+                temperature: 1.5,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed,
+                ..Default::default()
+            });
             (0..64).map(|_| s.sample(&mut logits(), &[])).collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1));
@@ -192,12 +200,14 @@ mod tests {
     #[test]
     fn min_p_and_top_p_cut_the_tail() {
         // Only tokens 1 and 4 are within min_p 0.5 of the best.
-        let mut s = Sampler::new(SamplerParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, ..Default::default() });
+        let mut s =
+            Sampler::new(SamplerParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, ..Default::default() });
         for _ in 0..50 {
             let t = s.sample(&mut logits(), &[]);
             assert!(t == 1 || t == 4, "got {t}");
         }
-        let mut s = Sampler::new(SamplerParams { temperature: 1.0, top_k: 0, top_p: 0.3, min_p: 0.0, ..Default::default() });
+        let mut s =
+            Sampler::new(SamplerParams { temperature: 1.0, top_k: 0, top_p: 0.3, min_p: 0.0, ..Default::default() });
         for _ in 0..50 {
             assert_eq!(s.sample(&mut logits(), &[]), 1);
         }

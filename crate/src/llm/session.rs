@@ -5,17 +5,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
-use crate::llm::model::Model;
 use crate::error::{Error, Result};
 use crate::llm::kv_cache::KvCache;
-use crate::llm::transformer::Scratch;
+use crate::llm::model::Model;
 use crate::llm::sampler::{Sampler, SamplerParams};
 use crate::llm::tokenizer::TextStream;
+use crate::llm::transformer::Scratch;
 
 /// Prompt tokens per forward call while prefilling: big enough to reuse each weight row across tokens,
 /// small enough to keep the work buffers modest.
 pub const PREFILL_BATCH: usize = 32;
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "snake_case")]
 pub struct GenerateParams {
@@ -32,10 +33,17 @@ pub struct GenerateParams {
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, stop: Vec::new(), ignore_eos: false, stop_repetition: true, sampler: SamplerParams::default() }
+        GenerateParams {
+            max_tokens: 256,
+            stop: Vec::new(),
+            ignore_eos: false,
+            stop_repetition: true,
+            sampler: SamplerParams::default(),
+        }
     }
 }
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -66,8 +74,10 @@ pub fn ends_in_repetition(tokens: &[u32]) -> bool {
     })
 }
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct Stats {
     pub prompt_tokens: usize,
     /// Prompt tokens whose keys and values were reused from the previous turn.
@@ -287,7 +297,13 @@ impl Session {
 
     /// Runs a whole generation, calling `on_piece` with each piece of text; `on_piece` returning `false`
     /// stops it. Returns the full text.
-    pub fn generate(&mut self, model: &Model, prompt: &[u32], params: GenerateParams, mut on_piece: impl FnMut(&str) -> bool) -> Result<Generated> {
+    pub fn generate(
+        &mut self,
+        model: &Model,
+        prompt: &[u32],
+        params: GenerateParams,
+        mut on_piece: impl FnMut(&str) -> bool,
+    ) -> Result<Generated> {
         self.begin(model, prompt, params)?;
         let mut text = String::new();
         while let Some(piece) = self.next_piece(model)? {
@@ -301,6 +317,7 @@ impl Session {
     }
 }
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Generated {
     pub text: String,

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 
-use crate::llm::config::Config;
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kernels::matmul::{matmul_into, quantize, OutLayout, Weight};
 use crate::kernels::quant::{dequantize_row, Q8Acts};
+use crate::llm::config::Config;
 
 /// Split points are multiples of this many rows (the wasm prefill kernel's tile).
 const ROW_ALIGN: usize = 32;
@@ -213,7 +213,9 @@ impl ShardLoader {
             layout.copy_from(chunk, at, data);
             return Ok(());
         }
-        self.head.try_reserve(chunk.len()).map_err(|_| Error::Invalid("out of memory while receiving the model".into()))?;
+        self.head
+            .try_reserve(chunk.len())
+            .map_err(|_| Error::Invalid("out of memory while receiving the model".into()))?;
         self.head.extend_from_slice(chunk);
         // Retry the header parse each time the buffered prefix doubles, so a big header costs a few parses.
         if self.file_len > 0 && self.head.len() >= self.next_try {
@@ -240,7 +242,10 @@ impl ShardLoader {
     /// The parsed header, the layout and the shard's bytes, once the whole file has come.
     pub fn finish(mut self) -> Result<(Gguf, Layout, Vec<u8>)> {
         if self.file_len > 0 && self.received != self.file_len {
-            return Err(Error::Invalid(format!("model truncated: received {} of {} bytes", self.received, self.file_len)));
+            return Err(Error::Invalid(format!(
+                "model truncated: received {} of {} bytes",
+                self.received, self.file_len
+            )));
         }
         if self.parsed.is_none() {
             let g = Gguf::parse_header(&self.head, self.head.len())?;
@@ -269,7 +274,11 @@ pub fn matrices(g: &Gguf, layout: &Layout, c: &Config) -> Result<Vec<Weight>> {
         out.push(weight(g, layout, &n("ffn_down"), c.ffn_dim, c.dim)?);
     }
     let embd = weight(g, layout, "token_embd.weight", c.dim, c.n_vocab)?;
-    let output = if g.tensor("output.weight").is_some() { weight(g, layout, "output.weight", c.dim, c.n_vocab)? } else { embd.clone() };
+    let output = if g.tensor("output.weight").is_some() {
+        weight(g, layout, "output.weight", c.dim, c.n_vocab)?
+    } else {
+        embd.clone()
+    };
     out.push(output);
     out.push(embd);
     Ok(out)
@@ -282,7 +291,10 @@ pub fn weight(g: &Gguf, layout: &Layout, name: &str, cols: usize, rows: usize) -
         return Err(Error::Unsupported(format!("tensor `{name}` has shape {:?}, expected [{cols}, {rows}]", t.dims)));
     }
     if !t.ty.is_supported() {
-        return Err(Error::Unsupported(format!("tensor `{name}` has type {}, which hearth cannot run yet", t.ty.name())));
+        return Err(Error::Unsupported(format!(
+            "tensor `{name}` has type {}, which hearth cannot run yet",
+            t.ty.name()
+        )));
     }
     let p = layout.place(name).ok_or_else(|| Error::Invalid(format!("tensor `{name}` is not held by this shard")))?;
     Ok(Weight { ty: t.ty, rows, cols, offset: p.offset, first: p.rows.start, held: p.rows.len() })
@@ -311,7 +323,9 @@ pub struct MatrixShard {
 
 impl MatrixShard {
     pub fn new(g: &Gguf, layout: &Layout, mut data: Vec<u8>) -> Result<MatrixShard> {
-        let embd = g.tensor("token_embd.weight").ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
+        let embd = g
+            .tensor("token_embd.weight")
+            .ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
         let c = Config::from_gguf(g, embd.dims.get(1).copied().unwrap_or(0) as usize)?;
         let mut mats = matrices(g, layout, &c)?;
         if crate::kernels::matmul::REGROUP_AT_LOAD {
@@ -356,7 +370,9 @@ impl MatrixShard {
                 for &t in input.iter().take(nt) {
                     let t = t as usize;
                     if e.held_rows().contains(&t) {
-                        let dst = out.get_mut(at..at + e.cols).ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
+                        let dst = out
+                            .get_mut(at..at + e.cols)
+                            .ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
                         dequantize_row(e.ty, e.row(&self.data, t), dst);
                         at += e.cols;
                     }
@@ -367,9 +383,13 @@ impl MatrixShard {
                 let mut quantized = None;
                 for &id in ids {
                     let w = self.mats.get(id as usize).ok_or_else(|| Error::Invalid(format!("no matrix #{id}")))?;
-                    let x = input.get(..nt * w.cols).ok_or_else(|| Error::Invalid("shard input shorter than the job".into()))?;
+                    let x = input
+                        .get(..nt * w.cols)
+                        .ok_or_else(|| Error::Invalid("shard input shorter than the job".into()))?;
                     let n = nt * w.held;
-                    let dst = out.get_mut(at..at + n).ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
+                    let dst = out
+                        .get_mut(at..at + n)
+                        .ok_or_else(|| Error::Invalid("shard output buffer too small".into()))?;
                     if w.held > 0 {
                         if quantized != Some(w.cols) {
                             quantize(&mut self.acts, x, w.cols);

@@ -38,6 +38,8 @@ impl TokenType {
     }
 }
 
+// One per loaded model and never moved in a hot path: boxing the byte tables would only add indirection.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Spm { add_space_prefix: bool, byte_tokens: [Option<u32>; 256] },
     Bpe { merges: HashMap<(u32, u32), (u32, u32)>, regexes: Vec<Regex>, ignore_merges: bool, byte_chars: [char; 256] },
@@ -71,7 +73,9 @@ const LLAMA3_PATTERN: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL
 impl Tokenizer {
     pub fn from_gguf(g: &Gguf) -> Result<Tokenizer> {
         let err = |m: String| Error::Tokenizer(m);
-        let model = g.get_str("tokenizer.ggml.model").ok_or_else(|| err("metadata `tokenizer.ggml.model` is missing".into()))?;
+        let model = g
+            .get_str("tokenizer.ggml.model")
+            .ok_or_else(|| err("metadata `tokenizer.ggml.model` is missing".into()))?;
         let texts = match g.get_array("tokenizer.ggml.tokens") {
             Some(Array::Str(v)) if !v.is_empty() => v.clone(),
             _ => return Err(err("metadata `tokenizer.ggml.tokens` is missing or not a list of strings".into())),
@@ -123,9 +127,16 @@ impl Tokenizer {
                     "gpt-2" | "gpt2" | "phi-2" | "jina-es" | "jina-de" | "olmo" | "jais" => (vec![GPT2_PATTERN], false),
                     "llama3" | "llama-v3" | "llama-bpe" | "falcon3" => (vec![LLAMA3_PATTERN], true),
                     "qwen2" | "deepseek-r1-qwen" => (vec![QWEN2_PATTERN], false),
-                    other => return Err(err(format!("BPE pre-tokenizer `{other}` is not supported (supported: smollm, gpt2, llama3, qwen2)"))),
+                    other => {
+                        return Err(err(format!(
+                            "BPE pre-tokenizer `{other}` is not supported (supported: smollm, gpt2, llama3, qwen2)"
+                        )))
+                    }
                 };
-                let regexes = patterns.iter().map(|p| Regex::new(p).map_err(|e| err(format!("pre-tokenizer regex: {e}")))).collect::<Result<Vec<_>>>()?;
+                let regexes = patterns
+                    .iter()
+                    .map(|p| Regex::new(p).map_err(|e| err(format!("pre-tokenizer regex: {e}"))))
+                    .collect::<Result<Vec<_>>>()?;
                 let merges_list = match g.get_array("tokenizer.ggml.merges") {
                     Some(Array::Str(v)) => v,
                     _ => return Err(err("metadata `tokenizer.ggml.merges` is missing (required for BPE)".into())),
@@ -135,7 +146,11 @@ impl Tokenizer {
                     // "left right": the first space separates the parts (byte-level text has no raw spaces).
                     let Some((sp, _)) = m.char_indices().skip(1).find(|&(_, c)| c == ' ') else { continue };
                     let (l, r) = (&m[..sp], &m[sp + 1..]);
-                    let (Some(&li), Some(&ri), Some(&res)) = (to_id.get(l), to_id.get(r), to_id.get(&format!("{l}{r}"))) else { continue };
+                    let (Some(&li), Some(&ri), Some(&res)) =
+                        (to_id.get(l), to_id.get(r), to_id.get(&format!("{l}{r}")))
+                    else {
+                        continue;
+                    };
                     merges.entry((li, ri)).or_insert((rank as u32, res));
                 }
                 (Kind::Bpe { merges, regexes, ignore_merges, byte_chars: byte_chars() }, false)
@@ -154,9 +169,11 @@ impl Tokenizer {
                 (TokenType::Byte, _) => parse_byte_token(t).map(|b| vec![b]).unwrap_or_default(),
                 (TokenType::UserDefined, _) => t.as_bytes().to_vec(),
                 (_, Kind::Spm { .. }) => t.replace('\u{2581}', " ").into_bytes(),
-                (_, Kind::Bpe { .. }) => {
-                    t.chars().map(|c| byte_decoder.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| t.as_bytes().to_vec())
-                }
+                (_, Kind::Bpe { .. }) => t
+                    .chars()
+                    .map(|c| byte_decoder.get(&c).copied())
+                    .collect::<Option<Vec<u8>>>()
+                    .unwrap_or_else(|| t.as_bytes().to_vec()),
             })
             .collect();
 
@@ -168,7 +185,10 @@ impl Tokenizer {
         let special_finder = if specials.is_empty() {
             None
         } else {
-            Some(AhoCorasick::new(specials.iter().map(|&i| &texts[i as usize])).map_err(|e| err(format!("special tokens: {e}")))?)
+            Some(
+                AhoCorasick::new(specials.iter().map(|&i| &texts[i as usize]))
+                    .map_err(|e| err(format!("special tokens: {e}")))?,
+            )
         };
 
         let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
@@ -181,7 +201,22 @@ impl Tokenizer {
             }
         }
 
-        Ok(Tokenizer { kind, texts, types, scores, to_id, pieces, specials, special_finder, bos, eos, add_bos, add_eos, unk, eog })
+        Ok(Tokenizer {
+            kind,
+            texts,
+            types,
+            scores,
+            to_id,
+            pieces,
+            specials,
+            special_finder,
+            bos,
+            eos,
+            add_bos,
+            add_eos,
+            unk,
+            eog,
+        })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -397,7 +432,13 @@ const NONE: usize = usize::MAX;
 fn symbols(text: &str) -> Vec<Sym> {
     let mut v: Vec<Sym> = Vec::with_capacity(text.len());
     for (i, (start, ch)) in text.char_indices().enumerate() {
-        v.push(Sym { start, end: start + ch.len_utf8(), prev: if i == 0 { NONE } else { i - 1 }, next: i + 1, id: None });
+        v.push(Sym {
+            start,
+            end: start + ch.len_utf8(),
+            prev: if i == 0 { NONE } else { i - 1 },
+            next: i + 1,
+            id: None,
+        });
     }
     if let Some(last) = v.last_mut() {
         last.next = NONE;

@@ -1,4 +1,4 @@
-//! The transformer forward pass for llama and gemma3, on weights borrowed from the GGUF bytes.
+//! The transformer forward pass for llama, qwen2 and gemma3, on weights borrowed from the GGUF bytes.
 //!
 //! One readable loop in the spirit of llama2.c: embed, then per layer norm → attention (with RoPE and a KV
 //! cache) → residual → norm → gated FFN → residual, then the final norm and the vocabulary projection.
@@ -6,15 +6,15 @@
 //! switches on [`Config`]. Work buffers live in [`Scratch`] and are reused, so decoding a token allocates
 //! nothing.
 
-use crate::llm::config::{Activation, Config};
 use crate::error::{Error, Result};
+use crate::gguf::Gguf;
 use crate::kernels::attention;
 use crate::kernels::fastmath;
-use crate::gguf::Gguf;
-use crate::llm::kv_cache::KvCache;
 use crate::kernels::matmul::{matmul, quantize, Weight};
-use crate::llm::split::{self, Layout, MatrixShard, Peers, ShardSpec};
 use crate::kernels::quant::{dequantize_row, Q8Acts};
+use crate::llm::config::{Activation, Config};
+use crate::llm::kv_cache::KvCache;
+use crate::llm::split::{self, Layout, MatrixShard, Peers, ShardSpec};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -115,9 +115,14 @@ impl Transformer {
         if layout.spec.index != 0 {
             return Err(Error::Invalid("only shard 0 runs the model; the others are matrix shards".into()));
         }
-        let embd = g.tensor("token_embd.weight").ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
+        let embd = g
+            .tensor("token_embd.weight")
+            .ok_or_else(|| Error::Unsupported("tensor `token_embd.weight` is missing".into()))?;
         if embd.dims.len() != 2 {
-            return Err(Error::Unsupported(format!("tensor `token_embd.weight` has shape {:?}, expected 2 dimensions", embd.dims)));
+            return Err(Error::Unsupported(format!(
+                "tensor `token_embd.weight` has shape {:?}, expected 2 dimensions",
+                embd.dims
+            )));
         }
         let config = Config::from_gguf(g, embd.dims[1] as usize)?;
         let c = &config;
@@ -155,7 +160,9 @@ impl Transformer {
                 post_ffn_norm: opt_norm("post_ffw_norm", c.dim)?,
             });
         }
-        let inv = |base: f32| (0..c.rope_dim / 2).map(|i| base.powf(-2.0 * i as f32 / c.rope_dim as f32) / c.rope_scale).collect();
+        let inv = |base: f32| {
+            (0..c.rope_dim / 2).map(|i| base.powf(-2.0 * i as f32 / c.rope_dim as f32) / c.rope_scale).collect()
+        };
         let inv_freq = [inv(c.rope_base), inv(c.rope_base_local)];
         Ok(Transformer { config, bytes, mats, output_norm, layers, inv_freq, spec: layout.spec, peers: None })
     }
@@ -213,7 +220,11 @@ impl Transformer {
         let (mut lo, mut hi) = (1, nt);
         let fits = |b: usize| {
             let (i, o) = self.peer_buffers(b);
-            let logits_out = if all_logits { (1..self.spec.count).map(|q| b * self.spec.of(q).rows(self.config.n_vocab).len()).max().unwrap_or(0) } else { 0 };
+            let logits_out = if all_logits {
+                (1..self.spec.count).map(|q| b * self.spec.of(q).rows(self.config.n_vocab).len()).max().unwrap_or(0)
+            } else {
+                0
+            };
             i <= cap_in && o.max(logits_out) <= cap_out
         };
         if fits(hi) {
@@ -233,7 +244,13 @@ impl Transformer {
     /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of every token
     /// (`all_logits`, row-major `tokens.len() × n_vocab`) or of the last one only. On error the cache is as
     /// it was.
-    pub fn forward<'s>(&self, s: &'s mut Scratch, cache: &mut KvCache, tokens: &[u32], all_logits: bool) -> Result<&'s [f32]> {
+    pub fn forward<'s>(
+        &self,
+        s: &'s mut Scratch,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+    ) -> Result<&'s [f32]> {
         let c = &self.config;
         let nt = tokens.len();
         if nt == 0 {
@@ -251,7 +268,10 @@ impl Transformer {
             return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.n_vocab)));
         }
         if self.spec.count > 1 && self.peers.is_none() {
-            return Err(Error::Invalid(format!("the model is split across {} workers but they are not attached", self.spec.count)));
+            return Err(Error::Invalid(format!(
+                "the model is split across {} workers but they are not attached",
+                self.spec.count
+            )));
         }
         let n_logits = if all_logits { nt } else { 1 };
         s.ensure(c, nt, cache.capacity(), n_logits);
@@ -287,7 +307,13 @@ impl Transformer {
             let xb = &s.xb[..nt * dim];
             quantize(&mut s.acts, xb, dim);
             let qkv = [m + Q as u32, m + K as u32, m + V as u32];
-            self.mm(&qkv, xb, &s.acts, &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]], &mut s.recv)?;
+            self.mm(
+                &qkv,
+                xb,
+                &s.acts,
+                &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]],
+                &mut s.recv,
+            )?;
             if let Some([bq, bk, bv]) = &ly.qkv_bias {
                 add_rows(&mut s.q[..nt * qd], bq);
                 add_rows(&mut s.k[..nt * kvd], bk);
@@ -316,7 +342,13 @@ impl Transformer {
                 for kvh in 0..c.n_kv_heads {
                     let span = attention::Span { k: kc, v: vc, stride: kvd, head: kvh, hd, start, end: p };
                     let heads = t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd;
-                    attention::attend_group(&s.q[heads.clone()], &span, c.attn_scale, &mut s.att, &mut s.attn_out[heads]);
+                    attention::attend_group(
+                        &s.q[heads.clone()],
+                        &span,
+                        c.attn_scale,
+                        &mut s.att,
+                        &mut s.attn_out[heads],
+                    );
                 }
             }
             let ao = &s.attn_out[..nt * qd];
@@ -377,7 +409,9 @@ impl Transformer {
             }
         }
         if let Some(p) = &self.peers {
-            let total: usize = (1..self.spec.count).map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), split::JOB_EMBED, &[], &s.ids[..nt])).sum();
+            let total: usize = (1..self.spec.count)
+                .map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), split::JOB_EMBED, &[], &s.ids[..nt]))
+                .sum();
             grow(&mut s.recv, total);
             p.finish(&mut s.recv[..total])?;
             let mut at = 0;
@@ -440,9 +474,13 @@ fn norm(g: &Gguf, layout: &Layout, bytes: &[u8], name: &str, n: usize) -> Result
         return Err(Error::Unsupported(format!("tensor `{name}` has shape {:?}, expected [{n}]", t.dims)));
     }
     if !t.ty.is_supported() {
-        return Err(Error::Unsupported(format!("tensor `{name}` has type {}, which hearth cannot run yet", t.ty.name())));
+        return Err(Error::Unsupported(format!(
+            "tensor `{name}` has type {}, which hearth cannot run yet",
+            t.ty.name()
+        )));
     }
-    let at = layout.place(name).ok_or_else(|| Error::Invalid(format!("tensor `{name}` is not held by this shard")))?.offset;
+    let at =
+        layout.place(name).ok_or_else(|| Error::Invalid(format!("tensor `{name}` is not held by this shard")))?.offset;
     let mut out = vec![0f32; n];
     dequantize_row(t.ty, &bytes[at..at + t.n_bytes], &mut out);
     Ok(out)

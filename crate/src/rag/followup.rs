@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::retrieval::Passage;
 
 /// A finished turn: the question, the passages (evidence) its prompt numbered, and the answer given.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct Turn {
@@ -17,8 +18,10 @@ pub struct Turn {
 
 /// Words by which a question points back at an earlier one. ("that" and "one" are left out: they open too
 /// many self-contained questions, as in "the team that won"; "there" counts unless it opens "there is/are".)
-const POINTING_WORDS: &[&str] =
-    &["it", "its", "they", "them", "their", "theirs", "he", "him", "his", "she", "her", "hers", "this", "these", "those", "former", "latter"];
+const POINTING_WORDS: &[&str] = &[
+    "it", "its", "they", "them", "their", "theirs", "he", "him", "his", "she", "her", "hers", "this", "these", "those",
+    "former", "latter",
+];
 
 /// Whether `text` opens with a word that points back ("Its wifi password is …"): a sentence that names what
 /// it is about only through the text before it.
@@ -41,12 +44,21 @@ fn words(s: &str) -> Vec<String> {
 pub fn is_follow_up(question: &str) -> bool {
     let w = words(question);
     let lower = question.trim().to_lowercase();
-    let to_be = |x: Option<&String>| x.is_some_and(|x| matches!(x.as_str(), "is" | "are" | "was" | "were" | "be" | "been" | "has" | "have" | "had"));
-    let place = (0..w.len()).any(|i| w[i] == "there" && !to_be(i.checked_sub(1).map(|j| &w[j])) && !to_be(w.get(i + 1)));
-    w.len() <= 3 || place || w.iter().any(|x| POINTING_WORDS.contains(&x.as_str())) || CONTINUING_OPENINGS.iter().any(|o| lower.starts_with(&format!("{o} ")) || lower.starts_with(&format!("{o},")))
+    let to_be = |x: Option<&String>| {
+        x.is_some_and(|x| matches!(x.as_str(), "is" | "are" | "was" | "were" | "be" | "been" | "has" | "have" | "had"))
+    };
+    let place =
+        (0..w.len()).any(|i| w[i] == "there" && !to_be(i.checked_sub(1).map(|j| &w[j])) && !to_be(w.get(i + 1)));
+    w.len() <= 3
+        || place
+        || w.iter().any(|x| POINTING_WORDS.contains(&x.as_str()))
+        || CONTINUING_OPENINGS
+            .iter()
+            .any(|o| lower.starts_with(&format!("{o} ")) || lower.starts_with(&format!("{o},")))
 }
 
 /// How to search for a question after a conversation (see [`resolve`]).
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Resolved {
     /// What to search with: the earlier questions the question leans on, then itself.
@@ -97,14 +109,23 @@ mod tests {
     #[test]
     fn a_follow_up_is_searched_with_the_question_it_leans_on() {
         let h = [turn("Who founded Harvard?"), turn("What is the central library of the Harvard library system?")];
-        assert_eq!(resolve("Who is it named after?", &h).query, "What is the central library of the Harvard library system? Who is it named after?");
+        assert_eq!(
+            resolve("Who is it named after?", &h).query,
+            "What is the central library of the Harvard library system? Who is it named after?"
+        );
         // A question that stands alone is searched as it is.
         assert_eq!(resolve("Where is the Eiffel Tower located?", &h).query, "Where is the Eiffel Tower located?");
         // A chain of follow-ups reaches back to the question that named the subject.
         let chain = [turn("Who designed the Eiffel Tower?"), turn("When was it built?")];
-        assert_eq!(resolve("And how tall is it?", &chain).query, "Who designed the Eiffel Tower? When was it built? And how tall is it?");
+        assert_eq!(
+            resolve("And how tall is it?", &chain).query,
+            "Who designed the Eiffel Tower? When was it built? And how tall is it?"
+        );
         assert_eq!(resolve("And how tall is it?", &[]).query, "And how tall is it?");
-        assert_eq!(resolve("Who is it named after?", &h).context, "What is the central library of the Harvard library system?");
+        assert_eq!(
+            resolve("Who is it named after?", &h).context,
+            "What is the central library of the Harvard library system?"
+        );
         assert_eq!(resolve("Where is the Eiffel Tower located?", &h).context, "");
     }
 }

@@ -9,14 +9,14 @@ pub mod followup;
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::chat_template::Message;
-use crate::retrieval::chunker::sentence_spans;
-use crate::llm::model::Model;
 use crate::error::{Error, Result};
-use crate::retrieval::Passage;
-use crate::rag::followup::Turn;
-use crate::retrieval::index::bm25::Bm25;
+use crate::llm::chat_template::Message;
+use crate::llm::model::Model;
 use crate::llm::session::GenerateParams;
+use crate::rag::followup::Turn;
+use crate::retrieval::chunker::sentence_spans;
+use crate::retrieval::index::bm25::Bm25;
+use crate::retrieval::Passage;
 
 /// Short on purpose: a 135M-parameter model follows two plain sentences better than a long instruction.
 pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite passages like [1].";
@@ -25,10 +25,20 @@ pub const DEFAULT_SYSTEM: &str = "Answer the question using the passages. Cite p
 /// model copies the form of a short, cited answer. Off by default: on SQuAD dev half A (100 questions,
 /// SmolLM2) it lowered "answer contains" from 0.38 to 0.30 and added 78 prompt tokens.
 pub fn example_turn() -> Turn {
-    let passage = |text: &str| Passage { doc_id: "example".into(), title: "Example".into(), text: text.into(), end: text.len(), ..Passage::default() };
+    let passage = |text: &str| Passage {
+        doc_id: "example".into(),
+        title: "Example".into(),
+        text: text.into(),
+        end: text.len(),
+        ..Passage::default()
+    };
     Turn {
         question: "When does the Larkspur office open?".into(),
-        passages: vec![passage("The Larkspur office is in Harbour Street."), passage("The Larkspur office opens at 8 am on weekdays."), passage("Visitors sign in at the front desk.")],
+        passages: vec![
+            passage("The Larkspur office is in Harbour Street."),
+            passage("The Larkspur office opens at 8 am on weekdays."),
+            passage("Visitors sign in at the front desk."),
+        ],
         answer: "At 8 am on weekdays [2].".into(),
     }
 }
@@ -55,7 +65,11 @@ pub fn user_message(question: &str, passages: &[Passage]) -> String {
         // every passage cost answers on SQuAD dev half A: 0.32 against 0.38 contain the gold answer.)
         let title = p.title.split_whitespace().collect::<Vec<_>>().join(" ");
         let flat = flat.join(" ");
-        let lead = if title.is_empty() || !crate::rag::followup::opens_by_pointing_back(&flat) { String::new() } else { format!("{title}: ") };
+        let lead = if title.is_empty() || !crate::rag::followup::opens_by_pointing_back(&flat) {
+            String::new()
+        } else {
+            format!("{title}: ")
+        };
         s.push_str(&format!("[{}] {lead}{flat}{more}\n\n", i + 1));
     }
     s.push_str("Question: ");
@@ -67,7 +81,13 @@ pub fn user_message(question: &str, passages: &[Passage]) -> String {
 /// `passages` (best first) as `fits` accepts: the oldest turns are dropped first, then passages from the
 /// end, until the prompt fits. Earlier turns are rendered as they were asked, so a session reuses their
 /// cached prefix. Returns the messages and how many passages they number.
-pub fn build_messages(system: &str, question: &str, passages: &[Passage], history: &[Turn], mut fits: impl FnMut(&[Message]) -> Result<bool>) -> Result<(Vec<Message>, usize)> {
+pub fn build_messages(
+    system: &str,
+    question: &str,
+    passages: &[Passage],
+    history: &[Turn],
+    mut fits: impl FnMut(&[Message]) -> Result<bool>,
+) -> Result<(Vec<Message>, usize)> {
     if question.trim().is_empty() {
         return Err(Error::Invalid("the question is empty".into()));
     }
@@ -94,7 +114,8 @@ pub fn build_messages(system: &str, question: &str, passages: &[Passage], histor
 }
 
 /// Generation options plus the system prompt (default [`DEFAULT_SYSTEM`]).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct RagOptions {
     pub system: Option<String>,
@@ -124,7 +145,13 @@ pub fn relevant(passages: &[Passage], ratio: f32) -> usize {
 /// The prompt tokens for `question` in `model`'s chat template, with as many passages as fit in a window
 /// of `n_ctx` tokens while leaving room for the answer (`max_tokens`, at most half the window).
 /// Returns the tokens and the number of passages used.
-pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &RagOptions, n_ctx: usize) -> Result<(Vec<u32>, usize)> {
+pub fn prompt_tokens(
+    model: &Model,
+    question: &str,
+    passages: &[Passage],
+    o: &RagOptions,
+    n_ctx: usize,
+) -> Result<(Vec<u32>, usize)> {
     let budget = n_ctx.saturating_sub(o.generate.max_tokens.min(n_ctx / 2));
     let system = o.system.as_deref().unwrap_or(DEFAULT_SYSTEM);
     let passages = &passages[..relevant(passages, o.min_score_ratio.unwrap_or(DEFAULT_MIN_SCORE_RATIO))];
@@ -149,6 +176,7 @@ pub fn prompt_tokens(model: &Model, question: &str, passages: &[Passage], o: &Ra
 
 /// A sentence of a retrieved passage chosen to answer the question: what the prompt numbers and a citation
 /// quotes, with where it is in its document.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct Evidence {
@@ -209,17 +237,26 @@ pub const FOLLOW_UP_CONTEXT_WEIGHT: f32 = 0.5;
 /// Scores `candidates` for `question` and returns the best `k`, best first. `context` holds the earlier
 /// questions a follow-up leans on ("" for none). `vectors`, when given, are the question's embedding and
 /// one per candidate (same order); without them the score is lexical only.
-pub fn rank_evidence(question: &str, context: &str, mut candidates: Vec<Evidence>, vectors: Option<(&[f32], &[Vec<f32>])>, k: usize) -> Vec<Evidence> {
+pub fn rank_evidence(
+    question: &str,
+    context: &str,
+    mut candidates: Vec<Evidence>,
+    vectors: Option<(&[f32], &[Vec<f32>])>,
+    k: usize,
+) -> Vec<Evidence> {
     let bm25 = Bm25::default();
     let set = |text: &str| -> std::collections::HashSet<String> { bm25.terms(text).into_iter().collect() };
     let q = set(question);
     let ctx: std::collections::HashSet<String> = set(context).difference(&q).cloned().collect();
     let sentence_terms: Vec<_> = candidates.iter().map(|c| set(&c.text)).collect();
     // The terms of each candidate's passage, once per passage (its sentences share it).
-    let mut passage_terms: std::collections::HashMap<usize, std::collections::HashSet<String>> = std::collections::HashMap::new();
+    let mut passage_terms: std::collections::HashMap<usize, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
     if !ctx.is_empty() {
         for c in &candidates {
-            passage_terms.entry(c.passage).or_insert_with(|| set(&format!("{} {} {} {}", c.title, c.before, c.text, c.after)));
+            passage_terms
+                .entry(c.passage)
+                .or_insert_with(|| set(&format!("{} {} {} {}", c.title, c.before, c.text, c.after)));
         }
     }
     // IDF over the candidates: a term every sentence has (the topic's name) says little about which answers.
@@ -240,8 +277,13 @@ pub fn rank_evidence(question: &str, context: &str, mut candidates: Vec<Evidence
     let (qw, cw) = (weigh(&q), weigh(&ctx));
     for (i, c) in candidates.iter_mut().enumerate() {
         let lexical = share(&qw, &sentence_terms[i]);
-        let dense = vectors.map_or(0.0, |(qv, vs)| vs.get(i).map_or(0.0, |v| qv.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()));
-        let context = if ctx.is_empty() { 0.0 } else { 0.5 * share(&cw, &sentence_terms[i]) + 0.5 * share(&cw, &passage_terms[&c.passage]) };
+        let dense = vectors
+            .map_or(0.0, |(qv, vs)| vs.get(i).map_or(0.0, |v| qv.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()));
+        let context = if ctx.is_empty() {
+            0.0
+        } else {
+            0.5 * share(&cw, &sentence_terms[i]) + 0.5 * share(&cw, &passage_terms[&c.passage])
+        };
         c.score = lexical + EVIDENCE_DENSE_WEIGHT * dense + FOLLOW_UP_CONTEXT_WEIGHT * context;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));
@@ -258,7 +300,11 @@ pub const DEFAULT_RAG_MAX_TOKENS: usize = 256;
 
 /// Generation defaults for answers from documents: greedy, stopped when it starts repeating itself.
 pub fn default_generate() -> GenerateParams {
-    GenerateParams { max_tokens: DEFAULT_RAG_MAX_TOKENS, sampler: crate::llm::sampler::SamplerParams::greedy(), ..GenerateParams::default() }
+    GenerateParams {
+        max_tokens: DEFAULT_RAG_MAX_TOKENS,
+        sampler: crate::llm::sampler::SamplerParams::greedy(),
+        ..GenerateParams::default()
+    }
 }
 
 /// What the answer says when the evidence is too weak to answer from.
@@ -270,7 +316,13 @@ pub const DEFAULT_MIN_EVIDENCE: f32 = 0.5;
 
 /// The best `k` evidence sentences of `passages` for `question`, scored lexically and with the embedder;
 /// `context`: the earlier questions a follow-up leans on ("" for none; see [`rank_evidence`]).
-pub fn select_evidence(embedder: &crate::retrieval::embedder::Embedder, question: &str, context: &str, passages: &[Passage], k: usize) -> Result<Vec<Evidence>> {
+pub fn select_evidence(
+    embedder: &crate::retrieval::embedder::Embedder,
+    question: &str,
+    context: &str,
+    passages: &[Passage],
+    k: usize,
+) -> Result<Vec<Evidence>> {
     let cands = evidence_candidates(passages);
     let mut texts: Vec<&str> = vec![question];
     texts.extend(cands.iter().map(|c| c.text.as_str()));
@@ -279,20 +331,95 @@ pub fn select_evidence(embedder: &crate::retrieval::embedder::Embedder, question
     Ok(rank_evidence(question, context, cands, Some((&qv, &vecs)), k))
 }
 
+/// A question made ready to answer, evidence first ([`prepare`]).
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// The best evidence scores under the threshold: the answer is [`NOT_FOUND`], shown with these closest
+    /// sentences, and the model is not asked.
+    NotFound { evidence: Vec<Evidence> },
+    /// The prompt, the passages it numbers [1]..[n] (those that fitted; citations point into them) and the
+    /// evidence they are (empty when whole passages were given).
+    Prompt { tokens: Vec<u32>, passages: Vec<Passage>, evidence: Vec<Evidence> },
+}
+
+/// The answer pipeline's middle, one implementation for the CLI (`hearth ask`) and the evaluation
+/// (`make eval-rag`); the page's worker runs the same steps through the bindings (`selectEvidence`,
+/// `beginRag`). With `evidence` > 0: the passages' best `evidence` sentences (scored with `embedder` when
+/// given, else lexically), "not found" when the best scores under `min_evidence`, else a prompt that numbers
+/// those sentences. With `evidence` = 0, or no passages: a prompt with the passages themselves.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    model: &Model,
+    embedder: Option<&crate::retrieval::embedder::Embedder>,
+    question: &str,
+    context: &str,
+    passages: &[Passage],
+    evidence: usize,
+    min_evidence: f32,
+    o: &RagOptions,
+    n_ctx: usize,
+) -> Result<Prepared> {
+    let (numbered, evidence) = if evidence > 0 && !passages.is_empty() {
+        let ev = match embedder {
+            Some(e) => select_evidence(e, question, context, passages, evidence)?,
+            None => rank_evidence(question, context, evidence_candidates(passages), None, evidence),
+        };
+        if ev.first().is_none_or(|e| e.score < min_evidence) {
+            return Ok(Prepared::NotFound { evidence: ev });
+        }
+        (evidence_passages(&ev), ev)
+    } else {
+        (passages.to_vec(), Vec::new())
+    };
+    let (tokens, used) = prompt_tokens(model, question, &numbered, o, n_ctx)?;
+    let mut numbered = numbered;
+    numbered.truncate(used);
+    Ok(Prepared::Prompt { tokens, passages: numbered, evidence })
+}
+
 /// The evidence as the passages the prompt numbers and citations point at: each sentence on its own.
 pub fn evidence_passages(evidence: &[Evidence]) -> Vec<Passage> {
-    evidence.iter().map(|e| Passage { doc_id: e.doc_id.clone(), title: e.title.clone(), text: e.text.clone(), chunk: e.chunk, start: e.start, end: e.end, score: e.score }).collect()
+    evidence
+        .iter()
+        .map(|e| Passage {
+            doc_id: e.doc_id.clone(),
+            title: e.title.clone(),
+            text: e.text.clone(),
+            chunk: e.chunk,
+            start: e.start,
+            end: e.end,
+            score: e.score,
+        })
+        .collect()
 }
 
 /// Whether an answer says, in one of the ways small models do, that the evidence does not answer.
 pub fn says_not_found(answer: &str) -> bool {
     let a = answer.to_lowercase();
-    ["not mentioned", "not mention", "n't mention", "no information", "not provided", "cannot find", "could not find", "can't find", "don't know", "do not know", "not specified", "not stated", "does not say", "doesn't say", "not in the passage", "not in your documents"]
-        .iter()
-        .any(|p| a.contains(p))
+    [
+        "not mentioned",
+        "not mention",
+        "n't mention",
+        "no information",
+        "not provided",
+        "cannot find",
+        "could not find",
+        "can't find",
+        "don't know",
+        "do not know",
+        "not specified",
+        "not stated",
+        "does not say",
+        "doesn't say",
+        "not in the passage",
+        "not in your documents",
+    ]
+    .iter()
+    .any(|p| a.contains(p))
 }
 
 /// A sentence of the answer and the passages (1-based) it cites.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Segment {
     pub text: String,
@@ -305,7 +432,8 @@ const MIN_OVERLAP: f32 = 0.5;
 /// Splits `answer` into sentences with their citations (see the module comment).
 pub fn cite(answer: &str, passages: &[Passage]) -> Vec<Segment> {
     let bm25 = Bm25::default();
-    let passage_terms: Vec<std::collections::HashSet<String>> = passages.iter().map(|p| bm25.terms(&format!("{} {}", p.title, p.text)).into_iter().collect()).collect();
+    let passage_terms: Vec<std::collections::HashSet<String>> =
+        passages.iter().map(|p| bm25.terms(&format!("{} {}", p.title, p.text)).into_iter().collect()).collect();
     let mut out: Vec<Segment> = Vec::new();
     for span in sentence_spans(answer) {
         let (text, mut citations) = strip_markers(&answer[span.start..span.end], passages.len());
@@ -363,7 +491,8 @@ fn strip_markers(s: &str, n: usize) -> (String, Vec<usize>) {
     while let Some(open) = rest.find('[') {
         let Some(close) = rest[open..].find(']').map(|c| open + c) else { break };
         let inner = &rest[open + 1..close];
-        let nums: Option<Vec<usize>> = inner.split(',').map(|x| x.trim().parse::<usize>().ok().filter(|&v| v >= 1 && v <= n)).collect();
+        let nums: Option<Vec<usize>> =
+            inner.split(',').map(|x| x.trim().parse::<usize>().ok().filter(|&v| v >= 1 && v <= n)).collect();
         match nums {
             Some(v) if !inner.trim().is_empty() => {
                 text.push_str(rest[..open].trim_end_matches(' '));
@@ -396,8 +525,24 @@ mod tests {
         let doc = "Harvard Library\n\nThe library system has many buildings. Widener Library is the center of the system. It opened in 1915.";
         let start = doc.find("The library").unwrap();
         let passages = vec![
-            Passage { doc_id: "lib.txt".into(), title: "Harvard Library".into(), text: doc.into(), chunk: 0, start: 0, end: doc.len(), score: 1.0 },
-            Passage { doc_id: "x.txt".into(), title: "Weather".into(), text: "Rain is common in spring. Snow falls in winter.".into(), chunk: 3, start: 0, end: 47, score: 0.5 },
+            Passage {
+                doc_id: "lib.txt".into(),
+                title: "Harvard Library".into(),
+                text: doc.into(),
+                chunk: 0,
+                start: 0,
+                end: doc.len(),
+                score: 1.0,
+            },
+            Passage {
+                doc_id: "x.txt".into(),
+                title: "Weather".into(),
+                text: "Rain is common in spring. Snow falls in winter.".into(),
+                chunk: 3,
+                start: 0,
+                end: 47,
+                score: 0.5,
+            },
         ];
         let cands = evidence_candidates(&passages);
         assert!(cands.iter().all(|c| c.text != "Harvard Library"), "the title line is not evidence");
@@ -405,7 +550,11 @@ mod tests {
         let best = rank_evidence("What is the center of the library system?", "", cands, None, 2);
         assert_eq!(best[0].text, "Widener Library is the center of the system.");
         assert_eq!(&doc[best[0].start..best[0].end], best[0].text);
-        assert!(best[0].start > start && best[0].before.ends_with("many buildings. ") && best[0].after == " It opened in 1915.");
+        assert!(
+            best[0].start > start
+                && best[0].before.ends_with("many buildings. ")
+                && best[0].after == " It opened in 1915."
+        );
         assert_eq!((best[0].passage, best[0].chunk), (1, 0));
         assert!(best[0].score > best[1].score);
         let ps = evidence_passages(&best);
@@ -418,20 +567,36 @@ mod tests {
     #[test]
     fn a_follow_up_takes_its_evidence_from_the_passage_the_earlier_question_was_about() {
         let office = |name: &str, hour: &str, pw: &str| {
-            let text = format!("The {name} office is in Harbour Street. It opens at {hour} on weekdays. Its wifi password is {pw}.");
-            Passage { doc_id: format!("{name}.txt"), title: format!("{name} office notes"), end: text.len(), text, ..Passage::default() }
+            let text = format!(
+                "The {name} office is in Harbour Street. It opens at {hour} on weekdays. Its wifi password is {pw}."
+            );
+            Passage {
+                doc_id: format!("{name}.txt"),
+                title: format!("{name} office notes"),
+                end: text.len(),
+                text,
+                ..Passage::default()
+            }
         };
         let ps = [office("Larkspur", "8 am", "heliotrope-42"), office("Bramble", "10 am", "juniper-17")];
         let q = "And when does it open?";
         let alone = rank_evidence(q, "", evidence_candidates(&ps), None, 1);
         assert_eq!(alone[0].doc_id, "Larkspur.txt", "without the conversation the first passage wins a tie");
-        let best = rank_evidence(q, "What is the wifi password of the Bramble office?", evidence_candidates(&ps), None, 2);
-        assert_eq!((best[0].doc_id.as_str(), best[0].text.as_str()), ("Bramble.txt", "It opens at 10 am on weekdays."), "{best:?}");
+        let best =
+            rank_evidence(q, "What is the wifi password of the Bramble office?", evidence_candidates(&ps), None, 2);
+        assert_eq!(
+            (best[0].doc_id.as_str(), best[0].text.as_str()),
+            ("Bramble.txt", "It opens at 10 am on weekdays."),
+            "{best:?}"
+        );
     }
 
     #[test]
     fn prompt_numbers_passages_and_drops_what_does_not_fit() {
-        let ps = [p("wifi", "The Larkspur office wifi password is heliotrope-42."), p("travel", "Trains are booked two weeks ahead.")];
+        let ps = [
+            p("wifi", "The Larkspur office wifi password is heliotrope-42."),
+            p("travel", "Trains are booked two weeks ahead."),
+        ];
         let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |_| Ok(true)).unwrap();
         assert_eq!(n, 2);
         assert_eq!(m[0].role, "system");
@@ -442,7 +607,9 @@ mod tests {
         assert!(user_message("q?", &its).starts_with("[1] Larkspur office notes: Its wifi password"));
         assert!(m[1].content.ends_with("Question: What is the wifi password?"));
         // A budget of 150 characters keeps only the first passage.
-        let (m, n) = build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |m| Ok(m[1].content.len() < 120)).unwrap();
+        let (m, n) =
+            build_messages(DEFAULT_SYSTEM, "What is the wifi password?", &ps, &[], |m| Ok(m[1].content.len() < 120))
+                .unwrap();
         assert_eq!(n, 1);
         assert!(!m[1].content.contains("[2]"));
         let (m, n) = build_messages("s", "q?", &ps, &[], |_| Ok(false)).unwrap();
@@ -452,10 +619,17 @@ mod tests {
 
     #[test]
     fn earlier_turns_come_before_the_question_and_go_first_when_short_of_room() {
-        let ps = [p("lib", "Widener Library is the center of the library system."), p("name", "It is named after Harry Elkins Widener.")];
+        let ps = [
+            p("lib", "Widener Library is the center of the library system."),
+            p("name", "It is named after Harry Elkins Widener."),
+        ];
         let history = [
             Turn { question: "Who founded it?".into(), passages: vec![], answer: "John Harvard.".into() },
-            Turn { question: "What is the center library?".into(), passages: ps[..1].to_vec(), answer: "Widener Library [1].".into() },
+            Turn {
+                question: "What is the center library?".into(),
+                passages: ps[..1].to_vec(),
+                answer: "Widener Library [1].".into(),
+            },
         ];
         let (m, n) = build_messages("s", "Who is it named after?", &ps[1..], &history, |_| Ok(true)).unwrap();
         let roles: Vec<&str> = m.iter().map(|x| x.role.as_str()).collect();
@@ -508,7 +682,10 @@ mod tests {
     /// passage that does support it, or to none.
     #[test]
     fn a_citation_must_be_supported_by_its_passage() {
-        let ps = [p("lib", "Widener Library is the center of the library system."), p("yard", "Harvard Yard is the oldest part of the campus.")];
+        let ps = [
+            p("lib", "Widener Library is the center of the library system."),
+            p("yard", "Harvard Yard is the oldest part of the campus."),
+        ];
         let segs = cite("The center is Widener Library [2].", &ps);
         assert_eq!(segs[0].citations, vec![1], "{segs:?}");
         let segs = cite("Richard Stallman [1].", &ps);
@@ -525,7 +702,10 @@ mod tests {
 
     #[test]
     fn unmarked_sentences_are_attributed_by_word_overlap() {
-        let ps = [p("travel", "Trains are booked two weeks ahead by the travel desk."), p("wifi", "The Larkspur office wifi password is heliotrope-42.")];
+        let ps = [
+            p("travel", "Trains are booked two weeks ahead by the travel desk."),
+            p("wifi", "The Larkspur office wifi password is heliotrope-42."),
+        ];
         let segs = cite("The wifi password is heliotrope-42. I like turtles very much.", &ps);
         assert_eq!(segs[0].citations, vec![2]);
         assert!(segs[1].citations.is_empty(), "{segs:?}");

@@ -1,4 +1,5 @@
-//! Document text → passages. The text (see [`crate::retrieval::format`]) is split into sentences inside paragraphs, and sentences are packed into chunks of at most `max_tokens` embedder
+//! Document text → passages. The text (see [`crate::retrieval::format`]) is split into sentences inside
+//! paragraphs, and sentences are packed into chunks of at most `max_tokens` embedder
 //! tokens, with an overlap of whole trailing sentences. A chunk is a byte range of the document's text,
 //! so an answer can cite the exact passage.
 
@@ -120,7 +121,8 @@ impl Chunking {
         let mut cur: Vec<(Span, usize)> = Vec::new();
         let mut cur_tokens = 0;
         let mut fresh = 0; // units in `cur` not carried over from the previous chunk
-        let bytes_with = |cur: &[(Span, usize)], span: Span| cur.first().map_or(span.end - span.start, |c| span.end - c.0.start);
+        let bytes_with =
+            |cur: &[(Span, usize)], span: Span| cur.first().map_or(span.end - span.start, |c| span.end - c.0.start);
         for (para_start, span, n) in self.units {
             // Close the chunk when the sentence does not fit, or at a paragraph break once half full.
             let full = cur_tokens + n > max || bytes_with(&cur, span) > max_bytes;
@@ -130,7 +132,10 @@ impl Chunking {
                 let mut keep = 0;
                 let mut kept_tokens = 0;
                 for (s, t) in cur.iter().rev() {
-                    if kept_tokens + t > spec.overlap_tokens || kept_tokens + t + n > max || span.end - s.start > max_bytes {
+                    if kept_tokens + t > spec.overlap_tokens
+                        || kept_tokens + t + n > max
+                        || span.end - s.start > max_bytes
+                    {
                         break;
                     }
                     kept_tokens += t;
@@ -201,7 +206,10 @@ fn paragraphs(text: &str) -> Vec<Span> {
     out
 }
 
-const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "prof", "st", "no", "fig", "al", "approx", "inc", "ltd", "co", "jr", "sr"];
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "prof", "st", "no", "fig", "al", "approx", "inc", "ltd", "co",
+    "jr", "sr",
+];
 
 /// Sentences of a paragraph: after `.`, `!`, `?` (or CJK 。！？) followed by space and not after a known
 /// abbreviation or a single initial.
@@ -226,7 +234,12 @@ fn sentences_of(text: &str, para: Span) -> Vec<Span> {
             continue;
         }
         if c == '.' {
-            let word: String = p[start..at].rsplit(|ch: char| ch.is_whitespace()).next().unwrap_or("").trim_start_matches(['(', '"', '\'']).to_lowercase();
+            let word: String = p[start..at]
+                .rsplit(|ch: char| ch.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .trim_start_matches(['(', '"', '\''])
+                .to_lowercase();
             let single_initial = word.chars().count() == 1 && word.chars().all(|ch| ch.is_alphabetic());
             // "p.m." and "U.S." carry inner dots; a sentence does not go on in lower case.
             let dotted = word.contains('.');
@@ -251,7 +264,13 @@ fn sentences_of(text: &str, para: Span) -> Vec<Span> {
 }
 
 /// Cuts an over-long sentence into pieces of at most `max` tokens and `max_bytes` bytes at word boundaries.
-fn split_words(text: &str, s: Span, max: usize, max_bytes: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(Span, usize)> {
+fn split_words(
+    text: &str,
+    s: Span,
+    max: usize,
+    max_bytes: usize,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Vec<(Span, usize)> {
     let mut out = Vec::new();
     let mut piece_start = s.start;
     let mut tokens = 0;
@@ -303,7 +322,14 @@ fn split_words(text: &str, s: Span, max: usize, max_bytes: usize, count_tokens: 
 /// Cuts the word `ws..we` into pieces of at most `max` tokens and `max_bytes` bytes, at character
 /// boundaries. Each piece is counted on at most `max_bytes` bytes, sized from the previous piece's density and
 /// shrunk in proportion when it holds too many tokens: about one count per piece, linear in the word's length.
-fn cut_word(text: &str, ws: usize, we: usize, max: usize, max_bytes: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(Span, usize)> {
+fn cut_word(
+    text: &str,
+    ws: usize,
+    we: usize,
+    max: usize,
+    max_bytes: usize,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Vec<(Span, usize)> {
     let mut out = Vec::new();
     let mut cs = ws;
     // The next piece's length: the last piece's, scaled to fill the budget (runs keep their density).
@@ -352,8 +378,12 @@ mod tests {
     #[test]
     fn sentences_respect_abbreviations_and_initials() {
         let t = "Dr. Smith met J. Doe at 5 p.m. today. They talked, e.g. about rain! Did it help? Yes.";
-        let s: Vec<&str> = sentences_of(t, Span { start: 0, end: t.len() }).iter().map(|s| &t[s.start..s.end]).collect();
-        assert_eq!(s, ["Dr. Smith met J. Doe at 5 p.m. today.", "They talked, e.g. about rain!", "Did it help?", "Yes."]);
+        let s: Vec<&str> =
+            sentences_of(t, Span { start: 0, end: t.len() }).iter().map(|s| &t[s.start..s.end]).collect();
+        assert_eq!(
+            s,
+            ["Dr. Smith met J. Doe at 5 p.m. today.", "They talked, e.g. about rain!", "Did it help?", "Yes."]
+        );
     }
 
     #[test]
@@ -394,12 +424,19 @@ mod tests {
     #[test]
     fn text_without_whitespace_is_cut_in_linear_time() {
         let spec = ChunkSpec { max_tokens: 50, overlap_tokens: 8 };
-        let b64: String = (0..400_000u32).map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char).collect();
+        let b64: String = (0..400_000u32)
+            .map(|i| {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char
+            })
+            .collect();
         let json = "{\"a\":[1,2,{\"b\":\"c\"}],\"d\":null}".repeat(20_000);
         let dots = "a.".repeat(200_000);
         let emoji = "😀🎉".repeat(50_000);
         // Counters like the embedder's: a long run of letters is one token ([UNK]); every other char is one.
-        let unk = |s: &str| s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count() + s.chars().filter(|c| !c.is_alphanumeric() && !c.is_whitespace()).count();
+        let unk = |s: &str| {
+            s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count()
+                + s.chars().filter(|c| !c.is_alphanumeric() && !c.is_whitespace()).count()
+        };
         let per_char = |s: &str| s.chars().count();
         for (name, text) in [("base64", &b64), ("json", &json), ("dots", &dots), ("emoji", &emoji)] {
             for (cname, counter) in [("unk", &unk as &dyn Fn(&str) -> usize), ("per_char", &per_char)] {
@@ -411,13 +448,25 @@ mod tests {
                 let spans = chunk(text, spec, &count);
                 let mut covered = 0;
                 for sp in &spans {
-                    assert!(sp.end - sp.start <= spec.max_bytes(), "{name}/{cname}: a {}-byte chunk", sp.end - sp.start);
-                    assert!(counter(&text[sp.start..sp.end]) <= spec.max_tokens, "{name}/{cname}: chunk over the token budget");
+                    assert!(
+                        sp.end - sp.start <= spec.max_bytes(),
+                        "{name}/{cname}: a {}-byte chunk",
+                        sp.end - sp.start
+                    );
+                    assert!(
+                        counter(&text[sp.start..sp.end]) <= spec.max_tokens,
+                        "{name}/{cname}: chunk over the token budget"
+                    );
                     assert!(sp.start >= covered || sp.end > covered, "{name}/{cname}: no progress");
                     covered = covered.max(sp.end);
                 }
                 assert_eq!(covered, text.len(), "{name}/{cname}: text lost at the end");
-                assert!(counted.get() <= 8 * text.len(), "{name}/{cname}: counted {} bytes for a {}-byte text", counted.get(), text.len());
+                assert!(
+                    counted.get() <= 8 * text.len(),
+                    "{name}/{cname}: counted {} bytes for a {}-byte text",
+                    counted.get(),
+                    text.len()
+                );
             }
         }
     }
@@ -429,7 +478,11 @@ mod tests {
     fn chunking_in_bounded_steps_gives_the_same_chunks() {
         let spec = ChunkSpec { max_tokens: 50, overlap_tokens: 8 };
         let prose = "The travel policy applies to every employee. Meals are paid up to 40 EUR a day.\n\n".repeat(4000);
-        let b64: String = (0..600_000u32).map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char).collect();
+        let b64: String = (0..600_000u32)
+            .map(|i| {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919 % 64) as usize] as char
+            })
+            .collect();
         let per_char = |s: &str| s.chars().count();
         for (name, text) in [("prose", &prose), ("base64", &b64)] {
             let whole = chunk(text, spec, &per_char);
@@ -445,7 +498,11 @@ mod tests {
                 counted.set(0);
                 let done = c.step(text, budget, &count);
                 steps += 1;
-                assert!(counted.get() <= 4 * (budget + SEGMENT_BYTES), "{name}: a step measured {} bytes", counted.get());
+                assert!(
+                    counted.get() <= 4 * (budget + SEGMENT_BYTES),
+                    "{name}: a step measured {} bytes",
+                    counted.get()
+                );
                 if done {
                     break;
                 }
@@ -459,11 +516,40 @@ mod tests {
 
     /// Random text biased towards markup, entities and multi-byte characters.
     fn random_html(rng: &mut crate::rng::Rng, len: usize) -> String {
-        const PIECES: &[&str] = &["<", ">", "&", ";", "#", "x", "<p>", "</p>", "&amp;", "&mdash;", "&#x", "<!--", "-->", "<script>", "</script", "é", "日本", "—", "😀", "\u{0301}", " ", "\n", "a", ".", "<head>", "&#1114112;", "\u{FFFD}", "\0"];
+        const PIECES: &[&str] = &[
+            "<",
+            ">",
+            "&",
+            ";",
+            "#",
+            "x",
+            "<p>",
+            "</p>",
+            "&amp;",
+            "&mdash;",
+            "&#x",
+            "<!--",
+            "-->",
+            "<script>",
+            "</script",
+            "é",
+            "日本",
+            "—",
+            "😀",
+            "\u{0301}",
+            " ",
+            "\n",
+            "a",
+            ".",
+            "<head>",
+            "&#1114112;",
+            "\u{FFFD}",
+            "\0",
+        ];
         (0..len)
             .map(|_| {
                 let r = rng.next_u32();
-                if r % 4 == 0 {
+                if r.is_multiple_of(4) {
                     char::from_u32((r >> 2) % 0x11_0000).unwrap_or('?').to_string()
                 } else {
                     PIECES[(r >> 2) as usize % PIECES.len()].to_string()
@@ -487,7 +573,9 @@ mod tests {
 
     #[test]
     fn odd_input_does_not_panic() {
-        for t in ["", "   \n\n  ", "no end", "<<<>>>", "&#xFFFFFFFF; &#1114112; &", "。。。！", "a.b.c. D", "\u{0301}. x"] {
+        for t in
+            ["", "   \n\n  ", "no end", "<<<>>>", "&#xFFFFFFFF; &#1114112; &", "。。。！", "a.b.c. D", "\u{0301}. x"]
+        {
             let _ = chunk(t, ChunkSpec::default(), &words);
             let _ = html_to_text(t);
         }

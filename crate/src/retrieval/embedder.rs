@@ -9,8 +9,8 @@
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
-use crate::kernels::fastmath;
 use crate::error::{Error, Result};
+use crate::kernels::fastmath;
 use crate::kernels::matmul::{gemm_f32, matmul, quantize, Weight};
 use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
 
@@ -19,6 +19,18 @@ pub enum Precision {
     F32,
     /// Linear layers and the word embeddings in Q8_0 (8-bit blocks of 32).
     Q8,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    /// "f32" or "q8".
+    fn from_str(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "q8" => Ok(Precision::Q8),
+            other => Err(Error::Invalid(format!("precision `{other}` (use f32 or q8)"))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,27 +88,46 @@ const BATCH_TOKENS: usize = 512;
 impl Embedder {
     /// Builds the embedder from the sentence-transformers files: `model.safetensors`, `config.json`,
     /// `tokenizer.json`, and `max_seq_length` (from `sentence_bert_config.json`; 256 for MiniLM).
-    pub fn new(safetensors: &[u8], config_json: &str, tokenizer_json: &[u8], max_seq_length: usize, precision: Precision) -> Result<Embedder> {
+    pub fn new(
+        safetensors: &[u8],
+        config_json: &str,
+        tokenizer_json: &[u8],
+        max_seq_length: usize,
+        precision: Precision,
+    ) -> Result<Embedder> {
         let bad = |m: String| Error::Invalid(format!("embedder: {m}"));
         let config: BertConfig = serde_json::from_str(config_json).map_err(|e| bad(format!("config.json: {e}")))?;
         if !config.hidden_act.is_empty() && config.hidden_act != "gelu" {
             return Err(Error::Unsupported(format!("embedder activation `{}` (only gelu)", config.hidden_act)));
         }
         let c = &config;
-        if c.hidden_size == 0 || c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 || c.hidden_size % 32 != 0 || c.intermediate_size % 32 != 0 {
-            return Err(bad(format!("unsupported sizes: hidden {} heads {} intermediate {}", c.hidden_size, c.num_attention_heads, c.intermediate_size)));
+        if c.hidden_size == 0
+            || c.num_attention_heads == 0
+            || !c.hidden_size.is_multiple_of(c.num_attention_heads)
+            || !c.hidden_size.is_multiple_of(32)
+            || !c.intermediate_size.is_multiple_of(32)
+        {
+            return Err(bad(format!(
+                "unsupported sizes: hidden {} heads {} intermediate {}",
+                c.hidden_size, c.num_attention_heads, c.intermediate_size
+            )));
         }
         let st = SafeTensors::deserialize(safetensors).map_err(|e| bad(format!("model.safetensors: {e}")))?;
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             // Checkpoints differ in whether names carry the `bert.` prefix.
-            let t = st.tensor(name).or_else(|_| st.tensor(&format!("bert.{name}"))).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+            let t = st
+                .tensor(name)
+                .or_else(|_| st.tensor(&format!("bert.{name}")))
+                .map_err(|_| bad(format!("tensor `{name}` is missing")))?;
             if t.shape() != shape {
                 return Err(bad(format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.shape())));
             }
             // F16 is the browser's half-size download (`model.f16.safetensors`, made by models/fetch.py).
             match t.dtype() {
                 Dtype::F32 => Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()),
-                Dtype::F16 => Ok(t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+                Dtype::F16 => {
+                    Ok(t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+                }
                 other => Err(bad(format!("tensor `{name}` is {other:?}, expected F32 or F16"))),
             }
         };
@@ -131,10 +162,22 @@ impl Embedder {
             let o = lin("attention.output.dense", h, h)?;
             let up = lin("intermediate.dense", f, h)?;
             let down = lin("output.dense", h, f)?;
-            let ln = |n: &str| -> Result<(Vec<f32>, Vec<f32>)> { Ok((get(&format!("{p}.{n}.weight"), &[h])?, get(&format!("{p}.{n}.bias"), &[h])?)) };
-            layers.push(Layer { q, k, v, o, ln1: ln("attention.output.LayerNorm")?, up, down, ln2: ln("output.LayerNorm")? });
+            let ln = |n: &str| -> Result<(Vec<f32>, Vec<f32>)> {
+                Ok((get(&format!("{p}.{n}.weight"), &[h])?, get(&format!("{p}.{n}.bias"), &[h])?))
+            };
+            layers.push(Layer {
+                q,
+                k,
+                v,
+                o,
+                ln1: ln("attention.output.LayerNorm")?,
+                up,
+                down,
+                ln2: ln("output.LayerNorm")?,
+            });
         }
-        let mut tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
+        let mut tokenizer =
+            tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| bad(format!("tokenizer.json: {e}")))?;
         tokenizer.with_padding(None);
         // Counting tokens for chunk sizes must see the whole text, so the counter does not truncate.
         let mut counter = tokenizer.clone();
@@ -150,13 +193,21 @@ impl Embedder {
     /// `sentence_bert_config.json`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &std::path::Path, precision: Precision) -> Result<Embedder> {
-        let read = |n: &str| std::fs::read(dir.join(n)).map_err(|e| Error::Io(format!("cannot read {}: {e}", dir.join(n).display())));
+        let read = |n: &str| {
+            std::fs::read(dir.join(n)).map_err(|e| Error::Io(format!("cannot read {}: {e}", dir.join(n).display())))
+        };
         let max_len = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|v| v["max_seq_length"].as_u64())
             .unwrap_or(256) as usize;
-        Embedder::new(&read("model.safetensors")?, &String::from_utf8_lossy(&read("config.json")?), &read("tokenizer.json")?, max_len, precision)
+        Embedder::new(
+            &read("model.safetensors")?,
+            &String::from_utf8_lossy(&read("config.json")?),
+            &read("tokenizer.json")?,
+            max_len,
+            precision,
+        )
     }
 
     pub fn dim(&self) -> usize {
@@ -229,7 +280,8 @@ impl Embedder {
             }
         }
         let mut acts = Q8Acts::default();
-        let (mut q, mut k, mut v, mut ctx, mut tmp) = (vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h]);
+        let (mut q, mut k, mut v, mut ctx, mut tmp) =
+            (vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h]);
         let mut hid = vec![0f32; nt * f];
         let heads = c.num_attention_heads;
         let mut att = AttentionBuffers::default();
@@ -307,7 +359,17 @@ struct AttentionBuffers {
 /// is gathered into contiguous buffers so both products go through the GEMM kernel; the score rows are
 /// padded to a multiple of 4 with zeros (which add nothing to the second product).
 #[allow(clippy::too_many_arguments)]
-fn attention(q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32], start: usize, n: usize, h: usize, heads: usize, b: &mut AttentionBuffers) {
+fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    ctx: &mut [f32],
+    start: usize,
+    n: usize,
+    h: usize,
+    heads: usize,
+    b: &mut AttentionBuffers,
+) {
     let hd = h / heads;
     let n4 = n.next_multiple_of(4);
     let scale = 1.0 / (hd as f32).sqrt();
@@ -362,7 +424,9 @@ fn erf(x: f32) -> f32 {
     let s = x.signum();
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6) * t * fastmath::exp(-x * x);
+    let y = 1.0
+        - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6)
+            * t
+            * fastmath::exp(-x * x);
     s * y
 }
-

@@ -14,8 +14,14 @@ pub enum Format {
 
 /// File extensions (lower case) and their formats: the one list the CLI, the bindings and the page's
 /// `www/formats.js` (which adds `pdf`) follow.
-const EXTENSIONS: [(&str, Format); 6] =
-    [("txt", Format::Text), ("text", Format::Text), ("md", Format::Markdown), ("markdown", Format::Markdown), ("html", Format::Html), ("htm", Format::Html)];
+const EXTENSIONS: [(&str, Format); 6] = [
+    ("txt", Format::Text),
+    ("text", Format::Text),
+    ("md", Format::Markdown),
+    ("markdown", Format::Markdown),
+    ("html", Format::Html),
+    ("htm", Format::Html),
+];
 
 impl Format {
     /// From a file name's extension; `None` when it is not a document format.
@@ -125,12 +131,14 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 /// Elements whose content a browser does not show as text.
-const HIDDEN_ELEMENTS: [&[u8]; 8] = [b"script", b"style", b"title", b"noscript", b"template", b"iframe", b"noembed", b"noframes"];
+const HIDDEN_ELEMENTS: [&[u8]; 8] =
+    [b"script", b"style", b"title", b"noscript", b"template", b"iframe", b"noembed", b"noframes"];
 
 /// The break an element's start or end tag puts in the text.
 fn block_break(name: &[u8]) -> &'static str {
     match name {
-        b"p" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"section" | b"article" | b"blockquote" | b"pre" | b"table" | b"ul" | b"ol" => "\n\n",
+        b"p" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"section" | b"article" | b"blockquote" | b"pre"
+        | b"table" | b"ul" | b"ol" => "\n\n",
         b"br" | b"div" | b"li" | b"tr" | b"header" | b"footer" | b"dt" | b"dd" | b"hr" => "\n",
         b"td" | b"th" => " ",
         _ => "",

@@ -4,10 +4,10 @@
 //! same way. A document enters the index only when it is complete, so a half-finished ingest never leaves a
 //! partial document behind.
 
-use crate::retrieval::chunker::{chunk, ChunkSpec, Chunking, Span};
-use crate::retrieval::format::{indexed_text, Format};
-use crate::retrieval::embedder::Embedder;
 use crate::error::{Error, Result};
+use crate::retrieval::chunker::{chunk, ChunkSpec, Chunking, Span};
+use crate::retrieval::embedder::Embedder;
+use crate::retrieval::format::{indexed_text, Format};
 use crate::retrieval::index::{Hit, Index, Mode, NewDocument, SearchOptions};
 use crate::retrieval::passage::Passage;
 
@@ -31,7 +31,11 @@ fn indexed_document_text(id: &str, title: &str, raw: &str, format: Format) -> Re
         return Err(Error::Invalid("a document needs a non-empty id".into()));
     }
     if raw.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::Invalid(format!("document `{id}` is {:.1} MB; the limit is {} MB", raw.len() as f64 / (1 << 20) as f64, MAX_DOCUMENT_BYTES >> 20)));
+        return Err(Error::Invalid(format!(
+            "document `{id}` is {:.1} MB; the limit is {} MB",
+            raw.len() as f64 / (1 << 20) as f64,
+            MAX_DOCUMENT_BYTES >> 20
+        )));
     }
     let text = indexed_text(title, raw, format);
     if text.trim().is_empty() {
@@ -71,7 +75,11 @@ impl Library {
     /// Replaces the index (e.g. with one loaded from bytes); its dimension must match the embedder's.
     pub fn set_index(&mut self, index: Index) -> Result<()> {
         if index.dim() != self.embedder.dim() {
-            return Err(Error::Invalid(format!("the index holds {}-d vectors but the embedder makes {}-d", index.dim(), self.embedder.dim())));
+            return Err(Error::Invalid(format!(
+                "the index holds {}-d vectors but the embedder makes {}-d",
+                index.dim(),
+                self.embedder.dim()
+            )));
         }
         self.index = index;
         Ok(())
@@ -79,12 +87,27 @@ impl Library {
 
     /// Reads a document; returns the bytes of text to chunk. Then `chunk_pending` until it gives the number of
     /// chunks, `embed_pending` until all are embedded, and `commit_document`.
-    pub fn begin_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
+    pub fn begin_document(
+        &mut self,
+        id: &str,
+        title: &str,
+        raw: &str,
+        format: Format,
+        tags: Vec<String>,
+    ) -> Result<usize> {
         self.pending = None;
         let text = indexed_document_text(id, title, raw, format)?;
         let chunking = Chunking::new(&text, self.spec);
         let bytes = chunking.progress().1;
-        self.pending = Some(Pending { id: id.into(), title: title.into(), tags, text, chunking: Some(chunking), spans: Vec::new(), vectors: Vec::new() });
+        self.pending = Some(Pending {
+            id: id.into(),
+            title: title.into(),
+            tags,
+            text,
+            chunking: Some(chunking),
+            spans: Vec::new(),
+            vectors: Vec::new(),
+        });
         Ok(bytes)
     }
 
@@ -133,7 +156,14 @@ impl Library {
             self.pending = Some(p);
             return Err(Error::Invalid(format!("only {done} of {total} chunks are embedded")));
         }
-        self.index.add(NewDocument { id: p.id, title: p.title, tags: p.tags, text: p.text, spans: p.spans, vectors: p.vectors })
+        self.index.add(NewDocument {
+            id: p.id,
+            title: p.title,
+            tags: p.tags,
+            text: p.text,
+            spans: p.spans,
+            vectors: p.vectors,
+        })
     }
 
     pub fn cancel_document(&mut self) {
@@ -141,7 +171,14 @@ impl Library {
     }
 
     /// Chunks, embeds and adds a document in one call; returns its number of chunks.
-    pub fn add_document(&mut self, id: &str, title: &str, raw: &str, format: Format, tags: Vec<String>) -> Result<usize> {
+    pub fn add_document(
+        &mut self,
+        id: &str,
+        title: &str,
+        raw: &str,
+        format: Format,
+        tags: Vec<String>,
+    ) -> Result<usize> {
         self.begin_document(id, title, raw, format, tags)?;
         let n = self.chunk_pending(usize::MAX)?.expect("chunked in one step");
         self.embed_pending(usize::MAX)?;
@@ -188,7 +225,14 @@ impl Library {
             rest = tail;
         }
         for p in prepared {
-            self.index.add(NewDocument { id: p.id, title: p.title, tags: p.tags, text: p.text, spans: p.spans, vectors: p.vectors })?;
+            self.index.add(NewDocument {
+                id: p.id,
+                title: p.title,
+                tags: p.tags,
+                text: p.text,
+                spans: p.spans,
+                vectors: p.vectors,
+            })?;
         }
         Ok(())
     }
@@ -213,7 +257,10 @@ mod tests {
 
     fn retriever() -> Library {
         let (st, cfg, tok) = tiny_bert(1);
-        Library::new(Embedder::new(&st, &cfg, &tok, 64, Precision::F32).unwrap(), ChunkSpec { max_tokens: 12, overlap_tokens: 0 })
+        Library::new(
+            Embedder::new(&st, &cfg, &tok, 64, Precision::F32).unwrap(),
+            ChunkSpec { max_tokens: 12, overlap_tokens: 0 },
+        )
     }
 
     #[test]
@@ -252,9 +299,17 @@ mod tests {
         r.add_document("a", "", "travel policy.", Format::Text, vec![]).unwrap();
         let before = r.index.to_bytes();
         assert!(r.add_document("", "", "x", Format::Text, vec![]).unwrap_err().to_string().contains("non-empty id"));
-        assert!(r.add_document("e", "", "   \n ", Format::Text, vec![]).unwrap_err().to_string().contains("has no text"));
+        assert!(r
+            .add_document("e", "", "   \n ", Format::Text, vec![])
+            .unwrap_err()
+            .to_string()
+            .contains("has no text"));
         let huge = "a ".repeat(MAX_DOCUMENT_BYTES / 2 + 1);
-        assert!(r.add_document("h", "", &huge, Format::Text, vec![]).unwrap_err().to_string().contains("the limit is 20 MB"));
+        assert!(r
+            .add_document("h", "", &huge, Format::Text, vec![])
+            .unwrap_err()
+            .to_string()
+            .contains("the limit is 20 MB"));
         let html = "<p>Travel</p><script>alert('x')</script><img src=x onerror=alert(1)>";
         r.add_document("html", "", html, Format::Html, vec![]).unwrap();
         assert_eq!(r.index.document("html").unwrap().text, "Travel");

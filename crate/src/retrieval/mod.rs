@@ -6,9 +6,9 @@ pub mod chunker;
 pub mod embedder;
 pub mod format;
 pub mod index;
-pub mod sources;
 pub mod library;
 pub mod passage;
+pub mod sources;
 
 pub use library::{Library, RawDocument};
 pub use passage::Passage;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::retrieval::index::{Hit, Index};
 
 /// A retrieved passage as the prompt shows it and a citation reveals it.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct Passage {
@@ -23,6 +24,14 @@ impl Passage {
     /// The passage a search hit points at in `index` (None if its document is gone).
     pub fn from_hit(index: &Index, h: &Hit) -> Option<Passage> {
         let d = index.document(&h.doc_id)?;
-        Some(Passage { doc_id: h.doc_id.clone(), title: d.title.clone(), text: d.text[h.start..h.end].to_string(), chunk: h.chunk, start: h.start, end: h.end, score: h.score })
+        Some(Passage {
+            doc_id: h.doc_id.clone(),
+            title: d.title.clone(),
+            text: d.text[h.start..h.end].to_string(),
+            chunk: h.chunk,
+            start: h.start,
+            end: h.end,
+            score: h.score,
+        })
     }
 }

@@ -12,7 +12,8 @@ pub fn read_beir_corpus(jsonl: &str) -> Result<Vec<RawDocument>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| Error::Invalid(format!("corpus line {}: {e}", i + 1)))?;
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| Error::Invalid(format!("corpus line {}: {e}", i + 1)))?;
             let s = |k: &str| v[k].as_str().map(str::to_string);
             Ok(RawDocument {
                 id: beir_id(&v).ok_or_else(|| Error::Invalid(format!("corpus line {}: no `_id`", i + 1)))?,
@@ -52,7 +53,13 @@ pub fn read_folder(dir: &std::path::Path) -> Result<Vec<RawDocument>> {
         .map(|(p, format)| {
             let bytes = std::fs::read(&p).map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?;
             let id = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
-            Ok(RawDocument { format, title: String::new(), text: String::from_utf8_lossy(&bytes).into_owned(), id, tags: Vec::new() })
+            Ok(RawDocument {
+                format,
+                title: String::new(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                id,
+                tags: Vec::new(),
+            })
         })
         .collect()
 }

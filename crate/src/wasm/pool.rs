@@ -14,7 +14,10 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 
 /// What a JS exception says.
 fn message(e: JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 pub struct JsPeers {
@@ -47,7 +50,9 @@ impl split::Peers for JsPeers {
         // SAFETY: the view is read (copied into the shared buffer) before the call returns, and nothing
         // allocates in wasm meanwhile.
         let input = unsafe { js_sys::Float32Array::view(input) };
-        self.start.call2(&JsValue::NULL, &job, &input).map_err(|e| Error::Invalid(format!("worker pool: {}", message(e))))?;
+        self.start
+            .call2(&JsValue::NULL, &job, &input)
+            .map_err(|e| Error::Invalid(format!("worker pool: {}", message(e))))?;
         Ok(())
     }
 
@@ -68,7 +73,12 @@ pub struct MatrixShardLoader {
 #[wasm_bindgen]
 impl MatrixShardLoader {
     #[wasm_bindgen(constructor)]
-    pub fn new(total_bytes: f64, index: usize, count: usize, lead_share: Option<f64>) -> Result<MatrixShardLoader, JsError> {
+    pub fn new(
+        total_bytes: f64,
+        index: usize,
+        count: usize,
+        lead_share: Option<f64>,
+    ) -> Result<MatrixShardLoader, JsError> {
         if index == 0 {
             return Err(js_err("shard 0 is the model itself: load it with ModelLoader"));
         }

@@ -17,16 +17,20 @@ mod cli {
     use std::path::{Path, PathBuf};
 
     use clap::{Args, Parser, Subcommand};
+    use hearth::rag::{Prepared, RagOptions};
     use hearth::retrieval::chunker::ChunkSpec;
-    use hearth::retrieval::embedder::{Embedder, Precision};
+    use hearth::retrieval::embedder::Embedder;
     use hearth::retrieval::index::{Fusion, Index, Mode, SearchOptions};
     use hearth::retrieval::Library;
-    use hearth::rag::RagOptions;
     use hearth::retrieval::Passage;
     use hearth::{GenerateParams, Message, Model, SamplerParams, Session};
 
     #[derive(Parser)]
-    #[command(name = "hearth", version, about = "Private small language models: GGUF runtime (the CLI of the in-browser library)")]
+    #[command(
+        name = "hearth",
+        version,
+        about = "Private small language models: GGUF runtime (the CLI of the in-browser library)"
+    )]
     struct Cli {
         #[command(subcommand)]
         cmd: Cmd,
@@ -127,12 +131,7 @@ mod cli {
 
     impl EmbedderArgs {
         fn load(&self) -> hearth::Result<Embedder> {
-            let p = match self.precision.as_str() {
-                "f32" => Precision::F32,
-                "q8" => Precision::Q8,
-                other => return Err(hearth::Error::Invalid(format!("--precision {other} (use f32 or q8)"))),
-            };
-            Embedder::from_dir(&self.embedder, p)
+            Embedder::from_dir(&self.embedder, self.precision.parse()?)
         }
     }
 
@@ -153,12 +152,16 @@ mod cli {
 
     impl FusionArgs {
         fn options(&self, mode: Mode, k: usize) -> hearth::Result<SearchOptions> {
-            let fusion = match self.fusion.as_str() {
-                "scores" => Fusion::Scores,
-                "rrf" => Fusion::Rrf,
-                other => return Err(hearth::Error::Invalid(format!("--fusion {other} (use scores or rrf)"))),
-            };
-            Ok(SearchOptions { k, mode, bm25_weight: self.bm25_weight, dense_weight: self.dense_weight, rrf_k: self.rrf_k, fusion, ..SearchOptions::default() })
+            let fusion: Fusion = self.fusion.parse()?;
+            Ok(SearchOptions {
+                k,
+                mode,
+                bm25_weight: self.bm25_weight,
+                dense_weight: self.dense_weight,
+                rrf_k: self.rrf_k,
+                fusion,
+                ..SearchOptions::default()
+            })
         }
     }
 
@@ -366,8 +369,14 @@ mod cli {
         };
         let sample = hearth::eval::rag::sample(&questions, a.sample);
         let t0 = hearth::clock::now_ms();
-        let r = hearth::eval::rag::run(&m, &e, &index, &sample, &c, |i, n| eprint!("\reval-rag: {i}/{n} questions   "))?;
-        eprintln!("\n{} questions (of {}) in {:.0} s", sample.len(), questions.len(), (hearth::clock::now_ms() - t0) / 1000.0);
+        let r =
+            hearth::eval::rag::run(&m, &e, &index, &sample, &c, |i, n| eprint!("\reval-rag: {i}/{n} questions   "))?;
+        eprintln!(
+            "\n{} questions (of {}) in {:.0} s",
+            sample.len(),
+            questions.len(),
+            (hearth::clock::now_ms() - t0) / 1000.0
+        );
         let model = m.info.name.clone();
         println!("| model | evidence | para R@1 | R@3 | evid.@1 | evid.@2 | EM | F1 | answer contains | shown contains | cit. precision | abstain (unans.) | false abstain | max-tokens | prompt tok | TTFT ms | total ms |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -378,7 +387,9 @@ mod cli {
         let followups = match &a.followups {
             Some(p) => {
                 let pairs = hearth::eval::rag::read_followups(&read_text(p)?, &questions)?;
-                let f = hearth::eval::rag::run_followups(&m, &e, &index, &pairs, &c, |i, n| eprint!("\reval-rag: {i}/{n} follow-ups   "))?;
+                let f = hearth::eval::rag::run_followups(&m, &e, &index, &pairs, &c, |i, n| {
+                    eprint!("\reval-rag: {i}/{n} follow-ups   ")
+                })?;
                 eprintln!();
                 println!();
                 println!("| model | follow-ups | R@3 (with history) | R@3 (alone) | R@3 (asked whole) | answer contains | shown contains | F1 | asked whole: contains | F1 | prompt tok | from cache | TTFT ms |");
@@ -407,9 +418,17 @@ mod cli {
         let index = load_index(&a.index)?;
         let mode: Mode = a.mode.parse()?;
         let embedder = if mode == Mode::Bm25 && a.evidence == 0 { None } else { Some(a.emb.load()?) };
-        let qv = if mode == Mode::Bm25 { None } else { Some(embedder.as_ref().unwrap().embed(&[a.question.as_str()])?.remove(0)) };
+        let qv = if mode == Mode::Bm25 {
+            None
+        } else {
+            Some(embedder.as_ref().unwrap().embed(&[a.question.as_str()])?.remove(0))
+        };
         let scope = |v: &Vec<String>| if v.is_empty() { None } else { Some(v.clone()) };
-        let hits = index.search(&a.question, qv.as_deref(), &SearchOptions { k: a.k, mode, doc_ids: scope(&a.docs), tags: scope(&a.tags), ..SearchOptions::default() })?;
+        let hits = index.search(
+            &a.question,
+            qv.as_deref(),
+            &SearchOptions { k: a.k, mode, doc_ids: scope(&a.docs), tags: scope(&a.tags), ..SearchOptions::default() },
+        )?;
         let passages: Vec<Passage> = hits.iter().filter_map(|h| Passage::from_hit(&index, h)).collect();
         let m = load(&a.model)?;
         let o = RagOptions {
@@ -419,29 +438,44 @@ mod cli {
             example: None,
             generate: GenerateParams {
                 max_tokens: a.max_tokens,
-                sampler: SamplerParams { temperature: a.temperature, repeat_penalty: a.repeat_penalty, ..SamplerParams::default() },
+                sampler: SamplerParams {
+                    temperature: a.temperature,
+                    repeat_penalty: a.repeat_penalty,
+                    ..SamplerParams::default()
+                },
                 ..GenerateParams::default()
             },
         };
         // Evidence first (as the page): the passages' best sentences, or "not found" when they are too weak.
-        let evidence = match (&embedder, a.evidence) {
-            (Some(e), n) if n > 0 && !passages.is_empty() => hearth::rag::select_evidence(e, &a.question, "", &passages, n)?,
-            _ => vec![],
-        };
-        if a.evidence > 0 && !passages.is_empty() && evidence.first().is_none_or(|e| e.score < a.min_evidence) {
-            let answer = hearth::rag::NOT_FOUND;
-            if a.json {
-                println!("{}", serde_json::json!({"answer": answer, "abstained": true, "segments": [], "passages": [], "evidence": evidence, "stats": null}));
-            } else {
-                println!("{answer}\nClosest:");
-                for (i, e) in evidence.iter().enumerate() {
-                    println!("[{}] {}: {}", i + 1, e.doc_id, e.text);
+        let prepared = hearth::rag::prepare(
+            &m,
+            embedder.as_ref(),
+            &a.question,
+            "",
+            &passages,
+            a.evidence,
+            a.min_evidence,
+            &o,
+            a.ctx,
+        )?;
+        let (prompt, used, evidence) = match prepared {
+            Prepared::NotFound { evidence } => {
+                let answer = hearth::rag::NOT_FOUND;
+                if a.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"answer": answer, "abstained": true, "segments": [], "passages": [], "evidence": evidence, "stats": null})
+                    );
+                } else {
+                    println!("{answer}\nClosest:");
+                    for (i, e) in evidence.iter().enumerate() {
+                        println!("[{}] {}: {}", i + 1, e.doc_id, e.text);
+                    }
                 }
+                return Ok(());
             }
-            return Ok(());
-        }
-        let passages = if a.evidence > 0 && !passages.is_empty() { hearth::rag::evidence_passages(&evidence) } else { passages };
-        let (prompt, used) = hearth::rag::prompt_tokens(&m, &a.question, &passages, &o, a.ctx)?;
+            Prepared::Prompt { tokens, passages, evidence } => (tokens, passages, evidence),
+        };
         let mut session = Session::new(&m, a.ctx);
         let stream = !a.json;
         let out = session.generate(&m, &prompt, o.generate.clone(), |piece| {
@@ -451,25 +485,39 @@ mod cli {
             }
             true
         })?;
-        let used = &passages[..used];
+        let used = &used[..];
         let segments = hearth::rag::cite(&out.text, used);
         if a.json {
-            let ps: Vec<_> = used.iter().map(|p| serde_json::json!({"doc_id": p.doc_id, "chunk": p.chunk, "score": p.score, "text": p.text})).collect();
+            let ps: Vec<_> = used
+                .iter()
+                .map(|p| serde_json::json!({"doc_id": p.doc_id, "chunk": p.chunk, "score": p.score, "text": p.text}))
+                .collect();
             let abstained = hearth::rag::says_not_found(&out.text);
-            println!("{}", serde_json::json!({"answer": out.text, "abstained": abstained, "segments": segments, "passages": ps, "evidence": &evidence[..used.len().min(evidence.len())], "stats": out.stats}));
+            println!(
+                "{}",
+                serde_json::json!({"answer": out.text, "abstained": abstained, "segments": segments, "passages": ps, "evidence": &evidence[..used.len().min(evidence.len())], "stats": out.stats})
+            );
         } else {
             println!();
             for (i, p) in used.iter().enumerate() {
                 let cited = segments.iter().any(|s| s.citations.contains(&(i + 1)));
                 let snippet: String = p.text.chars().take(80).collect();
-                println!("[{}]{} {} #{}: {}", i + 1, if cited { "*" } else { " " }, p.doc_id, p.chunk, snippet.replace('\n', " "));
+                println!(
+                    "[{}]{} {} #{}: {}",
+                    i + 1,
+                    if cited { "*" } else { " " },
+                    p.doc_id,
+                    p.chunk,
+                    snippet.replace('\n', " ")
+                );
             }
         }
         Ok(())
     }
 
     fn load(path: &Path) -> hearth::Result<Model> {
-        let bytes = std::fs::read(path).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", path.display())))?;
         Model::load(bytes)
     }
 
@@ -488,7 +536,8 @@ mod cli {
             }
             Cmd::Perplexity { model, file, ctx, chunks, json } => {
                 let m = load(&model)?;
-                let text = std::fs::read(&file).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", file.display())))?;
+                let text = std::fs::read(&file)
+                    .map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", file.display())))?;
                 let text = String::from_utf8_lossy(&text);
                 let r = hearth::eval::perplexity::perplexity(&m, &text, ctx, chunks, |i, n, ppl| {
                     eprint!("[{i}]{ppl:.4},");
@@ -499,7 +548,10 @@ mod cli {
                 if json {
                     println!("{}", serde_json::to_string(&r).unwrap());
                 }
-                println!("chunks = {}, ctx = {}, scored tokens = {}, stderr = {:.5}", r.chunks, r.n_ctx, r.scored_tokens, r.ppl_stderr);
+                println!(
+                    "chunks = {}, ctx = {}, scored tokens = {}, stderr = {:.5}",
+                    r.chunks, r.n_ctx, r.scored_tokens, r.ppl_stderr
+                );
                 // The last line is exactly `PPL = <value>`: scripts read it.
                 println!("PPL = {:.4}", r.ppl);
                 Ok(())
@@ -507,7 +559,9 @@ mod cli {
             Cmd::Bench { model, prompt_tokens, gen_tokens, runs, json } => {
                 let m = load(&model)?;
                 let t0 = hearth::clock::now_ms();
-                let runs: Vec<_> = (0..runs.max(1)).map(|_| hearth::eval::bench::run(&m, prompt_tokens, gen_tokens)).collect::<hearth::Result<_>>()?;
+                let runs: Vec<_> = (0..runs.max(1))
+                    .map(|_| hearth::eval::bench::run(&m, prompt_tokens, gen_tokens))
+                    .collect::<hearth::Result<_>>()?;
                 let med = |f: fn(&hearth::eval::bench::BenchRun) -> f64| {
                     let mut v: Vec<f64> = runs.iter().map(f).collect();
                     v.sort_by(f64::total_cmp);
@@ -543,7 +597,9 @@ mod cli {
     }
 
     fn read_text(p: &Path) -> hearth::Result<String> {
-        std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))
+        std::fs::read(p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))
     }
 
     fn progress(label: &str) -> impl FnMut(usize, usize) + '_ {
@@ -564,7 +620,11 @@ mod cli {
 
     /// The documents of a folder or a BEIR corpus, chunked, embedded and indexed.
     fn build_library(input: &Path, embedder: Embedder, spec: ChunkSpec) -> hearth::Result<Library> {
-        let docs = if input.is_dir() { hearth::retrieval::sources::read_folder(input)? } else { hearth::retrieval::sources::read_beir_corpus(&read_text(input)?)? };
+        let docs = if input.is_dir() {
+            hearth::retrieval::sources::read_folder(input)?
+        } else {
+            hearth::retrieval::sources::read_beir_corpus(&read_text(input)?)?
+        };
         eprintln!("{} documents from {}", docs.len(), input.display());
         let mut library = Library::new(embedder, spec);
         library.add_documents(docs, progress("embedding"))?;
@@ -594,7 +654,9 @@ mod cli {
     }
 
     fn load_index(p: &Path) -> hearth::Result<Index> {
-        Index::from_bytes(&std::fs::read(p).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))?)
+        Index::from_bytes(
+            &std::fs::read(p).map_err(|e| hearth::Error::Io(format!("cannot read {}: {e}", p.display())))?,
+        )
     }
 
     fn index_cmd(c: IndexCmd) -> hearth::Result<()> {
@@ -607,11 +669,16 @@ mod cli {
                     other => return Err(hearth::Error::Invalid(format!("--ann {other} (use auto, on or off)"))),
                 };
                 let t0 = hearth::clock::now_ms();
-                let mut index = build_library(&input, emb.load()?, ChunkSpec { max_tokens, overlap_tokens: overlap })?.index;
+                let mut index =
+                    build_library(&input, emb.load()?, ChunkSpec { max_tokens, overlap_tokens: overlap })?.index;
                 if want_ann.unwrap_or(index.chunk_count() >= hearth::retrieval::index::ANN_MIN_CHUNKS) {
                     let t = hearth::clock::now_ms();
                     index.build_ann(hearth::retrieval::index::ann::AnnParams::default())?;
-                    eprintln!("ANN graph over {} chunks built in {:.1} s", index.chunk_count(), (hearth::clock::now_ms() - t) / 1000.0);
+                    eprintln!(
+                        "ANN graph over {} chunks built in {:.1} s",
+                        index.chunk_count(),
+                        (hearth::clock::now_ms() - t) / 1000.0
+                    );
                 }
                 let bytes = index.to_bytes();
                 write_atomically(&out, &bytes)?;
@@ -642,14 +709,24 @@ mod cli {
                     };
                     let hits = index.search(&q.text, qv.as_deref(), &o)?;
                     if json {
-                        let hits: Vec<_> = hits.iter().map(|h| serde_json::json!({"doc_id": h.doc_id, "chunk": h.chunk, "score": h.score})).collect();
+                        let hits: Vec<_> = hits
+                            .iter()
+                            .map(|h| serde_json::json!({"doc_id": h.doc_id, "chunk": h.chunk, "score": h.score}))
+                            .collect();
                         println!("{}", serde_json::json!({"query_id": q.id, "hits": hits}));
                     } else {
                         println!("query {}: {}", q.id, q.text);
                         for (i, h) in hits.iter().enumerate() {
                             let d = index.document(&h.doc_id).unwrap();
                             let snippet: String = d.text[h.start..h.end].chars().take(100).collect();
-                            println!("  {:>2}. {} #{} ({:.4}) {}", i + 1, h.doc_id, h.chunk, h.score, snippet.replace('\n', " "));
+                            println!(
+                                "  {:>2}. {} #{} ({:.4}) {}",
+                                i + 1,
+                                h.doc_id,
+                                h.chunk,
+                                h.score,
+                                snippet.replace('\n', " ")
+                            );
                         }
                     }
                 }
@@ -658,7 +735,15 @@ mod cli {
         }
     }
 
-    fn eval(data: PathBuf, split: String, emb: EmbedderArgs, index_path: Option<PathBuf>, fusion: FusionArgs, json: bool, modes: &[Mode]) -> hearth::Result<()> {
+    fn eval(
+        data: PathBuf,
+        split: String,
+        emb: EmbedderArgs,
+        index_path: Option<PathBuf>,
+        fusion: FusionArgs,
+        json: bool,
+        modes: &[Mode],
+    ) -> hearth::Result<()> {
         let e = emb.load()?;
         let t0 = hearth::clock::now_ms();
         let (e, index, built) = match &index_path {
@@ -686,7 +771,10 @@ mod cli {
         println!("|---|---|---|---|---|---|");
         for &mode in modes {
             let r = hearth::eval::beir::evaluate(&index, Some(&e), &queries, &qrels, &fusion.options(mode, 10)?)?;
-            println!("| {:?} | {:.4} | {:.4} | {:.4} | {:.1} | {:.1} |", mode, r.ndcg_at_10, r.recall_at_10, r.recall_at_100, r.latency_p50_ms, r.latency_p95_ms);
+            println!(
+                "| {:?} | {:.4} | {:.4} | {:.4} | {:.1} | {:.1} |",
+                mode, r.ndcg_at_10, r.recall_at_10, r.recall_at_100, r.latency_p50_ms, r.latency_p95_ms
+            );
             if json {
                 println!("{}", serde_json::to_string(&r).unwrap());
             }

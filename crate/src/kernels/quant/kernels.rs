@@ -213,7 +213,9 @@ pub(crate) fn vec_dot_generic(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row)
         Q4_K | Q5_K => dot_q45_k(ty, row, acts),
         Q6_K => dot_q6_k(row, acts),
         // Only tests and builds without SIMD128 come here: back to the file layout, then its kernel.
-        Q4_1x4 | Q8_0x4 => vec_dot_generic(super::regroup::file_type(ty), &super::regroup::ungroup_row(ty, row), x, acts),
+        Q4_1x4 | Q8_0x4 => {
+            vec_dot_generic(super::regroup::file_type(ty), &super::regroup::ungroup_row(ty, row), x, acts)
+        }
         other => unreachable!("vec_dot called with unsupported type {}", other.name()),
     }
 }

@@ -270,7 +270,7 @@ pub struct Q8Row<'a> {
     pub qs: &'a [i8],
 }
 
-#[doc(hidden)]
-pub mod tests_support;
 #[cfg(test)]
 mod tests;
+#[doc(hidden)]
+pub mod tests_support;

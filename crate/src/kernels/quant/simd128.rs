@@ -47,7 +47,10 @@ unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
     // relaxed dot product is exact and deterministic. The i16 form (one pmaddubsw on x86) leaves the
     // widening to i32 to a single add: fewer instructions than two i32 dot-and-adds on CPUs without VNNI.
     #[cfg(target_feature = "relaxed-simd")]
-    return i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(y0, w0), i16x8_relaxed_dot_i8x16_i7x16(y1, w1)));
+    return i32x4_extadd_pairwise_i16x8(i16x8_add(
+        i16x8_relaxed_dot_i8x16_i7x16(y0, w0),
+        i16x8_relaxed_dot_i8x16_i7x16(y1, w1),
+    ));
     #[cfg(not(target_feature = "relaxed-simd"))]
     let p = i16x8_add(
         i16x8_add(i16x8_extmul_low_i8x16(w0, y0), i16x8_extmul_high_i8x16(w0, y0)),
@@ -122,7 +125,8 @@ unsafe fn f16x4_at(p: *const u8, stride: usize) -> v128 {
 /// values) in vector registers.
 #[inline(always)]
 fn f16x4_from_bits(v: v128) -> v128 {
-    let bits = v128_or(i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16), i32x4_shl(v128_and(v, u32x4_splat(0x7fff)), 13));
+    let bits =
+        v128_or(i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16), i32x4_shl(v128_and(v, u32x4_splat(0x7fff)), 13));
     f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
 }
 
@@ -172,7 +176,11 @@ unsafe fn dot_q8_0<const REGROUPED: bool>(row: &[u8], a: &Q8Row) -> f32 {
             let quants = if REGROUPED { g.add(8 + 32 * j) } else { g.add(34 * j + 2) };
             *s = dot_i8_32(quants, a, b + j);
         }
-        let scales = if REGROUPED { f16x4_from_bits(u32x4_extend_low_u16x8(v128_load64_zero(g as *const u64))) } else { f16x4_at(g, 34) };
+        let scales = if REGROUPED {
+            f16x4_from_bits(u32x4_extend_low_u16x8(v128_load64_zero(g as *const u64)))
+        } else {
+            f16x4_at(g, 34)
+        };
         let d = f32x4_mul(scales, load_f32x4(a.d.as_ptr().add(b)));
         acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), d));
         b += 4;
@@ -196,8 +204,14 @@ unsafe fn dot_i8_32(w: *const u8, a: &Q8Row, b: usize) -> v128 {
     let (w0, w1) = (load(w), load(w.add(16)));
     let (y0, y1) = (load(y), load(y.add(16)));
     i32x4_add(
-        i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w0), i16x8_extend_low_i8x16(y0)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w0), i16x8_extend_high_i8x16(y0))),
-        i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(w1), i16x8_extend_low_i8x16(y1)), i32x4_dot_i16x8(i16x8_extend_high_i8x16(w1), i16x8_extend_high_i8x16(y1))),
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(w0), i16x8_extend_low_i8x16(y0)),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(w0), i16x8_extend_high_i8x16(y0)),
+        ),
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(w1), i16x8_extend_low_i8x16(y1)),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(w1), i16x8_extend_high_i8x16(y1)),
+        ),
     )
 }
 
@@ -253,10 +267,8 @@ unsafe fn dot_q4_k(row: &[u8], a: &Q8Row) -> f32 {
         let hi = f32x4_convert_i32x4(hsum4_i32([s[4], s[5], s[6], s[7]]));
         acc = f32x4_add(acc, f32x4_mul(lo, f32x4_mul(f32x4_mul(d, f(scs, false)), load_f32x4(ad))));
         acc = f32x4_add(acc, f32x4_mul(hi, f32x4_mul(f32x4_mul(d, f(scs, true)), load_f32x4(ad.add(4)))));
-        let m = f32x4_add(
-            f32x4_mul(f(mins, false), load_f32x4(asum)),
-            f32x4_mul(f(mins, true), load_f32x4(asum.add(4))),
-        );
+        let m =
+            f32x4_add(f32x4_mul(f(mins, false), load_f32x4(asum)), f32x4_mul(f(mins, true), load_f32x4(asum.add(4))));
         macc = f32x4_add(macc, f32x4_mul(dmin, m));
     }
     hsum_f32(acc) - hsum_f32(macc)

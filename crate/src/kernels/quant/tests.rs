@@ -1,8 +1,8 @@
-use super::*;
 use super::tests_support::{
     check_gemm_against_reference, check_regrouped_rows_match_file_layout, check_vec_dot_against_reference,
     check_vec_dot_exact_integer_sums,
 };
+use super::*;
 use crate::rng::Rng;
 
 #[test]
@@ -31,9 +31,9 @@ fn q8_acts_round_trip_is_close() {
     let x: Vec<f32> = (0..256).map(|_| rng.next_f32() * 4.0 - 2.0).collect();
     let mut a = Q8Acts::default();
     a.quantize_from(&x);
-    for i in 0..256 {
+    for (i, &xi) in x.iter().enumerate() {
         let back = a.d[i / 32] * a.qs[i] as f32;
-        assert!((back - x[i]).abs() <= a.d[i / 32] * 0.51 + 1e-6);
+        assert!((back - xi).abs() <= a.d[i / 32] * 0.51 + 1e-6);
     }
     let sum: i32 = a.qs[..32].iter().map(|&q| q as i32).sum();
     assert!((a.s[0] - a.d[0] * sum as f32).abs() <= 1e-3 * a.s[0].abs() + 1e-6);

@@ -54,7 +54,6 @@ pub const ALL: [GgmlType; 13] = [
     GgmlType::Q8_0x4,
 ];
 
-
 /// Checks `vec_dot` (whatever kernels this build dispatches to) for every type against a dot product of
 /// the dequantised row with the dequantised activations, on random rows. Used natively and in wasm.
 pub fn check_vec_dot_against_reference(seed: u64) {
@@ -163,7 +162,11 @@ pub fn check_gemm_against_reference(seed: u64) {
                 dequantize_row(ty, w.row(&bytes, j), &mut row);
                 for i in 0..m {
                     let want: f64 = (0..k).map(|t| a[i * k + t] as f64 * row[t] as f64).sum();
-                    assert!((got[i * n + j] as f64 - want).abs() < 1e-4 * k as f64, "{} {m}x{n}x{k} at ({i},{j})", ty.name());
+                    assert!(
+                        (got[i * n + j] as f64 - want).abs() < 1e-4 * k as f64,
+                        "{} {m}x{n}x{k} at ({i},{j})",
+                        ty.name()
+                    );
                 }
             }
         }
@@ -195,7 +198,11 @@ pub fn check_regrouped_rows_match_file_layout(seed: u64) {
                 let mut acts = Q8Acts::default();
                 acts.quantize_from(&x);
                 let q = acts.row(0, n / 32);
-                let want = if cfg!(target_arch = "wasm32") { vec_dot(file_ty, &file, &x, &q) } else { vec_dot_generic(file_ty, &file, &x, &q) };
+                let want = if cfg!(target_arch = "wasm32") {
+                    vec_dot(file_ty, &file, &x, &q)
+                } else {
+                    vec_dot_generic(file_ty, &file, &x, &q)
+                };
                 let got = vec_dot(ty, &row, &x, &q);
                 assert!(got.to_bits() == want.to_bits(), "{} n={n}: got {got}, want {want}", ty.name());
             }

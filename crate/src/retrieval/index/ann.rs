@@ -54,7 +54,16 @@ pub struct AnnParams {
 
 impl Default for AnnParams {
     fn default() -> Self {
-        AnnParams { m: 48, r0: 16, m_up: 16, ef_construction: 100, alpha: 1.0, train_sample: 10_000, kmeans_iters: 8, seed: 0x4845_4152_5448_414E }
+        AnnParams {
+            m: 48,
+            r0: 16,
+            m_up: 16,
+            ef_construction: 100,
+            alpha: 1.0,
+            train_sample: 10_000,
+            kmeans_iters: 8,
+            seed: 0x4845_4152_5448_414E,
+        }
     }
 }
 
@@ -132,7 +141,14 @@ impl Visited {
 }
 
 /// Beam search on one layer from `entries`; returns up to `ef` best, best first.
-fn search_layer(g: &impl Links, level: usize, entries: &[Cand], ef: usize, score: &mut impl FnMut(u32) -> f32, visited: &mut Visited) -> Vec<Cand> {
+fn search_layer(
+    g: &impl Links,
+    level: usize,
+    entries: &[Cand],
+    ef: usize,
+    score: &mut impl FnMut(u32) -> f32,
+    visited: &mut Visited,
+) -> Vec<Cand> {
     visited.clear();
     let mut cands: BinaryHeap<Cand> = BinaryHeap::new();
     let mut best: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
@@ -211,7 +227,8 @@ impl Graph {
     /// Where `node`'s links at `level` sit: in `l0`, or in `upper[node]` above layer 0.
     #[inline]
     fn slots(&self, node: u32, level: usize) -> std::ops::Range<usize> {
-        let (start, n) = if level == 0 { (node as usize * self.r0, self.r0) } else { ((level - 1) * self.m_up, self.m_up) };
+        let (start, n) =
+            if level == 0 { (node as usize * self.r0, self.r0) } else { ((level - 1) * self.m_up, self.m_up) };
         start..start + n
     }
 
@@ -236,12 +253,20 @@ impl Links for Ann {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn par_map<T: Send, S, F: Fn(&mut S, usize) -> T + Sync + Send, I: Fn() -> S + Sync + Send>(n: usize, init: I, f: F) -> Vec<T> {
+fn par_map<T: Send, S, F: Fn(&mut S, usize) -> T + Sync + Send, I: Fn() -> S + Sync + Send>(
+    n: usize,
+    init: I,
+    f: F,
+) -> Vec<T> {
     use rayon::prelude::*;
     (0..n).into_par_iter().map_init(init, f).collect()
 }
 #[cfg(target_arch = "wasm32")]
-fn par_map<T: Send, S, F: Fn(&mut S, usize) -> T + Sync + Send, I: Fn() -> S + Sync + Send>(n: usize, init: I, f: F) -> Vec<T> {
+fn par_map<T: Send, S, F: Fn(&mut S, usize) -> T + Sync + Send, I: Fn() -> S + Sync + Send>(
+    n: usize,
+    init: I,
+    f: F,
+) -> Vec<T> {
     let mut s = init();
     (0..n).map(|i| f(&mut s, i)).collect()
 }
@@ -264,9 +289,12 @@ fn train_pq<'v>(dim: usize, n: usize, vec: &(impl Fn(usize) -> &'v [f32] + Sync)
         p.m,
         || (),
         |_, sub| {
-            let data: Vec<f32> = ids.iter().flat_map(|&i| vec(i as usize)[sub * dsub..][..dsub].iter().copied()).collect();
+            let data: Vec<f32> =
+                ids.iter().flat_map(|&i| vec(i as usize)[sub * dsub..][..dsub].iter().copied()).collect();
             let mut rng = Rng::new(seed ^ (sub as u64).wrapping_mul(0x9E37_79B9));
-            let mut cent: Vec<f32> = (0..KSUB).flat_map(|c| data[(if s >= KSUB { c * s / KSUB } else { c % s }) * dsub..][..dsub].to_vec()).collect();
+            let mut cent: Vec<f32> = (0..KSUB)
+                .flat_map(|c| data[(if s >= KSUB { c * s / KSUB } else { c % s }) * dsub..][..dsub].to_vec())
+                .collect();
             let mut assign = vec![0u16; s];
             for _ in 0..iters {
                 let book = Book::new(&cent, dsub);
@@ -342,11 +370,18 @@ impl Ann {
     /// Builds the index over `n` vectors of `dim` dimensions; `vec(i)` returns vector `i` (unit length).
     pub fn build<'v, F: Fn(usize) -> &'v [f32] + Sync>(dim: usize, n: usize, vec: F, params: AnnParams) -> Result<Ann> {
         let p = params;
-        if dim == 0 || p.m == 0 || dim % p.m != 0 {
+        if dim == 0 || p.m == 0 || !dim.is_multiple_of(p.m) {
             return Err(Error::Invalid(format!("ANN: {} PQ sub-quantisers must divide the dimension {dim}", p.m)));
         }
-        if p.r0 < 2 || p.m_up < 2 || p.ef_construction == 0 || !(p.alpha >= 1.0) || n >= NONE as usize {
-            return Err(Error::Invalid("ANN: r0 and m_up must be ≥ 2, ef_construction ≥ 1, alpha ≥ 1, n < 2^32-1".into()));
+        if p.r0 < 2
+            || p.m_up < 2
+            || p.ef_construction == 0
+            || p.alpha.partial_cmp(&1.0).is_none_or(|o| o.is_lt())
+            || n >= NONE as usize
+        {
+            return Err(Error::Invalid(
+                "ANN: r0 and m_up must be ≥ 2, ef_construction ≥ 1, alpha ≥ 1, n < 2^32-1".into(),
+            ));
         }
         if let Some(i) = (0..n).find(|&i| vec(i).len() != dim) {
             return Err(Error::Invalid(format!("ANN: vector {i} has {} dimensions, not {dim}", vec(i).len())));
@@ -373,8 +408,15 @@ impl Ann {
         // Levels: floor(-ln(u) / ln(m_up)), seeded.
         let mut rng = Rng::new(p.seed);
         let ml = 1.0 / (p.m_up as f64).ln();
-        let levels: Vec<u8> = (0..n).map(|_| ((-(1.0 - rng.next_f32() as f64).ln() * ml) as usize).min(16) as u8).collect();
-        let mut g = Graph { r0: p.r0, m_up: p.m_up, l0: vec![NONE; n * p.r0], upper: levels.iter().map(|&l| vec![NONE; l as usize * p.m_up]).collect(), levels };
+        let levels: Vec<u8> =
+            (0..n).map(|_| ((-(1.0 - rng.next_f32() as f64).ln() * ml) as usize).min(16) as u8).collect();
+        let mut g = Graph {
+            r0: p.r0,
+            m_up: p.m_up,
+            l0: vec![NONE; n * p.r0],
+            upper: levels.iter().map(|&l| vec![NONE; l as usize * p.m_up]).collect(),
+            levels,
+        };
         let mut entry = 0u32;
         let mut max_level = if n > 0 { g.levels[0] as usize } else { 0 };
         let mut done = n.min(1);
@@ -482,7 +524,21 @@ impl Ann {
                 up_start.push(up_links.len() as u32);
             }
         }
-        Ok(Ann { dim, n, m, r0: p.r0, m_up: p.m_up, centroids, codes, l0: g.l0, up_nodes, up_start, up_links, entry, max_level })
+        Ok(Ann {
+            dim,
+            n,
+            m,
+            r0: p.r0,
+            m_up: p.m_up,
+            centroids,
+            codes,
+            l0: g.l0,
+            up_nodes,
+            up_start,
+            up_links,
+            entry,
+            max_level,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -497,13 +553,21 @@ impl Ann {
 
     /// Bytes held by the index: codebooks, codes and graph. Excludes the caller's f32 vectors (4·dim per vector).
     pub fn bytes(&self) -> usize {
-        self.centroids.len() * 4 + self.codes.len() + 4 * (self.l0.len() + self.up_nodes.len() + self.up_start.len() + self.up_links.len())
+        self.centroids.len() * 4
+            + self.codes.len()
+            + 4 * (self.l0.len() + self.up_nodes.len() + self.up_start.len() + self.up_links.len())
     }
 
     /// The `k` nearest to `query` (by inner product): a beam of width `ef` (≥ k) over the graph scored by
     /// PQ codes, then the `ef` candidates re-ranked with exact vectors from `rerank(i)`. Returns (id, exact
     /// score), best first. Panics if `query` does not have `dim` dimensions.
-    pub fn search<'v, R: Fn(usize) -> &'v [f32]>(&self, query: &[f32], k: usize, ef: usize, rerank: R) -> Vec<(usize, f32)> {
+    pub fn search<'v, R: Fn(usize) -> &'v [f32]>(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        rerank: R,
+    ) -> Vec<(usize, f32)> {
         assert_eq!(query.len(), self.dim, "ANN query dimension");
         if self.n == 0 || k == 0 {
             return Vec::new();
@@ -514,7 +578,10 @@ impl Ann {
         let mut table = vec![0f32; self.m * KSUB];
         for s in 0..self.m {
             let q = &query[s * dsub..][..dsub];
-            for (t, c) in table[s * KSUB..][..KSUB].iter_mut().zip(self.centroids[s * KSUB * dsub..][..KSUB * dsub].chunks_exact(dsub)) {
+            for (t, c) in table[s * KSUB..][..KSUB]
+                .iter_mut()
+                .zip(self.centroids[s * KSUB * dsub..][..KSUB * dsub].chunks_exact(dsub))
+            {
                 *t = q.iter().zip(c).map(|(a, b)| a * b).sum();
             }
         }
@@ -538,7 +605,14 @@ impl Ann {
 
     /// The graph search with a given traversal score (PQ in `search`; exact in tests, to tell graph from
     /// quantisation losses apart).
-    fn search_scored<'v>(&self, query: &[f32], k: usize, ef: usize, score: &mut impl FnMut(u32) -> f32, rerank: impl Fn(usize) -> &'v [f32]) -> Vec<(usize, f32)> {
+    fn search_scored<'v>(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        score: &mut impl FnMut(u32) -> f32,
+        rerank: impl Fn(usize) -> &'v [f32],
+    ) -> Vec<(usize, f32)> {
         let mut visited = Visited::new(self.n);
         let mut eps = vec![Cand(score(self.entry), self.entry)];
         for lev in (1..=self.max_level).rev() {
@@ -555,7 +629,18 @@ impl Ann {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes() + 64);
         out.extend_from_slice(MAGIC);
-        let header = [VERSION, self.dim as u32, self.n as u32, self.m as u32, self.r0 as u32, self.m_up as u32, self.entry, self.max_level as u32, self.up_nodes.len() as u32, self.up_links.len() as u32];
+        let header = [
+            VERSION,
+            self.dim as u32,
+            self.n as u32,
+            self.m as u32,
+            self.r0 as u32,
+            self.m_up as u32,
+            self.entry,
+            self.max_level as u32,
+            self.up_nodes.len() as u32,
+            self.up_links.len() as u32,
+        ];
         for h in header {
             out.extend_from_slice(&h.to_le_bytes());
         }
@@ -586,15 +671,20 @@ impl Ann {
         if version != VERSION {
             return Err(bad(&format!("version {version}, expected {VERSION}")));
         }
-        let (dim, n, m, r0, m_up, n_up, n_links) = (dim as usize, n as usize, m as usize, r0 as usize, m_up as usize, n_up as usize, n_links as usize);
-        if dim == 0 || m == 0 || dim % m != 0 || r0 < 2 || m_up < 2 || n >= NONE as usize || max_level > 16 || n_up > n {
+        let (dim, n, m, r0, m_up, n_up, n_links) =
+            (dim as usize, n as usize, m as usize, r0 as usize, m_up as usize, n_up as usize, n_links as usize);
+        if dim == 0 || m == 0 || dim % m != 0 || r0 < 2 || m_up < 2 || n >= NONE as usize || max_level > 16 || n_up > n
+        {
             return Err(bad("inconsistent header"));
         }
         let words = |x: usize, y: usize| x.checked_mul(y).ok_or_else(|| bad("sizes overflow"));
         let n_cent = words(m * KSUB, dim / m)?;
         let n_codes = words(n, m)?;
         let n_l0 = words(n, r0)?;
-        let want = [n_cent, n_l0, n_up, n_up + 1, n_links].iter().try_fold(44 + n_codes, |acc, &w| acc.checked_add(w.checked_mul(4)?)).ok_or_else(|| bad("sizes overflow"))?;
+        let want = [n_cent, n_l0, n_up, n_up + 1, n_links]
+            .iter()
+            .try_fold(44 + n_codes, |acc, &w| acc.checked_add(w.checked_mul(4)?))
+            .ok_or_else(|| bad("sizes overflow"))?;
         if body.len() != want {
             return Err(bad(&format!("{} bytes, the header implies {want}", body.len())));
         }
@@ -604,9 +694,12 @@ impl Ann {
             at += len;
             s
         };
-        let centroids: Vec<f32> = take(n_cent * 4).chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let centroids: Vec<f32> =
+            take(n_cent * 4).chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         let codes = take(n_codes).to_vec();
-        let mut u32s = |len: usize| -> Vec<u32> { take(len * 4).chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect() };
+        let mut u32s = |len: usize| -> Vec<u32> {
+            take(len * 4).chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+        };
         let (l0, up_nodes, up_start, up_links) = (u32s(n_l0), u32s(n_up), u32s(n_up + 1), u32s(n_links));
         if centroids.iter().any(|c| !c.is_finite()) {
             return Err(bad("non-finite codebook value"));
@@ -624,12 +717,13 @@ impl Ann {
         let mut top = 0;
         for w in up_start.windows(2) {
             let len = w[1].checked_sub(w[0]).ok_or_else(|| bad("upper-layer offsets decrease"))? as usize;
-            if len == 0 || len % m_up != 0 || len / m_up > max_level as usize {
+            if len == 0 || !len.is_multiple_of(m_up) || len / m_up > max_level as usize {
                 return Err(bad("upper-layer list of a wrong size"));
             }
             top = top.max(len / m_up);
         }
-        let level = |i: u32| up_nodes.binary_search(&i).map(|p| (up_start[p + 1] - up_start[p]) as usize / m_up).unwrap_or(0);
+        let level =
+            |i: u32| up_nodes.binary_search(&i).map(|p| (up_start[p + 1] - up_start[p]) as usize / m_up).unwrap_or(0);
         if n > 0 && ((entry as usize) >= n || top != max_level as usize || level(entry) != max_level as usize) {
             return Err(bad("entry point not on the top level"));
         }
@@ -641,7 +735,21 @@ impl Ann {
                 }
             }
         }
-        Ok(Ann { dim, n, m, r0, m_up, centroids, codes, l0, up_nodes, up_start, up_links, entry, max_level: max_level as usize })
+        Ok(Ann {
+            dim,
+            n,
+            m,
+            r0,
+            m_up,
+            centroids,
+            codes,
+            l0,
+            up_nodes,
+            up_start,
+            up_links,
+            entry,
+            max_level: max_level as usize,
+        })
     }
 }
 
@@ -702,7 +810,8 @@ mod tests {
         let recall = hit as f64 / (queries.len() / DIM * 10) as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
         // Deterministic: a second build is identical.
-        let again = Ann::build(DIM, 5000, |i| &data[i * DIM..][..DIM], AnnParams { m: 16, ..AnnParams::default() }).unwrap();
+        let again =
+            Ann::build(DIM, 5000, |i| &data[i * DIM..][..DIM], AnnParams { m: 16, ..AnnParams::default() }).unwrap();
         assert!(again == ann);
     }
 
@@ -730,7 +839,10 @@ mod tests {
         let back = Ann::from_bytes(&bytes).unwrap();
         assert!(back == ann);
         for q in queries.chunks_exact(DIM).take(20) {
-            assert_eq!(ann.search(q, 10, 50, |i| &data[i * DIM..][..DIM]), back.search(q, 10, 50, |i| &data[i * DIM..][..DIM]));
+            assert_eq!(
+                ann.search(q, 10, 50, |i| &data[i * DIM..][..DIM]),
+                back.search(q, 10, 50, |i| &data[i * DIM..][..DIM])
+            );
         }
         // Flipped bits, truncation, garbage: errors.
         for at in [0, 5, 50, bytes.len() / 2, bytes.len() - 1] {

@@ -24,7 +24,12 @@ pub struct Bm25 {
 
 impl Default for Bm25 {
     fn default() -> Self {
-        Bm25 { postings: HashMap::new(), lengths: HashMap::new(), total_len: 0, stemmer: Stemmer::create(Algorithm::English) }
+        Bm25 {
+            postings: HashMap::new(),
+            lengths: HashMap::new(),
+            total_len: 0,
+            stemmer: Stemmer::create(Algorithm::English),
+        }
     }
 }
 
@@ -118,7 +123,8 @@ impl Bm25 {
                 }
                 let dl = self.lengths[&k] as f32;
                 let tf = tf as f32;
-                *scores.entry(k).or_insert(0.0) += idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * dl / avgdl.max(1e-6)));
+                *scores.entry(k).or_insert(0.0) +=
+                    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * dl / avgdl.max(1e-6)));
             }
         }
         scores
@@ -132,13 +138,132 @@ fn is_cjk(c: char) -> bool {
 /// English stop words (the common NLTK/scikit-learn core).
 fn is_stop_word(w: &str) -> bool {
     const STOP: &[&str] = &[
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being",
-        "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further",
-        "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its",
-        "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
-        "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves",
-        "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
-        "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
     ];
     STOP.binary_search(&w).is_ok()
 }
@@ -163,7 +288,10 @@ mod tests {
     #[test]
     fn ranks_by_bm25_and_removes_documents() {
         let mut b = Bm25::default();
-        for (i, t) in ["travel expenses need approval", "meal allowance per day", "travel travel travel insurance"].iter().enumerate() {
+        for (i, t) in ["travel expenses need approval", "meal allowance per day", "travel travel travel insurance"]
+            .iter()
+            .enumerate()
+        {
             let (c, n) = b.term_counts(t);
             b.insert(key(i as u32, 0), c, n);
         }

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 pub use bm25::Bm25;
 use bm25::{key, ChunkKey};
 
-use crate::retrieval::chunker::Span;
 use crate::error::{Error, Result};
+use crate::retrieval::chunker::Span;
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -42,6 +43,7 @@ impl std::str::FromStr for Mode {
     }
 }
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SearchOptions {
@@ -65,6 +67,7 @@ pub struct SearchOptions {
     pub per_document: Option<usize>,
 }
 
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
@@ -73,9 +76,31 @@ pub enum Fusion {
     Scores,
 }
 
+impl std::str::FromStr for Fusion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Fusion> {
+        match s {
+            "scores" => Ok(Fusion::Scores),
+            "rrf" => Ok(Fusion::Rrf),
+            other => Err(Error::Invalid(format!("fusion `{other}` (use scores or rrf)"))),
+        }
+    }
+}
+
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, mode: Mode::Hybrid, doc_ids: None, tags: None, bm25_weight: 1.0, dense_weight: 1.25, rrf_k: 10.0, candidates: 100, fusion: Fusion::Scores, per_document: None }
+        SearchOptions {
+            k: 10,
+            mode: Mode::Hybrid,
+            doc_ids: None,
+            tags: None,
+            bm25_weight: 1.0,
+            dense_weight: 1.25,
+            rrf_k: 10.0,
+            candidates: 100,
+            fusion: Fusion::Scores,
+            per_document: None,
+        }
     }
 }
 
@@ -160,7 +185,7 @@ impl Index {
     /// Builds an ANN graph over every chunk; dense search uses it from now on (see the module docs). The
     /// PQ code size is `params.m` bytes, or the largest divisor of the dimension below it.
     pub fn build_ann(&mut self, mut params: ann::AnnParams) -> Result<()> {
-        params.m = (1..=params.m.min(self.dim)).rev().find(|m| self.dim % m == 0).unwrap_or(1);
+        params.m = (1..=params.m.min(self.dim)).rev().find(|m| self.dim.is_multiple_of(*m)).unwrap_or(1);
         let keys: Vec<ChunkKey> = self.chunk_keys().collect();
         let vectors: Vec<&[f32]> = keys.iter().map(|&k| self.vector(k)).collect();
         let graph = ann::Ann::build(self.dim, keys.len(), |i| vectors[i], params)?;
@@ -179,7 +204,9 @@ impl Index {
     }
 
     fn chunk_keys(&self) -> impl Iterator<Item = ChunkKey> + '_ {
-        self.docs.iter().enumerate().flat_map(|(slot, d)| d.iter().flat_map(move |d| (0..d.chunks.len()).map(move |i| key(slot as u32, i as u32))))
+        self.docs.iter().enumerate().flat_map(|(slot, d)| {
+            d.iter().flat_map(move |d| (0..d.chunks.len()).map(move |i| key(slot as u32, i as u32)))
+        })
     }
 
     fn vector(&self, k: ChunkKey) -> &[f32] {
@@ -226,7 +253,11 @@ impl Index {
             return bad(format!("{} chunks but {} vectors", d.spans.len(), d.vectors.len()));
         }
         for (i, (s, v)) in d.spans.iter().zip(&d.vectors).enumerate() {
-            if s.start > s.end || s.end > d.text.len() || !d.text.is_char_boundary(s.start) || !d.text.is_char_boundary(s.end) {
+            if s.start > s.end
+                || s.end > d.text.len()
+                || !d.text.is_char_boundary(s.start)
+                || !d.text.is_char_boundary(s.end)
+            {
                 return bad(format!("chunk {i} span {}..{} is not inside the text", s.start, s.end));
             }
             if v.len() != self.dim {
@@ -288,7 +319,8 @@ impl Index {
     }
 
     fn filter(&self, o: &SearchOptions) -> impl Fn(ChunkKey) -> bool + '_ {
-        let ids: Option<HashSet<u32>> = o.doc_ids.as_ref().map(|ids| ids.iter().filter_map(|i| self.by_id.get(i).copied()).collect());
+        let ids: Option<HashSet<u32>> =
+            o.doc_ids.as_ref().map(|ids| ids.iter().filter_map(|i| self.by_id.get(i).copied()).collect());
         let tags: Option<HashSet<String>> = o.tags.as_ref().map(|t| t.iter().cloned().collect());
         move |k: ChunkKey| {
             let slot = (k >> 32) as u32;
@@ -317,7 +349,8 @@ impl Index {
         if let Some(a) = &self.ann {
             let pool = (n * 4).max(64);
             let zero = vec![0f32; self.dim];
-            let from_graph = a.graph.search(q, pool, pool.max(128), |i| self.live(a.keys[i]).map_or(&zero[..], |c| &c.vector[..]));
+            let from_graph =
+                a.graph.search(q, pool, pool.max(128), |i| self.live(a.keys[i]).map_or(&zero[..], |c| &c.vector[..]));
             let mut seen = HashSet::new();
             let mut found: Vec<(ChunkKey, f32)> = Vec::new();
             for (i, score) in from_graph {
@@ -365,8 +398,18 @@ impl Index {
         let keep = self.filter(o);
         if o.mode != Mode::Bm25 {
             match query_vec {
-                None => return Err(Error::Invalid(format!("{:?} search needs the query's embedding", o.mode).to_lowercase())),
-                Some(v) if v.len() != self.dim => return Err(Error::Invalid(format!("query vector has {} dimensions, the index {}", v.len(), self.dim))),
+                None => {
+                    return Err(Error::Invalid(
+                        format!("{:?} search needs the query's embedding", o.mode).to_lowercase(),
+                    ))
+                }
+                Some(v) if v.len() != self.dim => {
+                    return Err(Error::Invalid(format!(
+                        "query vector has {} dimensions, the index {}",
+                        v.len(),
+                        self.dim
+                    )))
+                }
                 _ => {}
             }
         }
@@ -381,8 +424,12 @@ impl Index {
             Mode::Dense => self.dense_ranked(query_vec.unwrap(), &keep, want),
             Mode::Hybrid => {
                 let mut fused: HashMap<ChunkKey, f32> = HashMap::new();
-                for (w, list) in [(o.bm25_weight, self.bm25_ranked(query, &keep, n)), (o.dense_weight, self.dense_ranked(query_vec.unwrap(), &keep, n))] {
-                    let (lo, hi) = list.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x.1), hi.max(x.1)));
+                for (w, list) in [
+                    (o.bm25_weight, self.bm25_ranked(query, &keep, n)),
+                    (o.dense_weight, self.dense_ranked(query_vec.unwrap(), &keep, n)),
+                ] {
+                    let (lo, hi) =
+                        list.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x.1), hi.max(x.1)));
                     for (rank, (k, score)) in list.into_iter().enumerate() {
                         *fused.entry(k).or_insert(0.0) += match o.fusion {
                             Fusion::Rrf => w / (o.rrf_k + rank as f32 + 1.0),

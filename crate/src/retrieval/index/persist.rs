@@ -15,8 +15,8 @@
 
 use super::bm25::key;
 use super::{ann::Ann, AnnState, Index, NewDocument, DEAD};
-use crate::retrieval::chunker::Span;
 use crate::error::{Error, Result};
+use crate::retrieval::chunker::Span;
 
 const MAGIC: &[u8; 8] = b"HEARTHIX";
 pub const VERSION: u32 = 2;
@@ -84,7 +84,9 @@ impl Index {
         if b.len() >= HEADER && &b[..8] == MAGIC {
             let saved = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
             if saved != dim {
-                return Err(Error::Invalid(format!("index file: it holds {saved}-d vectors but the embedder makes {dim}-d")));
+                return Err(Error::Invalid(format!(
+                    "index file: it holds {saved}-d vectors but the embedder makes {dim}-d"
+                )));
             }
         }
         Index::from_bytes(b)
@@ -101,7 +103,9 @@ impl Index {
         }
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
         if !(1..=VERSION).contains(&version) {
-            return Err(damaged(format!("version {version} is not supported (this build reads versions 1 to {VERSION})")));
+            return Err(damaged(format!(
+                "version {version} is not supported (this build reads versions 1 to {VERSION})"
+            )));
         }
         let dim = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
         if dim == 0 || dim > 65536 {
@@ -110,12 +114,17 @@ impl Index {
         let len = u64::from_le_bytes(b[16..24].try_into().unwrap());
         let payload = &b[HEADER..];
         if payload.len() as u64 != len {
-            return Err(damaged(format!("payload is {} bytes but the header says {len} (truncated or padded)", payload.len())));
+            return Err(damaged(format!(
+                "payload is {} bytes but the header says {len} (truncated or padded)",
+                payload.len()
+            )));
         }
         let want = u32::from_le_bytes(b[24..28].try_into().unwrap());
         let got = crc32fast::hash(payload);
         if want != got {
-            return Err(damaged(format!("checksum mismatch (stored {want:08x}, computed {got:08x}): the file is damaged")));
+            return Err(damaged(format!(
+                "checksum mismatch (stored {want:08x}, computed {got:08x}): the file is damaged"
+            )));
         }
         let mut r = Reader { b: payload, pos: 0 };
         let mut index = Index::new(dim);
@@ -142,7 +151,10 @@ impl Index {
                 let end = r.u64("chunk end")? as usize;
                 span_bytes = span_bytes.saturating_add(end.saturating_sub(start));
                 if span_bytes > span_budget {
-                    return Err(damaged(format!("the chunks of `{id}` span {span_bytes}+ bytes of a {}-byte text by chunk {c}", text.len())));
+                    return Err(damaged(format!(
+                        "the chunks of `{id}` span {span_bytes}+ bytes of a {}-byte text by chunk {c}",
+                        text.len()
+                    )));
                 }
                 spans.push(Span { start, end });
                 let raw = r.take(4 * dim, "chunk vector")?;
@@ -162,7 +174,11 @@ impl Index {
             let len = r.u64("ANN length")? as usize;
             let graph = Ann::from_bytes(r.take(len, "ANN graph")?)?;
             if graph.len() != n || graph.dim() != dim {
-                return Err(damaged(format!("the ANN graph has {} nodes of {} dimensions, the index {n} of {dim}", graph.len(), graph.dim())));
+                return Err(damaged(format!(
+                    "the ANN graph has {} nodes of {} dimensions, the index {n} of {dim}",
+                    graph.len(),
+                    graph.dim()
+                )));
             }
             let known: std::collections::HashSet<_> = keys.iter().copied().collect();
             let fresh = index.chunk_keys().filter(|k| !known.contains(k)).collect();

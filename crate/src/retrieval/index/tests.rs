@@ -2,7 +2,7 @@ use super::*;
 
 /// Deterministic pseudo-embeddings: a bag of hashed words, normalised (enough to test the plumbing).
 fn vec_of(text: &str) -> Vec<f32> {
-    let mut v = vec![0f32; 16];
+    let mut v = [0f32; 16];
     for w in text.split_whitespace() {
         let h = w.to_lowercase().bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
         v[(h % 16) as usize] += 1.0;
@@ -31,7 +31,12 @@ fn doc(id: &str, tags: &[&str], chunks: &[&str]) -> NewDocument {
 
 fn sample() -> Index {
     let mut ix = Index::new(16);
-    ix.add(doc("travel", &["finance"], &["Travel expenses above 500 EUR need prior approval.", "Taxis are reimbursed at night."])).unwrap();
+    ix.add(doc(
+        "travel",
+        &["finance"],
+        &["Travel expenses above 500 EUR need prior approval.", "Taxis are reimbursed at night."],
+    ))
+    .unwrap();
     ix.add(doc("meals", &["finance"], &["Meal allowance is 30 EUR per day.", "Alcohol is never reimbursed."])).unwrap();
     ix.add(doc("it", &["it"], &["Laptops are replaced every four years.", "Report lost phones at once."])).unwrap();
     ix
@@ -49,7 +54,10 @@ fn every_mode_finds_the_passage() {
         let hits = ix.search(q, Some(&vec_of(q)), &SearchOptions { mode, k: 3, ..Default::default() }).unwrap();
         assert_eq!(ids(&hits)[0], ("travel".into(), 0), "{mode:?}: {hits:?}");
         let h = &hits[0];
-        assert_eq!(&ix.document("travel").unwrap().text[h.start..h.end], "Travel expenses above 500 EUR need prior approval.");
+        assert_eq!(
+            &ix.document("travel").unwrap().text[h.start..h.end],
+            "Travel expenses above 500 EUR need prior approval."
+        );
     }
 }
 
@@ -69,17 +77,25 @@ fn filters_by_document_and_tag() {
 #[test]
 fn results_per_document() {
     let mut ix = Index::new(16);
-    ix.add(doc("policy", &[], &["Travel approval is needed.", "Travel approval above 500 EUR.", "Travel approval for taxis."])).unwrap();
+    ix.add(doc(
+        "policy",
+        &[],
+        &["Travel approval is needed.", "Travel approval above 500 EUR.", "Travel approval for taxis."],
+    ))
+    .unwrap();
     ix.add(doc("faq", &[], &["Who gives travel approval?", "Meals are separate."])).unwrap();
     ix.add(doc("misc", &[], &["Laptops are replaced."])).unwrap();
     let q = "travel approval";
     let chunks = ix.search(q, None, &SearchOptions { mode: Mode::Bm25, k: 2, ..Default::default() }).unwrap();
     assert!(chunks.iter().all(|h| h.doc_id == "policy"), "{chunks:?}");
-    let per = ix.search(q, None, &SearchOptions { mode: Mode::Bm25, k: 2, per_document: Some(2), ..Default::default() }).unwrap();
+    let per = ix
+        .search(q, None, &SearchOptions { mode: Mode::Bm25, k: 2, per_document: Some(2), ..Default::default() })
+        .unwrap();
     let docs: Vec<&str> = per.iter().map(|h| h.doc_id.as_str()).collect();
     assert_eq!(docs, ["policy", "policy", "faq"], "{per:?}");
     assert!(per[0].score >= per[1].score);
-    let one = ix.search(q, Some(&vec_of(q)), &SearchOptions { k: 3, per_document: Some(1), ..Default::default() }).unwrap();
+    let one =
+        ix.search(q, Some(&vec_of(q)), &SearchOptions { k: 3, per_document: Some(1), ..Default::default() }).unwrap();
     let mut seen: Vec<&str> = one.iter().map(|h| h.doc_id.as_str()).collect();
     seen.dedup();
     assert_eq!(seen.len(), one.len(), "one chunk per document: {one:?}");
@@ -162,7 +178,11 @@ fn damaged_files_are_clear_errors() {
 #[test]
 fn dense_search_needs_a_query_vector() {
     let ix = sample();
-    assert!(ix.search("x", None, &SearchOptions::default()).unwrap_err().to_string().contains("needs the query's embedding"));
+    assert!(ix
+        .search("x", None, &SearchOptions::default())
+        .unwrap_err()
+        .to_string()
+        .contains("needs the query's embedding"));
     assert!(ix.search("x", Some(&[1.0]), &SearchOptions::default()).unwrap_err().to_string().contains("1 dimensions"));
 }
 
