@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
-use crate::kernels::matmul::{matmul_into, quantize, OutLayout, Weight};
+use crate::kernels::matmul::{matmul, matmul_into, quantize, OutLayout, Weight};
 use crate::kernels::quant::{dequantize_row, Q8Acts};
 use crate::llm::config::Config;
 
@@ -259,10 +259,23 @@ impl ShardLoader {
     }
 }
 
+/// Matrices per layer, in [`matrices`] order, and each one's place among them.
+pub const PER_LAYER: usize = 7;
+pub const Q: usize = 0;
+pub const K: usize = 1;
+pub const V: usize = 2;
+pub const O: usize = 3;
+pub const GATE: usize = 4;
+pub const UP: usize = 5;
+pub const DOWN: usize = 6;
+/// The matrices of a layer computed together from one input (one job each): what a peer's output buffer
+/// must hold per token.
+const LAYER_JOBS: [&[usize]; 4] = [&[Q, K, V], &[O], &[GATE, UP], &[DOWN]];
+
 /// The matrices of a model in job-id order: per layer q, k, v, o, gate, up, down; then the output
 /// projection; then the embedding table. Both the model and its matrix shards number them this way.
 pub fn matrices(g: &Gguf, layout: &Layout, c: &Config) -> Result<Vec<Weight>> {
-    let mut out = Vec::with_capacity(c.n_layers * 7 + 2);
+    let mut out = Vec::with_capacity(c.n_layers * PER_LAYER + 2);
     for l in 0..c.n_layers {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
         out.push(weight(g, layout, &n("attn_q"), c.dim, c.q_dim())?);
@@ -298,6 +311,204 @@ pub fn weight(g: &Gguf, layout: &Layout, name: &str, cols: usize, rows: usize) -
     }
     let p = layout.place(name).ok_or_else(|| Error::Invalid(format!("tensor `{name}` is not held by this shard")))?;
     Ok(Weight { ty: t.ty, rows, cols, offset: p.offset, first: p.rows.start, held: p.rows.len() })
+}
+
+/// The model's matrices as the forward pass uses them: a backend that hides the split. Whole (one shard), it
+/// multiplies here; split, it holds shard 0's rows and, for each product, posts the input to the peers,
+/// computes its own rows meanwhile and puts theirs in place. Either way [`Matrices::mm`] and
+/// [`Matrices::embed`] give the same numbers.
+pub struct Matrices {
+    /// The weights: the whole GGUF file (read in place), or shard 0's packed part of it.
+    bytes: Vec<u8>,
+    /// Numbered as in [`matrices`].
+    mats: Vec<Weight>,
+    spec: ShardSpec,
+    /// The workers holding the other rows, once attached (`spec.count > 1`).
+    peers: Option<Box<dyn Peers>>,
+    dim: usize,
+    n_vocab: usize,
+}
+
+/// Buffers the split reuses between passes: rows received from the peers, token ids sent to them.
+#[derive(Default)]
+pub struct PeerScratch {
+    recv: Vec<f32>,
+    ids: Vec<f32>,
+}
+
+impl Matrices {
+    pub fn new(bytes: Vec<u8>, mats: Vec<Weight>, spec: ShardSpec, dim: usize, n_vocab: usize) -> Matrices {
+        Matrices { bytes, mats, spec, peers: None, dim, n_vocab }
+    }
+
+    /// The output projection's id.
+    pub fn output(&self) -> u32 {
+        (self.mats.len() - 2) as u32
+    }
+
+    pub fn weight_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.spec.count
+    }
+
+    /// Connects a split model to the workers holding the other rows.
+    pub fn attach_peers(&mut self, peers: Box<dyn Peers>) -> Result<()> {
+        if self.spec.count < 2 {
+            return Err(Error::Invalid("this model is not split across workers".into()));
+        }
+        let (cap_in, cap_out) = peers.capacity();
+        let (need_in, need_out) = self.peer_buffers(1);
+        if cap_in < need_in || cap_out < need_out {
+            return Err(Error::Invalid(format!(
+                "peer buffers of {cap_in}/{cap_out} floats are smaller than one token needs ({need_in}/{need_out})"
+            )));
+        }
+        self.peers = Some(peers);
+        Ok(())
+    }
+
+    /// An error unless the model is whole or its peers are attached.
+    pub fn check_attached(&self) -> Result<()> {
+        if self.spec.count > 1 && self.peers.is_none() {
+            return Err(Error::Invalid(format!(
+                "the model is split across {} workers but they are not attached",
+                self.spec.count
+            )));
+        }
+        Ok(())
+    }
+
+    /// Input and per-peer output floats a job needs for batches of `batch` tokens (logits of the last token
+    /// only): what the buffers shared with the peers should hold.
+    pub fn peer_buffers(&self, batch: usize) -> (usize, usize) {
+        let max_cols = self.mats.iter().map(|w| w.cols).max().unwrap_or(0);
+        let out = (1..self.spec.count)
+            .map(|p| {
+                let sp = self.spec.of(p);
+                let held = |ids: &[usize]| ids.iter().map(|&i| sp.rows(self.mats[i].rows).len()).sum::<usize>();
+                let per_token = LAYER_JOBS.iter().map(|g| held(g)).max().unwrap_or(0);
+                let output = held(&[self.mats.len() - 2]);
+                (batch * per_token).max(batch * self.dim).max(output)
+            })
+            .max()
+            .unwrap_or(0);
+        (batch * max_cols, out)
+    }
+
+    /// Tokens one pass may take so that every job fits the peers' buffers (all of them when whole).
+    pub fn tokens_per_pass(&self, nt: usize, all_logits: bool) -> usize {
+        let Some(p) = &self.peers else { return nt };
+        if nt == 1 && !all_logits {
+            return 1; // attach_peers checked that one token fits
+        }
+        let (cap_in, cap_out) = p.capacity();
+        let (mut lo, mut hi) = (1, nt);
+        let fits = |b: usize| {
+            let (i, o) = self.peer_buffers(b);
+            let logits_out = if all_logits {
+                (1..self.spec.count).map(|q| b * self.spec.of(q).rows(self.n_vocab).len()).max().unwrap_or(0)
+            } else {
+                0
+            };
+            i <= cap_in && o.max(logits_out) <= cap_out
+        };
+        if fits(hi) {
+            return hi;
+        }
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if fits(mid) {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        lo
+    }
+
+    /// The embedding rows of `tokens` into `x` (`tokens.len() × dim`), the rows other shards hold fetched
+    /// from them.
+    pub fn embed(&self, tokens: &[u32], x: &mut [f32], s: &mut PeerScratch) -> Result<()> {
+        let dim = self.dim;
+        let e = &self.mats[self.mats.len() - 1];
+        let nt = tokens.len();
+        if let Some(p) = &self.peers {
+            grow(&mut s.ids, nt);
+            for (d, &t) in s.ids.iter_mut().zip(tokens) {
+                *d = t as f32;
+            }
+            p.start(JOB_EMBED, &[], nt, &s.ids[..nt])?;
+        }
+        for (t, &tok) in tokens.iter().enumerate() {
+            if e.held_rows().contains(&(tok as usize)) {
+                dequantize_row(e.ty, e.row(&self.bytes, tok as usize), &mut x[t * dim..(t + 1) * dim]);
+            }
+        }
+        let Some(p) = &self.peers else { return Ok(()) };
+        let total: usize = (1..self.spec.count)
+            .map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), JOB_EMBED, &[], &s.ids[..nt]))
+            .sum();
+        grow(&mut s.recv, total);
+        p.finish(&mut s.recv[..total])?;
+        let mut at = 0;
+        for q in 1..self.spec.count {
+            let rows = self.spec.of(q).rows(e.rows);
+            for (t, &tok) in tokens.iter().enumerate() {
+                if rows.contains(&(tok as usize)) {
+                    x[t * dim..(t + 1) * dim].copy_from_slice(&s.recv[at..at + dim]);
+                    at += dim;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `outs[i] = mats[ids[i]] · x` for matrices sharing the input `x` (quantised in `acts`): this shard's
+    /// rows here, while the peers (if any) compute theirs, which are then put in place.
+    pub fn mm(
+        &self,
+        ids: &[u32],
+        x: &[f32],
+        acts: &Q8Acts,
+        outs: &mut [&mut [f32]],
+        s: &mut PeerScratch,
+    ) -> Result<()> {
+        let nt = x.len() / self.mats[ids[0] as usize].cols;
+        if let Some(p) = &self.peers {
+            p.start(JOB_MATMUL, ids, nt, x)?;
+        }
+        for (&id, out) in ids.iter().zip(outs.iter_mut()) {
+            matmul(&self.bytes, &self.mats[id as usize], x, acts, out);
+        }
+        let Some(p) = &self.peers else { return Ok(()) };
+        let total: usize = ids.iter().map(|&id| nt * (self.mats[id as usize].rows - self.mats[id as usize].held)).sum();
+        grow(&mut s.recv, total);
+        p.finish(&mut s.recv[..total])?;
+        let mut at = 0;
+        for q in 1..self.spec.count {
+            for (&id, out) in ids.iter().zip(outs.iter_mut()) {
+                let w = &self.mats[id as usize];
+                let r = self.spec.of(q).rows(w.rows);
+                let n = r.len();
+                for t in 0..nt {
+                    out[t * w.rows + r.start..t * w.rows + r.end]
+                        .copy_from_slice(&s.recv[at + t * n..at + (t + 1) * n]);
+                }
+                at += nt * n;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Grows `v` to at least `n` values (never shrinks: a later, smaller batch reuses it).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
 }
 
 /// The other shards, seen from shard 0. In the browser these are workers reached through a

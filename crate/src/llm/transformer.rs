@@ -4,17 +4,18 @@
 //! cache) → residual → norm → gated FFN → residual, then the final norm and the vocabulary projection.
 //! Gemma 3 adds QK-norm, post-norms, scaled embeddings, GELU and sliding-window layers; the differences are
 //! switches on [`Config`]. Work buffers live in [`Scratch`] and are reused, so decoding a token allocates
-//! nothing.
+//! nothing. Every matrix product goes through [`Matrices`], which hides whether the rows are all here or
+//! split across workers (`split.rs`): the pass below is the same either way, and so are its numbers.
 
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kernels::attention;
 use crate::kernels::fastmath;
-use crate::kernels::matmul::{matmul, quantize, Weight};
+use crate::kernels::matmul::quantize;
 use crate::kernels::quant::{dequantize_row, Q8Acts};
 use crate::llm::config::{Activation, Config};
 use crate::llm::kv_cache::KvCache;
-use crate::llm::split::{self, Layout, MatrixShard, Peers, ShardSpec};
+use crate::llm::split::{self, Layout, Matrices, PeerScratch, Peers, DOWN, GATE, K, O, PER_LAYER, Q, UP, V};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -27,30 +28,15 @@ struct Layer {
     post_ffn_norm: Option<Vec<f32>>,
 }
 
-/// Matrices per layer, in [`split::matrices`] order: q, k, v, o, gate, up, down.
-const PER_LAYER: usize = 7;
-const Q: usize = 0;
-const K: usize = 1;
-const V: usize = 2;
-const O: usize = 3;
-const GATE: usize = 4;
-const UP: usize = 5;
-const DOWN: usize = 6;
-
 pub struct Transformer {
     pub config: Config,
-    /// The weights: the whole GGUF file (read in place), or one shard's packed part of it.
-    bytes: Vec<u8>,
-    /// Every matrix, numbered as in [`split::matrices`]: per layer q, k, v, o, gate, up, down; then the
-    /// output projection and the embedding table.
-    mats: Vec<Weight>,
+    /// Every matrix (per layer q, k, v, o, gate, up, down; then the output projection and the embedding
+    /// table), whole or split.
+    mats: Matrices,
     output_norm: Vec<f32>,
     layers: Vec<Layer>,
     /// Per layer kind (global, sliding): RoPE inverse frequencies.
     inv_freq: [Vec<f32>; 2],
-    spec: ShardSpec,
-    /// The workers holding the other rows of every matrix, when the model is split (`spec.count > 1`).
-    peers: Option<Box<dyn Peers>>,
 }
 
 /// Reused work buffers for a batch of up to `cap` tokens.
@@ -70,9 +56,7 @@ pub struct Scratch {
     rope: Vec<f32>,
     pub logits: Vec<f32>,
     acts: Q8Acts,
-    /// Rows received from the peers, and token ids sent to them.
-    recv: Vec<f32>,
-    ids: Vec<f32>,
+    peer: PeerScratch,
 }
 
 impl Scratch {
@@ -90,7 +74,6 @@ impl Scratch {
         grow(&mut self.hb2, t * c.ffn_dim);
         grow(&mut self.rope, c.rope_dim);
         grow(&mut self.logits, n_logits * c.n_vocab);
-        grow(&mut self.ids, t);
         self.cap = self.cap.max(t);
     }
 }
@@ -164,81 +147,28 @@ impl Transformer {
             (0..c.rope_dim / 2).map(|i| base.powf(-2.0 * i as f32 / c.rope_dim as f32) / c.rope_scale).collect()
         };
         let inv_freq = [inv(c.rope_base), inv(c.rope_base_local)];
-        Ok(Transformer { config, bytes, mats, output_norm, layers, inv_freq, spec: layout.spec, peers: None })
+        let mats = Matrices::new(bytes, mats, layout.spec, c.dim, c.n_vocab);
+        Ok(Transformer { config, mats, output_norm, layers, inv_freq })
     }
 
     /// Bytes of weights held (the GGUF file, or this shard's part).
     pub fn weight_bytes(&self) -> usize {
-        self.bytes.len()
+        self.mats.weight_bytes()
     }
 
     /// How many workers share the matrices (1: this one holds them all).
     pub fn shard_count(&self) -> usize {
-        self.spec.count
+        self.mats.shard_count()
     }
 
     /// Connects a split model to the workers holding the other rows.
     pub fn attach_peers(&mut self, peers: Box<dyn Peers>) -> Result<()> {
-        if self.spec.count < 2 {
-            return Err(Error::Invalid("this model is not split across workers".into()));
-        }
-        let (cap_in, cap_out) = peers.capacity();
-        let (need_in, need_out) = self.peer_buffers(1);
-        if cap_in < need_in || cap_out < need_out {
-            return Err(Error::Invalid(format!(
-                "peer buffers of {cap_in}/{cap_out} floats are smaller than one token needs ({need_in}/{need_out})"
-            )));
-        }
-        self.peers = Some(peers);
-        Ok(())
+        self.mats.attach_peers(peers)
     }
 
-    /// Input and per-peer output floats a job needs for batches of `batch` tokens (logits of the last token
-    /// only): what the buffers shared with the peers should hold.
+    /// Input and per-peer output floats a job needs for batches of `batch` tokens (see [`Matrices`]).
     pub fn peer_buffers(&self, batch: usize) -> (usize, usize) {
-        let max_cols = self.mats.iter().map(|w| w.cols).max().unwrap_or(0);
-        let out = (1..self.spec.count)
-            .map(|p| {
-                let sp = self.spec.of(p);
-                let held = |ids: &[usize]| ids.iter().map(|&i| sp.rows(self.mats[i].rows).len()).sum::<usize>();
-                let per_token = [&[Q, K, V][..], &[O], &[GATE, UP], &[DOWN]].iter().map(|g| held(g)).max().unwrap_or(0);
-                let output = held(&[self.mats.len() - 2]);
-                (batch * per_token).max(batch * self.config.dim).max(output)
-            })
-            .max()
-            .unwrap_or(0);
-        (batch * max_cols, out)
-    }
-
-    /// Tokens one pass may take so that every job fits the peers' buffers.
-    fn tokens_per_pass(&self, nt: usize, all_logits: bool) -> usize {
-        let Some(p) = &self.peers else { return nt };
-        if nt == 1 && !all_logits {
-            return 1; // attach_peers checked that one token fits
-        }
-        let (cap_in, cap_out) = p.capacity();
-        let (mut lo, mut hi) = (1, nt);
-        let fits = |b: usize| {
-            let (i, o) = self.peer_buffers(b);
-            let logits_out = if all_logits {
-                (1..self.spec.count).map(|q| b * self.spec.of(q).rows(self.config.n_vocab).len()).max().unwrap_or(0)
-            } else {
-                0
-            };
-            i <= cap_in && o.max(logits_out) <= cap_out
-        };
-        if fits(hi) {
-            return hi;
-        }
-        while lo + 1 < hi {
-            let mid = (lo + hi) / 2;
-            if fits(mid) {
-                lo = mid
-            } else {
-                hi = mid
-            }
-        }
-        lo
+        self.mats.peer_buffers(batch)
     }
 
     /// Runs `tokens` at positions `cache.len()..`, appending to the cache. Returns the logits of every token
@@ -267,16 +197,11 @@ impl Transformer {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.n_vocab)));
         }
-        if self.spec.count > 1 && self.peers.is_none() {
-            return Err(Error::Invalid(format!(
-                "the model is split across {} workers but they are not attached",
-                self.spec.count
-            )));
-        }
+        self.mats.check_attached()?;
         let n_logits = if all_logits { nt } else { 1 };
         s.ensure(c, nt, cache.capacity(), n_logits);
         // Split models run big batches in passes that fit the buffers shared with the peers.
-        let step = self.tokens_per_pass(nt, all_logits);
+        let step = self.mats.tokens_per_pass(nt, all_logits);
         let mut done = 0;
         for part in tokens.chunks(step) {
             let want = match (all_logits, done + part.len() == nt) {
@@ -299,7 +224,10 @@ impl Transformer {
         let pos0 = cache.len();
         let (dim, qd, kvd, hd) = (c.dim, c.q_dim(), c.kv_dim(), c.head_dim);
 
-        self.embed(s, tokens)?;
+        self.mats.embed(tokens, &mut s.x[..nt * dim], &mut s.peer)?;
+        if c.embed_scale != 1.0 {
+            s.x[..nt * dim].iter_mut().for_each(|v| *v *= c.embed_scale);
+        }
 
         for (l, ly) in self.layers.iter().enumerate() {
             let m = (l * PER_LAYER) as u32;
@@ -307,12 +235,12 @@ impl Transformer {
             let xb = &s.xb[..nt * dim];
             quantize(&mut s.acts, xb, dim);
             let qkv = [m + Q as u32, m + K as u32, m + V as u32];
-            self.mm(
+            self.mats.mm(
                 &qkv,
                 xb,
                 &s.acts,
                 &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]],
-                &mut s.recv,
+                &mut s.peer,
             )?;
             if let Some([bq, bk, bv]) = &ly.qkv_bias {
                 add_rows(&mut s.q[..nt * qd], bq);
@@ -353,7 +281,7 @@ impl Transformer {
             }
             let ao = &s.attn_out[..nt * qd];
             quantize(&mut s.acts, ao, qd);
-            self.mm(&[m + O as u32], ao, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
+            self.mats.mm(&[m + O as u32], ao, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
             if let Some(pn) = &ly.post_attn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
             }
@@ -364,14 +292,14 @@ impl Transformer {
             quantize(&mut s.acts, xb, dim);
             let fd = c.ffn_dim;
             let gate_up = [m + GATE as u32, m + UP as u32];
-            self.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.recv)?;
+            self.mats.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.peer)?;
             match c.activation {
                 Activation::Silu => fastmath::silu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
                 Activation::GeluTanh => fastmath::gelu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
             }
             let hb = &s.hb[..nt * fd];
             quantize(&mut s.acts, hb, fd);
-            self.mm(&[m + DOWN as u32], hb, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.recv)?;
+            self.mats.mm(&[m + DOWN as u32], hb, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
             if let Some(pn) = &ly.post_ffn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
             }
@@ -387,77 +315,13 @@ impl Transformer {
         rmsnorm_rows(&mut s.xb[..n * dim], &s.x[first * dim..nt * dim], &self.output_norm, c.norm_eps);
         let xb = &s.xb[..n * dim];
         quantize(&mut s.acts, xb, dim);
-        let output = (self.mats.len() - 2) as u32;
-        self.mm(&[output], xb, &s.acts, &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]], &mut s.recv)
-    }
-
-    /// The embedding rows of `tokens` into `s.x`, the rows other shards hold fetched from them.
-    fn embed(&self, s: &mut Scratch, tokens: &[u32]) -> Result<()> {
-        let c = &self.config;
-        let dim = c.dim;
-        let e = &self.mats[self.mats.len() - 1];
-        let nt = tokens.len();
-        if let Some(p) = &self.peers {
-            for (d, &t) in s.ids.iter_mut().zip(tokens) {
-                *d = t as f32;
-            }
-            p.start(split::JOB_EMBED, &[], nt, &s.ids[..nt])?;
-        }
-        for (t, &tok) in tokens.iter().enumerate() {
-            if e.held_rows().contains(&(tok as usize)) {
-                dequantize_row(e.ty, e.row(&self.bytes, tok as usize), &mut s.x[t * dim..(t + 1) * dim]);
-            }
-        }
-        if let Some(p) = &self.peers {
-            let total: usize = (1..self.spec.count)
-                .map(|q| MatrixShard::job_output_len(&self.mats, self.spec.of(q), split::JOB_EMBED, &[], &s.ids[..nt]))
-                .sum();
-            grow(&mut s.recv, total);
-            p.finish(&mut s.recv[..total])?;
-            let mut at = 0;
-            for q in 1..self.spec.count {
-                let rows = self.spec.of(q).rows(e.rows);
-                for (t, &tok) in tokens.iter().enumerate() {
-                    if rows.contains(&(tok as usize)) {
-                        s.x[t * dim..(t + 1) * dim].copy_from_slice(&s.recv[at..at + dim]);
-                        at += dim;
-                    }
-                }
-            }
-        }
-        if c.embed_scale != 1.0 {
-            s.x[..nt * dim].iter_mut().for_each(|v| *v *= c.embed_scale);
-        }
-        Ok(())
-    }
-
-    /// `outs[i] = mats[ids[i]] · x` for matrices sharing the input `x`: this shard's rows here, while the
-    /// peers (if any) compute theirs, which are then put in place.
-    fn mm(&self, ids: &[u32], x: &[f32], acts: &Q8Acts, outs: &mut [&mut [f32]], recv: &mut Vec<f32>) -> Result<()> {
-        let nt = x.len() / self.mats[ids[0] as usize].cols;
-        if let Some(p) = &self.peers {
-            p.start(split::JOB_MATMUL, ids, nt, x)?;
-        }
-        for (&id, out) in ids.iter().zip(outs.iter_mut()) {
-            matmul(&self.bytes, &self.mats[id as usize], x, acts, out);
-        }
-        let Some(p) = &self.peers else { return Ok(()) };
-        let total: usize = ids.iter().map(|&id| nt * (self.mats[id as usize].rows - self.mats[id as usize].held)).sum();
-        grow(recv, total);
-        p.finish(&mut recv[..total])?;
-        let mut at = 0;
-        for q in 1..self.spec.count {
-            for (&id, out) in ids.iter().zip(outs.iter_mut()) {
-                let w = &self.mats[id as usize];
-                let r = self.spec.of(q).rows(w.rows);
-                let n = r.len();
-                for t in 0..nt {
-                    out[t * w.rows + r.start..t * w.rows + r.end].copy_from_slice(&recv[at + t * n..at + (t + 1) * n]);
-                }
-                at += nt * n;
-            }
-        }
-        Ok(())
+        self.mats.mm(
+            &[self.mats.output()],
+            xb,
+            &s.acts,
+            &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]],
+            &mut s.peer,
+        )
     }
 }
 
