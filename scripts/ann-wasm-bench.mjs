@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [dir, efs = '64,128,256'] = process.argv.slice(2);
 if (!dir) throw new Error('usage: node scripts/ann-wasm-bench.mjs DIR [ef,...]');
-const pkg = join(root, 'www', 'bench-pkg'); // the benchmark build (make bench: scripts/build-wasm.sh bench)
+const pkg = join(root, 'www', 'bench', 'pkg'); // the benchmark build (make bench: scripts/build-wasm.sh bench)
 const { default: init, annSearchBench } = await import(join(pkg, 'hearth.js'));
 await init({ module_or_path: readFileSync(join(pkg, 'hearth_bg.wasm')) });
 const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));

@@ -3,11 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wasm-env.sh
-# `build-wasm.sh bench`: the benchmark packages (www/bench-pkg*, with the `bench` feature) instead of the page's.
+# `build-wasm.sh bench`: the benchmark packages (www/bench/pkg*, with the `bench` feature) instead of the page's.
 FEATURES=()
 if [ "${1:-}" = bench ]; then
   FEATURES=(-- --features bench)
-  WASM_OUT_DIR=www/bench-pkg WASM_RELAXED_OUT_DIR=www/bench-pkg-relaxed
+  WASM_OUT_DIR=www/bench/pkg WASM_RELAXED_OUT_DIR=www/bench/pkg-relaxed
 fi
 build() { # out_dir, then extra wasm-opt flags
   wasm-pack build crate --mode no-install --no-opt --"$WASM_PROFILE" --target "$WASM_TARGET" --out-dir "../$1" --no-pack "${FEATURES[@]}"

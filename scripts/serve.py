@@ -3,7 +3,7 @@
 
 Serves www/ at /, the model cache models/cache/ at /models/ and models/manifest.json at
 /models/manifest.json, with the headers the page needs: cross-origin isolation (COOP/COEP/CORP),
-a strict Content-Security-Policy (bench.html alone may also start workers from blob: URLs, for wllama), nosniff
+a strict Content-Security-Policy (the benchmark page alone may also start workers from blob: URLs, for wllama), nosniff
 and no-cache. Binds 127.0.0.1 only.
 
     python3 scripts/serve.py [--port 8080] [--quiet]      (or PORT=8080)
@@ -30,7 +30,7 @@ CSP = (
 )
 # The benchmark page only: wllama (the peer it is compared with) starts its workers from blob: URLs.
 BENCH_CSP = CSP.replace("worker-src 'self'", "worker-src 'self' blob:")
-BENCH_PAGES = {"/bench.html"}
+BENCH_PAGES = {"/bench", "/bench/index.html"}
 HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",

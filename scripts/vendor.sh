@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the page's third-party runtime files from tests/node_modules (npm, pinned in tests/package.json) into
 # www/vendor/ (a build output, not committed): pdf.js for reading PDF text in the worker, and wllama (llama.cpp in
-# wasm; a dev dependency) for the side-by-side benchmark page www/bench.html only. Idempotent.
+# wasm; a dev dependency) for the side-by-side benchmark page www/bench/index.html only. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=tests/node_modules/pdfjs-dist

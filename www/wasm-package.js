@@ -9,7 +9,7 @@ export const relaxedSimdSupported = () => WebAssembly.validate(RELAXED_PROBE);
 /** The compiled WebAssembly.Module of the package loadWasm() set up: pool workers are given it, so the
  * code is compiled (and held) once for all the workers. */
 export let compiledModule = null;
-/** The package family loadWasm() set up: '' (the page's) or 'bench-' (the benchmark build, with its extra
+/** The package family loadWasm() set up: '' (the page's) or 'bench/' (the benchmark build, with its extra
  * exports); pool workers must load the same family as the module they are given. */
 export let compiledPrefix = '';
 

@@ -18,7 +18,8 @@ import { byteChunks, download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
-import { ShardPool, defaultThreads } from './shard-pool.js';
+import { modelSink } from './model-host.js';
+import { defaultThreads } from './shard-pool.js';
 
 // The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
 // waits for `ready` first, and the message handler is in place at once so no message is missed.
@@ -262,24 +263,9 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
   }
   // More workers than cores only adds hand-offs: at most one per core (and at least one).
   threads = Math.max(1, Math.min(threads | 0, navigator.hardwareConcurrency || 1));
-  let loader = null;
-  let nextPool = null;
-  const openSink = (total) => {
-    // Splitting needs the size up front and SharedArrayBuffer; otherwise one thread.
-    const n = total > 0 && typeof SharedArrayBuffer !== 'undefined' ? Math.max(1, threads | 0) : 1;
-    nextPool = n > 1 ? new ShardPool(n, total) : null;
-    loader = new wasm.ModelLoader(total, n, nextPool?.lead);
-    return {
-      push: (chunk) => (loader.push(chunk), nextPool?.push(chunk)), // a promise when the pool is behind
-      abort: () => {
-        const [l, p] = [loader, nextPool];
-        loader = null;
-        nextPool = null;
-        p?.terminate();
-        freeQuietly(l);
-      },
-    };
-  };
+  // Splitting needs the size up front and SharedArrayBuffer; otherwise one thread (model-host.js).
+  const host = modelSink(wasm, { threads, free: freeQuietly });
+  const openSink = (total) => host.open(total);
   let source = 'file';
   if (file) {
     await streamFile(file, openSink(file.size), (loaded, total) =>
@@ -295,20 +281,8 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
     source = got.source;
   }
   post({ type: 'progress', id, phase: 'init', loaded: 0, total: 0, source });
-  const bytes = loader.loaded();
-  expectSilence(bytes / BUILD_BYTES_PER_MS);
-  let next;
-  try {
-    next = loader.finish(nCtx || undefined); // consumes the loader, even when it throws
-    if (nextPool) {
-      nextPool.weightBytes = (await nextPool.finish()).reduce((a, b) => a + b, 0);
-      nextPool.attach(next);
-    }
-  } catch (e) {
-    nextPool?.terminate();
-    freeQuietly(next);
-    throw e;
-  }
+  expectSilence(host.loaded() / BUILD_BYTES_PER_MS);
+  const { model: next, pool: nextPool } = await host.finish(nCtx);
   // The previous model stayed usable until the new one was built: now the new one is in place first, then
   // the old one and its pool are let go (a failure there cannot leave the worker between the two).
   const [oldModel, oldPool] = [model, pool];

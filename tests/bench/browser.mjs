@@ -41,9 +41,9 @@ async function session(server, modelUrl, engine, threads, wantPrompt) {
     page.on('pageerror', (e) => errors.push(String(e)));
     const q = new URLSearchParams({ engine, threads, model: modelUrl, prompt: PROMPT, gen: GEN, driver: '' });
     if (process.env.LEAD) q.set('lead', process.env.LEAD); // shard 0's share of the rows (tuning)
-    await page.goto(`${server.url}/bench.html?${q}`);
+    await page.goto(`${server.url}/bench/index.html?${q}`);
     await page.waitForFunction(() => document.body.dataset.ready || document.body.dataset.done, null, { timeout: 60_000 });
-    if (!(await page.evaluate(() => self.crossOriginIsolated))) throw new Error('bench.html is not cross-origin isolated');
+    if (!(await page.evaluate(() => self.crossOriginIsolated))) throw new Error('the benchmark page is not cross-origin isolated');
     const call = async (fn, arg) => {
       try {
         return await page.evaluate(fn, arg);

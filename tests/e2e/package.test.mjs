@@ -1,5 +1,5 @@
 // The page's wasm packages carry no measurement code: Model.bench and annSearchBench exist only in the
-// benchmark build (`make bench` → www/bench-pkg*, cargo feature `bench`).
+// benchmark build (`make bench` → www/bench/pkg*, cargo feature `bench`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -1,8 +1,8 @@
-// bench.html?engine=hearth|wllama&threads=1&model=/models/<id>/<file>&prompt=200&gen=128&runs=3
+// bench/?engine=hearth|wllama&threads=1&model=/models/<id>/<file>&prompt=200&gen=128&runs=3
 // Loads the model in one engine, runs one short untimed warm-up, then `runs` timed runs, and prints the
 // figures as JSON. With `&driver`, it does nothing by itself: tests/bench/browser.mjs calls window.bench
 // (load, warmup, run, promptIds) so that it can wait for an idle CPU before each timed step.
-import { hearthEngine, wllamaEngine } from './bench-engines.js';
+import { hearthEngine, wllamaEngine } from './engines.js';
 
 const params = new URLSearchParams(location.search);
 const out = document.getElementById('results');

@@ -1,4 +1,4 @@
-// The two engines of the side-by-side benchmark behind one interface, so that bench.html times them the same
+// The two engines of the side-by-side benchmark behind one interface, so that bench/index.html times them the same
 // way: load(url, nCtx) → {load_ms, ...}; promptIds(n) → the benchmark prompt's token ids; run(promptTokens,
 // genTokens) → {prompt_tokens, generated_tokens, prefill_ms, decode_ms, prefill_tokens_per_s,
 // decode_tokens_per_s}.
@@ -26,10 +26,10 @@ async function buildPrompt(tokenize, bos, n) {
 
 const perS = (n, ms) => (ms > 0 ? (n * 1000) / ms : 0);
 
-/** hearth in its own module worker (bench-worker.js); with `threads` > 1 the model is split across that many
+/** hearth in its own module worker (bench/worker.js); with `threads` > 1 the model is split across that many
  * workers (www/shard-pool.js), as the page does when cross-origin isolated. */
 export function hearthEngine(threads = 1, lead = undefined) {
-  const worker = new Worker('bench-worker.js', { type: 'module' });
+  const worker = new Worker('worker.js', { type: 'module' });
   const pending = new Map();
   let next = 1;
   worker.onmessage = (e) => {
@@ -68,8 +68,8 @@ export function hearthEngine(threads = 1, lead = undefined) {
 /** wllama 2.3.7 (www/vendor/wllama, copied from npm by scripts/vendor.sh): its single-thread build for one
  * thread, its multi-thread build (SharedArrayBuffer: this page is cross-origin isolated) for more. */
 export async function wllamaEngine(threads) {
-  const { Wllama } = await import('./vendor/wllama/index.js');
-  const base = new URL('vendor/wllama/', location.href).href;
+  const { Wllama } = await import('../vendor/wllama/index.js');
+  const base = new URL('../vendor/wllama/', location.href).href;
   const silent = { debug() {}, log() {}, warn: console.warn, error: console.error };
   const w = new Wllama(
     { 'single-thread/wllama.wasm': `${base}single-thread/wllama.wasm`, 'multi-thread/wllama.wasm': `${base}multi-thread/wllama.wasm` },
