@@ -505,7 +505,7 @@ impl Matrices {
 }
 
 /// Grows `v` to at least `n` values (never shrinks: a later, smaller batch reuses it).
-fn grow(v: &mut Vec<f32>, n: usize) {
+pub(super) fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
     }

@@ -15,7 +15,7 @@ use crate::kernels::matmul::quantize;
 use crate::kernels::quant::{dequantize_row, Q8Acts};
 use crate::llm::config::{Activation, Config};
 use crate::llm::kv_cache::KvCache;
-use crate::llm::split::{self, Layout, Matrices, PeerScratch, Peers, DOWN, GATE, K, O, PER_LAYER, Q, UP, V};
+use crate::llm::split::{self, grow, Layout, Matrices, PeerScratch, Peers, DOWN, GATE, K, O, PER_LAYER, Q, UP, V};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -322,13 +322,6 @@ impl Transformer {
             &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]],
             &mut s.peer,
         )
-    }
-}
-
-/// Grows `v` to at least `n` values (never shrinks: a later, smaller batch reuses it).
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
     }
 }
 

@@ -359,7 +359,7 @@ pub fn prepare(
     o: &RagOptions,
     n_ctx: usize,
 ) -> Result<Prepared> {
-    let (numbered, evidence) = if evidence > 0 && !passages.is_empty() {
+    let (mut numbered, evidence) = if evidence > 0 && !passages.is_empty() {
         let ev = match embedder {
             Some(e) => select_evidence(e, question, context, passages, evidence)?,
             None => rank_evidence(question, context, evidence_candidates(passages), None, evidence),
@@ -372,7 +372,6 @@ pub fn prepare(
         (passages.to_vec(), Vec::new())
     };
     let (tokens, used) = prompt_tokens(model, question, &numbered, o, n_ctx)?;
-    let mut numbered = numbered;
     numbered.truncate(used);
     Ok(Prepared::Prompt { tokens, passages: numbered, evidence })
 }

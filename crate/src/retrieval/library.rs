@@ -59,6 +59,20 @@ struct Pending {
     vectors: Vec<Vec<f32>>,
 }
 
+impl Pending {
+    /// The embedded document, as the index takes it.
+    fn into_document(self) -> NewDocument {
+        NewDocument {
+            id: self.id,
+            title: self.title,
+            tags: self.tags,
+            text: self.text,
+            spans: self.spans,
+            vectors: self.vectors,
+        }
+    }
+}
+
 pub struct Library {
     pub embedder: Embedder,
     pub index: Index,
@@ -156,14 +170,7 @@ impl Library {
             self.pending = Some(p);
             return Err(Error::Invalid(format!("only {done} of {total} chunks are embedded")));
         }
-        self.index.add(NewDocument {
-            id: p.id,
-            title: p.title,
-            tags: p.tags,
-            text: p.text,
-            spans: p.spans,
-            vectors: p.vectors,
-        })
+        self.index.add(p.into_document())
     }
 
     pub fn cancel_document(&mut self) {
@@ -188,9 +195,9 @@ impl Library {
 
     /// Adds many documents at once (folders, corpora), each read and checked as by [`Library::begin_document`].
     /// Every document is read and chunked before anything is embedded, so one that cannot be added stops the
-    /// batch with the index unchanged. Chunks are then embedded in batches of whole documents, [`BATCH_CHUNKS`] chunks or a little more,
-    /// (short ones share a weight pass), and each document enters the index whole. Reports `(chunks
-    /// embedded, chunks in all)`.
+    /// batch with the index unchanged. Chunks are then embedded in batches of whole documents of
+    /// [`BATCH_CHUNKS`] chunks or a little more (short documents share a weight pass), and each document
+    /// enters the index whole. Reports `(chunks embedded, chunks in all)`.
     pub fn add_documents(&mut self, docs: Vec<RawDocument>, mut progress: impl FnMut(usize, usize)) -> Result<()> {
         self.pending = None;
         let count = |s: &str| self.embedder.count_tokens(s);
@@ -225,14 +232,7 @@ impl Library {
             rest = tail;
         }
         for p in prepared {
-            self.index.add(NewDocument {
-                id: p.id,
-                title: p.title,
-                tags: p.tags,
-                text: p.text,
-                spans: p.spans,
-                vectors: p.vectors,
-            })?;
+            self.index.add(p.into_document())?;
         }
         Ok(())
     }

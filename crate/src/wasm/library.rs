@@ -5,7 +5,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::model::ModelLoader;
-use super::types::{from_js, optional_list, parse_options, AnnStatus, DocumentSummary};
+use super::types::{from_js, optional, parse_options, AnnStatus, DocumentSummary};
 use super::{js_err, to_js};
 use crate::rag;
 use crate::retrieval::chunker::ChunkSpec;
@@ -105,7 +105,7 @@ impl Library {
         format: &str,
         #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] tags: JsValue,
     ) -> Result<usize, JsError> {
-        let tags = optional_list(tags, "tags")?;
+        let tags = optional(tags, "tags")?;
         let format = if format.is_empty() { Format::from_name(id) } else { format.parse().map_err(js_err)? };
         self.inner.begin_document(id, title, text, format, tags).map_err(js_err)
     }
@@ -246,7 +246,6 @@ pub fn follow_up_query(
     question: &str,
     #[wasm_bindgen(unchecked_param_type = "Turn[] | undefined")] history: JsValue,
 ) -> Result<JsValue, JsError> {
-    let history: Vec<crate::rag::followup::Turn> =
-        if history.is_undefined() || history.is_null() { vec![] } else { from_js(history, "history")? };
+    let history: Vec<crate::rag::followup::Turn> = optional(history, "history")?;
     to_js(&crate::rag::followup::resolve(question, &history))
 }

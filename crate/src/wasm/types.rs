@@ -73,10 +73,10 @@ pub fn parse_options<T: DeserializeOwned + Serialize + Default>(value: JsValue, 
     from_js(value, what)
 }
 
-/// Tags from JS: `undefined` or `null` for none.
-pub fn optional_list(value: JsValue, what: &str) -> Result<Vec<String>, JsError> {
+/// A value from JS that may be left out: `undefined` or `null` give `T`'s default (no tags, no history).
+pub fn optional<T: DeserializeOwned + Default>(value: JsValue, what: &str) -> Result<T, JsError> {
     if value.is_undefined() || value.is_null() {
-        Ok(Vec::new())
+        Ok(T::default())
     } else {
         from_js(value, what)
     }
