@@ -210,17 +210,14 @@ fn answer(
     c: &Config,
 ) -> Result<(Answered, Vec<Evidence>)> {
     let o = RagOptions { history: history.to_vec(), ..c.rag.clone() };
-    let (prompt, used, ev) = match rag::prepare(
-        model,
-        Some(embedder),
-        question,
-        context,
-        passages,
-        c.evidence,
-        c.min_evidence,
-        &o,
-        c.n_ctx,
-    )? {
+    // Every hit excluded (the question's own article filled them): nothing to answer from, which this
+    // evaluation has always counted as "not found" (the CLI and the page ask the model with no passages).
+    let prepared = if c.evidence > 0 && passages.is_empty() {
+        Prepared::NotFound { evidence: Vec::new() }
+    } else {
+        rag::prepare(model, Some(embedder), question, context, passages, c.evidence, c.min_evidence, &o, c.n_ctx)?
+    };
+    let (prompt, used, ev) = match prepared {
         Prepared::NotFound { evidence } => {
             let shown = evidence.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join(" ");
             let a = Answered {
