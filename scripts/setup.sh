@@ -22,7 +22,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -f tests/node_modules/pdfjs-dist/package.json ] || [ ! -f tests/node_modules/@wllama/wllama/package.json ] || [ tests/package.json -nt tests/node_modules/.package-lock.json ]; then
+if [ ! -x /usr/bin/firefox-esr ]; then
+  say "installing Debian's firefox-esr (the Firefox smoke test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq firefox-esr >/dev/null
+fi
+if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -f tests/node_modules/pdfjs-dist/package.json ] || [ ! -f tests/node_modules/@wllama/wllama/package.json ] || [ ! -f tests/node_modules/puppeteer-core/package.json ] || [ tests/package.json -nt tests/node_modules/.package-lock.json ]; then
   say "installing the test and build npm packages"
   (cd tests && npm install --no-audit --no-fund)
 fi
