@@ -4,27 +4,38 @@
 //    damaged copy is removed and the file downloaded again;
 //  - cache miss: download, written to OPFS as it streams when there is room (quota checked first), kept only
 //    if the hash matches the manifest's sha256 (when the page gave one).
+// A file may come in parts (`src.parts`: URLs whose bodies, concatenated in order, are the file), for hosts
+// that limit the size of one file: it is sized, hashed, reported and cached as one file.
 
 import * as cache from './storage.js';
 
 const PROGRESS_MS = 50;
 
 /**
- * `src`: {url, sha256?, size?, label}. `openSink(total)` returns {push(Uint8Array), abort()}.
+ * `src`: {url | parts, sha256?, size?, label}: `url` the file's URL, or `parts` the URLs of its parts in order
+ * (their bodies concatenated are the file). `openSink(total)` returns {push(Uint8Array), abort()}.
  * `ctx`: {wasm, signal, useCache, onBytes(loaded, total, source), onWarning(message)}.
  * Resolves to {sink, source: 'cache'|'network', sha256, bytes}.
+ *
+ * With parts, `total` is the sum of their Content-Lengths (from HEAD requests made first, in parallel, which
+ * also find a missing part before any byte is downloaded), or `size` when one is not known; the hash and the
+ * progress run across all of them; the file is cached under the key `cacheKey(src)` (the part URLs, one per
+ * line), as a single URL is cached under itself. A part that fails is named: `cannot download <part URL>:
+ * HTTP 404 (part 3 of 5)`. A list of one part is that URL.
  */
 export async function download(src, openSink, ctx) {
-  const { url, label = url } = src;
+  const parts = partsOf(src);
+  const key = cacheKey(src);
+  const { label = parts.length === 1 ? parts[0] : `${parts[0]} (${parts.length} parts)` } = src;
   if (ctx.useCache) {
-    const hit = await cache.cacheLookup(url).catch(() => null);
+    const hit = await cache.cacheLookup(key).catch(() => null);
     if (hit && src.sha256 && hit.meta.sha256 !== src.sha256) {
-      await cache.cacheRemove(url); // an older version of the file: the manifest has moved on
+      await cache.cacheRemove(key); // an older version of the file: the manifest has moved on
     } else if (hit) {
       const sink = openSink(hit.file.size);
       let sha256 = null;
       try {
-        sha256 = await pump(hit.file.stream(), hit.file.size, sink, null, 'cache', ctx);
+        sha256 = await pump(byteChunks(hit.file.stream()), hit.file.size, sink, null, 'cache', ctx);
       } catch (e) {
         if (ctx.signal?.aborted || e.fromSink) {
           sink.abort();
@@ -33,17 +44,26 @@ export async function download(src, openSink, ctx) {
       }
       if (sha256 === hit.meta.sha256) return { sink, source: 'cache', sha256, bytes: hit.file.size };
       sink.abort();
-      await cache.cacheRemove(url);
+      await cache.cacheRemove(key);
       ctx.onWarning?.(`The cached copy of ${label} was damaged; it was removed and the file is downloaded again.`);
     }
   }
 
-  const res = await fetch(url, { signal: ctx.signal });
-  if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
-  const total = Number(res.headers.get('Content-Length')) || src.size || 0;
+  let total;
+  let chunks;
+  if (parts.length === 1) {
+    const url = parts[0];
+    const res = await fetch(url, { signal: ctx.signal });
+    if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
+    total = Number(res.headers.get('Content-Length')) || src.size || 0;
+    chunks = byteChunks(res.body);
+  } else {
+    total = (await partsSize(parts, ctx.signal)) || src.size || 0;
+    chunks = partChunks(parts, ctx.signal);
+  }
   let writer = null;
   if (ctx.useCache) {
-    const made = await cache.cacheWriter(url, total, ctx.onWarning, label).catch((e) => ({
+    const made = await cache.cacheWriter(key, total, ctx.onWarning, label).catch((e) => ({
       writer: null,
       warning: `Could not cache ${label}: ${e.message}`,
     }));
@@ -52,7 +72,7 @@ export async function download(src, openSink, ctx) {
   }
   const sink = openSink(total);
   try {
-    const sha256 = await pump(res.body, total, sink, writer, 'network', ctx);
+    const sha256 = await pump(chunks, total, sink, writer, 'network', ctx);
     if (src.sha256 && sha256 !== src.sha256) {
       throw new Error(`${label} failed its sha256 check (expected ${src.sha256}, got ${sha256}); it was not cached`);
     }
@@ -62,6 +82,66 @@ export async function download(src, openSink, ctx) {
     await writer?.abort();
     sink.abort();
     throw e;
+  }
+}
+
+/** The key `src` is cached under: its URL, or its part URLs one per line (a list of one: that URL). */
+export function cacheKey(src) {
+  return partsOf(src).join('\n');
+}
+
+function partsOf({ url, parts }) {
+  if (parts === undefined || parts === null) {
+    if (typeof url !== 'string' || !url) throw new Error('download: a url (or parts) is needed');
+    return [url];
+  }
+  if (url !== undefined && url !== null) throw new Error('download: give url or parts, not both');
+  if (!Array.isArray(parts) || !parts.length || !parts.every((p) => typeof p === 'string' && p)) {
+    throw new Error('download: parts must be a non-empty array of URLs');
+  }
+  return parts;
+}
+
+const partText = (i, n) => `(part ${i + 1} of ${n})`;
+
+// A failure to reach a part (or to read its body), naming it; a cancelled load's error is kept as it is.
+function partError(e, url, i, n, signal) {
+  if (signal?.aborted) return e;
+  return new Error(`cannot download ${url}: ${e?.message ?? e} ${partText(i, n)}`, { cause: e });
+}
+
+async function fetchPart(url, i, n, init) {
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw partError(e, url, i, n, init.signal);
+  }
+  // A host that does not answer HEAD (405, 501) only leaves the size unknown.
+  const headUnsupported = init.method === 'HEAD' && (res.status === 405 || res.status === 501);
+  if (!res.ok && !headUnsupported) throw new Error(`cannot download ${url}: HTTP ${res.status} ${partText(i, n)}`);
+  return res;
+}
+
+// The sum of the parts' Content-Lengths (HEAD, all at once), or 0 if one is unknown. A part that is missing
+// fails here, before anything is downloaded (the first failing part in order is named).
+async function partsSize(parts, signal) {
+  const heads = await Promise.allSettled(parts.map((url, i) => fetchPart(url, i, parts.length, { method: 'HEAD', signal })));
+  const failed = heads.find((h) => h.status === 'rejected');
+  if (failed) throw failed.reason;
+  const sizes = heads.map(({ value: res }) => (res.ok ? Number(res.headers.get('Content-Length')) || 0 : 0));
+  return sizes.every((n) => n > 0) ? sizes.reduce((a, b) => a + b, 0) : 0;
+}
+
+// The parts' bodies one after the other, as one stream of chunks (each part fetched when the one before ends).
+async function* partChunks(parts, signal) {
+  for (const [i, url] of parts.entries()) {
+    const res = await fetchPart(url, i, parts.length, { signal });
+    try {
+      yield* byteChunks(res.body);
+    } catch (e) {
+      throw partError(e, url, i, parts.length, signal); // the body broke off (the consumer's errors never land here)
+    }
   }
 }
 
@@ -99,14 +179,15 @@ export async function* byteChunks(stream) {
   }
 }
 
-// Reads `stream` to its end into `sink` (and `writer`), hashing; returns the hex SHA-256.
-async function pump(stream, total, sink, writer, source, ctx) {
+// Reads `chunks` (byteChunks of a stream, or of parts one after the other) to the end into `sink` (and
+// `writer`), hashing; returns the hex SHA-256.
+async function pump(chunks, total, sink, writer, source, ctx) {
   const hash = new ctx.wasm.Sha256(); // incremental, in wasm: the file is never held twice
   let loaded = 0;
   let last = 0;
   ctx.onBytes?.(0, total, source);
   try {
-    for await (const value of byteChunks(stream)) {
+    for await (const value of chunks) {
       if (ctx.signal?.aborted) throw new Error('loading cancelled');
       try {
         await sink.push(value); // a split model's pool may ask the stream to wait
