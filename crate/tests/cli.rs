@@ -190,3 +190,75 @@ fn index_build_and_search_json_lines() {
         hearth(&["index", "search", "--index", &idx.to_string_lossy(), "--query", "x", "--mode", "bm25"]);
     assert!(!ok && err.contains("index file"), "{err}");
 }
+
+/// A minimal one-page PDF with one text line per entry (as tests/e2e/helpers.mjs `minimalPdf` writes).
+fn minimal_pdf(lines: &[&str]) -> Vec<u8> {
+    let content = format!(
+        "BT /F1 12 Tf 72 720 Td 16 TL {} ET",
+        lines.iter().map(|l| format!("({l}) Tj T*")).collect::<Vec<_>>().join(" ")
+    );
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".into(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+    ];
+    let mut pdf = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf += &format!("{} 0 obj\n{body}\nendobj\n", i + 1);
+    }
+    let xref = pdf.len();
+    pdf += &format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for o in offsets {
+        pdf += &format!("{o:010} 00000 n \n");
+    }
+    pdf += &format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1);
+    pdf.into_bytes()
+}
+
+#[test]
+fn index_build_reads_pdf_files_and_names_one_it_cannot_read() {
+    let d = tmp("pdf");
+    let emb = d.join("emb");
+    std::fs::create_dir_all(&emb).unwrap();
+    let (st, cfg, tok) = tiny_bert(5);
+    std::fs::write(emb.join("model.safetensors"), st).unwrap();
+    std::fs::write(emb.join("config.json"), cfg).unwrap();
+    std::fs::write(emb.join("tokenizer.json"), tok).unwrap();
+    let docs = d.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("policy.pdf"), minimal_pdf(&["Meal allowance is 500 eur per day.", "Ask your manager."]))
+        .unwrap();
+    std::fs::write(docs.join("note.txt"), "Report a lost phone to IT.").unwrap();
+    let idx = d.join("site.idx");
+    let (i, o, e) = (docs.to_string_lossy(), idx.to_string_lossy(), emb.to_string_lossy());
+    let (_, err, ok) = hearth(&["index", "build", "--input", &i, "--out", &o, "--embedder", &e]);
+    assert!(ok, "{err}");
+    let (out, err, ok) = hearth(&[
+        "index",
+        "search",
+        "--index",
+        &o,
+        "--query",
+        "meal allowance",
+        "--k",
+        "1",
+        "--mode",
+        "bm25",
+        "--json",
+        "--embedder",
+        &e,
+    ]);
+    assert!(ok, "{err}");
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["hits"][0]["doc_id"], "policy.pdf", "{line}");
+    // A damaged PDF stops the build with its name, and writes no index.
+    std::fs::write(docs.join("broken.pdf"), b"%PDF-1.4\n1 0 obj << /Type /Catalog").unwrap();
+    let bad = d.join("bad.idx");
+    let (_, err, ok) = hearth(&["index", "build", "--input", &i, "--out", &bad.to_string_lossy(), "--embedder", &e]);
+    assert!(!ok && err.contains("broken.pdf"), "{err}");
+    assert!(!bad.exists());
+}

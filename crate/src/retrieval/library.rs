@@ -78,16 +78,18 @@ pub struct Library {
     pub index: Index,
     pub spec: ChunkSpec,
     pending: Option<Pending>,
+    /// Ids of the documents that came from a read-only index (a site's prebuilt one): searched like the
+    /// others, but never removed, replaced or saved with the user's own ([`Library::own_index_bytes`]).
+    read_only: Vec<String>,
 }
 
 impl Library {
     pub fn new(embedder: Embedder, spec: ChunkSpec) -> Library {
         let index = Index::new(embedder.dim());
-        Library { embedder, index, spec, pending: None }
+        Library { embedder, index, spec, pending: None, read_only: Vec::new() }
     }
 
-    /// Replaces the index (e.g. with one loaded from bytes); its dimension must match the embedder's.
-    pub fn set_index(&mut self, index: Index) -> Result<()> {
+    fn check_dim(&self, index: &Index) -> Result<()> {
         if index.dim() != self.embedder.dim() {
             return Err(Error::Invalid(format!(
                 "the index holds {}-d vectors but the embedder makes {}-d",
@@ -95,8 +97,71 @@ impl Library {
                 self.embedder.dim()
             )));
         }
+        Ok(())
+    }
+
+    /// Replaces the user's own documents (e.g. with an index loaded from bytes); its dimension must match the
+    /// embedder's. The read-only documents stay.
+    pub fn set_index(&mut self, mut index: Index) -> Result<()> {
+        self.check_dim(&index)?;
+        if let Some(id) = self.read_only.iter().find(|id| index.document(id).is_some()) {
+            return Err(Error::Invalid(format!("document `{id}` is in both the saved index and the read-only one")));
+        }
+        for id in &self.read_only {
+            let d = self.index.document(id).expect("read-only documents are in the index").to_new();
+            index.add(d)?;
+        }
         self.index = index;
         Ok(())
+    }
+
+    /// Adds the documents of a prebuilt index read-only, in place of those of a read-only index added
+    /// before; returns how many. Nothing changes on an error (a dimension mismatch, an id the user's own
+    /// documents already use).
+    pub fn attach_read_only(&mut self, prebuilt: Index) -> Result<usize> {
+        self.check_dim(&prebuilt)?;
+        let docs: Vec<NewDocument> = prebuilt.documents().map(|d| d.to_new()).collect();
+        if let Some(d) = docs.iter().find(|d| self.index.document(&d.id).is_some() && !self.is_read_only(&d.id)) {
+            return Err(Error::Invalid(format!(
+                "document `{}` of the read-only index has the id of one of your documents",
+                d.id
+            )));
+        }
+        for id in std::mem::take(&mut self.read_only) {
+            self.index.remove(&id);
+        }
+        let n = docs.len();
+        for d in docs {
+            // Checked when the prebuilt index was read (spans, dimensions, finite vectors): cannot fail here.
+            self.read_only.push(d.id.clone());
+            self.index.add(d)?;
+        }
+        Ok(n)
+    }
+
+    pub fn is_read_only(&self, id: &str) -> bool {
+        self.read_only.iter().any(|r| r == id)
+    }
+
+    /// Removes one of the user's documents; returns whether it was there. A read-only one is an error.
+    pub fn remove(&mut self, id: &str) -> Result<bool> {
+        if self.is_read_only(id) {
+            return Err(Error::Invalid(format!("document `{id}` is part of a read-only index and cannot be removed")));
+        }
+        Ok(self.index.remove(id))
+    }
+
+    /// The user's own documents as an index file: without the read-only ones (they are loaded from their
+    /// own file each time).
+    pub fn own_index_bytes(&self) -> Vec<u8> {
+        if self.read_only.is_empty() {
+            return self.index.to_bytes();
+        }
+        let mut own = Index::new(self.index.dim());
+        for d in self.index.documents().filter(|d| !self.is_read_only(&d.id)) {
+            own.add(d.to_new()).expect("a document of an index is valid");
+        }
+        own.to_bytes()
     }
 
     /// Reads a document; returns the bytes of text to chunk. Then `chunk_pending` until it gives the number of
@@ -110,6 +175,9 @@ impl Library {
         tags: Vec<String>,
     ) -> Result<usize> {
         self.pending = None;
+        if self.is_read_only(id) {
+            return Err(Error::Invalid(format!("document `{id}` is part of a read-only index and cannot be replaced")));
+        }
         let text = indexed_document_text(id, title, raw, format)?;
         let chunking = Chunking::new(&text, self.spec);
         let bytes = chunking.progress().1;
@@ -318,5 +386,42 @@ mod tests {
         let lossy = String::from_utf8_lossy(b"travel \xff\xfe policy").into_owned();
         r.add_document("bin", "", &lossy, Format::Text, vec![]).unwrap();
         assert!(r.index.document("bin").unwrap().text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn a_read_only_index_is_searched_but_never_removed_replaced_or_saved() {
+        // The site's prebuilt index, as `hearth index build` writes it.
+        let mut site = retriever();
+        site.add_document("handbook.md", "", "The Larkspur office wifi password is heron42.", Format::Markdown, vec![])
+            .unwrap();
+        let prebuilt = site.index.to_bytes();
+        let mut r = retriever();
+        r.add_document("mine.txt", "", "My own note about lost phones.", Format::Text, vec![]).unwrap();
+        let own = r.index.to_bytes();
+        assert_eq!(r.attach_read_only(Index::from_bytes(&prebuilt).unwrap()).unwrap(), 1);
+        let bm25 = SearchOptions { mode: Mode::Bm25, k: 1, ..Default::default() };
+        assert_eq!(r.search("wifi password", &bm25).unwrap()[0].doc_id, "handbook.md");
+        assert_eq!(r.search("lost phones", &bm25).unwrap()[0].doc_id, "mine.txt");
+        assert_eq!(r.own_index_bytes(), own, "the saved index holds the user's documents only");
+        for e in [
+            r.remove("handbook.md").unwrap_err(),
+            r.add_document("handbook.md", "", "x", Format::Text, vec![]).unwrap_err(),
+        ] {
+            assert!(e.to_string().contains("read-only"), "{e}");
+        }
+        // Reloading the user's saved index (another tab saved) keeps the read-only documents; attaching the
+        // prebuilt index again replaces them rather than doubling them.
+        r.set_index(Index::from_bytes(&own).unwrap()).unwrap();
+        r.attach_read_only(Index::from_bytes(&prebuilt).unwrap()).unwrap();
+        assert_eq!(r.index.len(), 2);
+        assert_eq!(r.search("wifi password", &bm25).unwrap()[0].doc_id, "handbook.md");
+        assert!(r.remove("mine.txt").unwrap());
+        // A prebuilt index that uses one of the user's ids is refused, and nothing changes.
+        r.add_document("handbook2.md", "", "Mine.", Format::Text, vec![]).unwrap();
+        let before = r.own_index_bytes();
+        site.add_document("handbook2.md", "", "Theirs.", Format::Text, vec![]).unwrap();
+        let e = r.attach_read_only(Index::from_bytes(&site.index.to_bytes()).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("`handbook2.md`"), "{e}");
+        assert_eq!((r.own_index_bytes(), r.index.len()), (before, 2));
     }
 }

@@ -31,8 +31,8 @@ pub fn beir_id(v: &serde_json::Value) -> Option<String> {
     v["_id"].as_str().map(str::to_string).or_else(|| v["_id"].as_u64().map(|n| n.to_string()))
 }
 
-/// Reads the document files ([`Format::of_file`]: .txt, .md, .html …) under `dir` (recursively, in name
-/// order); ids are the paths relative to `dir`. Non-UTF-8 bytes become U+FFFD.
+/// Reads the document files ([`Format::of_file`]: .txt, .md, .html …, and .pdf) under `dir` (recursively, in
+/// name order); ids are the paths relative to `dir`. Non-UTF-8 bytes become U+FFFD.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_folder(dir: &std::path::Path) -> Result<Vec<RawDocument>> {
     let mut files = Vec::new();
@@ -40,10 +40,13 @@ pub fn read_folder(dir: &std::path::Path) -> Result<Vec<RawDocument>> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).map_err(|e| Error::Io(format!("cannot read {}: {e}", d.display())))? {
             let p = e?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Some(format) = p.file_name().and_then(|n| n.to_str()).and_then(Format::of_file) {
-                files.push((p, format));
+            } else if is_pdf(name) {
+                files.push((p, None));
+            } else if let Some(format) = Format::of_file(name) {
+                files.push((p, Some(format)));
             }
         }
     }
@@ -53,13 +56,37 @@ pub fn read_folder(dir: &std::path::Path) -> Result<Vec<RawDocument>> {
         .map(|(p, format)| {
             let bytes = std::fs::read(&p).map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?;
             let id = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
-            Ok(RawDocument {
-                format,
-                title: String::new(),
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-                id,
-                tags: Vec::new(),
-            })
+            let (format, text) = match format {
+                Some(format) => (format, String::from_utf8_lossy(&bytes).into_owned()),
+                None => (Format::Text, pdf_text(&bytes, &id)?),
+            };
+            Ok(RawDocument { format, title: String::new(), text, id, tags: Vec::new() })
         })
         .collect()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn is_pdf(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("pdf"))
+}
+
+/// The text of a PDF (the page uses pdf.js; natively the pdf-extract crate). A PDF it cannot read, or one
+/// without text (scanned pages), is an error naming the file. pdf-extract panics on some malformed files:
+/// that is caught and reported the same way.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn pdf_text(bytes: &[u8], name: &str) -> Result<String> {
+    let cannot = |why: String| Error::Invalid(format!("{name}: cannot read the text of this PDF ({why})"));
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {})); // the panic becomes the error below, not a message on stderr
+    let got = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes));
+    std::panic::set_hook(hook);
+    let text = match got {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => return Err(cannot(e.to_string())),
+        Err(_) => return Err(cannot("the file is malformed".into())),
+    };
+    if text.trim().is_empty() {
+        return Err(Error::Invalid(format!("{name}: no text found in this PDF (scanned pages would need OCR)")));
+    }
+    Ok(text)
 }

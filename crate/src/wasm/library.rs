@@ -161,8 +161,8 @@ impl Library {
     }
 
     /// Removes a document; returns whether it was there.
-    pub fn remove(&mut self, id: &str) -> bool {
-        self.inner.index.remove(id)
+    pub fn remove(&mut self, id: &str) -> Result<bool, JsError> {
+        self.inner.remove(id).map_err(js_err)
     }
 
     /// The indexed documents.
@@ -178,6 +178,7 @@ impl Library {
                 tags: d.tags.clone(),
                 chunks: d.chunk_spans().count(),
                 bytes: d.text.len(),
+                read_only: self.inner.is_read_only(&d.id),
             })
             .collect();
         to_js(&docs)
@@ -211,10 +212,19 @@ impl Library {
         to_js(&self.inner.index.ann_status().map(|(graph, fresh)| AnnStatus { graph, fresh }))
     }
 
-    /// The index as bytes (the versioned, checksummed format the CLI writes too).
+    /// The user's own documents' index as bytes (the versioned, checksummed format the CLI writes too);
+    /// documents of a read-only index are left out.
     #[wasm_bindgen(js_name = saveIndex)]
     pub fn save_index(&self) -> Vec<u8> {
-        self.inner.index.to_bytes()
+        self.inner.own_index_bytes()
+    }
+
+    /// Adds the documents of a prebuilt index file (`hearth index build`) read-only, in place of those of one
+    /// attached before; returns how many. On any error nothing changes.
+    #[wasm_bindgen(js_name = attachReadOnly)]
+    pub fn attach_read_only(&mut self, bytes: &[u8]) -> Result<usize, JsError> {
+        let index = Index::from_bytes_for(bytes, self.inner.embedder.dim()).map_err(js_err)?;
+        self.inner.attach_read_only(index).map_err(js_err)
     }
 
     /// Replaces the index with one saved before; on any error the current index stays as it was.

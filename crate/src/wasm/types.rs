@@ -27,6 +27,8 @@ pub struct DocumentSummary {
     pub chunks: usize,
     /// Bytes of its indexed text.
     pub bytes: usize,
+    /// From a read-only (prebuilt) index: it cannot be removed and is not saved with the user's documents.
+    pub read_only: bool,
 }
 
 /// The ANN graph: chunks it was built over, and chunks added since (searched exactly).

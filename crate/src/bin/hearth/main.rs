@@ -167,7 +167,8 @@ mod cli {
 
     #[derive(Subcommand)]
     enum IndexCmd {
-        /// Chunk, embed and index a folder of .txt/.md/.html files or a BEIR corpus.jsonl.
+        /// Chunk, embed and index a folder of .txt/.md/.html/.pdf files or a BEIR corpus.jsonl. The file it
+        /// writes is what the page and the client load read-only (`ai.index.load(url)`).
         Build {
             #[arg(long)]
             input: PathBuf,

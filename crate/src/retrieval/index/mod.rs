@@ -141,6 +141,18 @@ impl Document {
     pub fn chunk_text(&self, i: usize) -> Option<&str> {
         self.chunks.get(i).map(|c| &self.text[c.span.start..c.span.end])
     }
+
+    /// The document as it would be added again: text, spans and vectors (to move it into another index).
+    pub fn to_new(&self) -> NewDocument {
+        NewDocument {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            tags: self.tags.clone(),
+            text: self.text.clone(),
+            spans: self.chunks.iter().map(|c| c.span).collect(),
+            vectors: self.chunks.iter().map(|c| c.vector.clone()).collect(),
+        }
+    }
 }
 
 /// What a caller hands over to add a document: its text, chunk spans, and one vector per chunk.
