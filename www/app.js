@@ -300,6 +300,20 @@ function describe(info) {
   ].join(' · ');
 }
 
+// A site's prebuilt index (`hearth index build`), from `<meta name="hearth-index" content="URL">` or the page's
+// `?index=URL`: attached read-only next to the user's documents, so a visitor embeds only the question.
+async function attachSiteIndex() {
+  const url = document.querySelector('meta[name="hearth-index"]')?.content || pageParams.get('index');
+  if (!url) return;
+  try {
+    const r = await client.loadIndex(url, { readOnly: true });
+    setDocuments(r.documents);
+    ui.embedderInfo.textContent += ` · ${r.attached} document${r.attached === 1 ? '' : 's'} from this site's index`;
+  } catch (e) {
+    if (!crashed(e)) showError(`Could not load this site's document index (${url}): ${e.message}`);
+  }
+}
+
 async function loadEmbedder(entry) {
   if (!entry) {
     state.embedder = 'failed';
@@ -335,6 +349,7 @@ async function loadEmbedder(entry) {
       ui.phase.textContent = state.loadNote; // the embedder's progress is over: the model's note again
     }
     if (r.indexError) showError(r.indexError);
+    await attachSiteIndex();
   } catch (e) {
     state.embedder = 'failed';
     if (!crashed(e)) showError(`Could not load the embedder: ${e.message}. Chat still works; documents cannot be added.`);

@@ -47,6 +47,12 @@ export class DocumentsPanel {
         const meta = document.createElement('span');
         meta.className = 'doc-meta';
         meta.textContent = `${d.chunks} ${d.chunks === 1 ? 'passage' : 'passages'} · ${KB(d.bytes)}`;
+        if (d.read_only) {
+          // From the site's prebuilt index: searched like the others, not the user's to remove.
+          meta.textContent += ' · from this site';
+          item.append(name, meta);
+          return item;
+        }
         const remove = document.createElement('button');
         remove.type = 'button';
         remove.className = 'remove';

@@ -270,6 +270,44 @@ export class LibraryHost {
     return { document: documents.find((d) => d.id === name), documents, warning };
   }
 
+  /** Unit-length embeddings of `texts` (an array of strings). */
+  embed(texts) {
+    if (!this.#lib) throw new Error('the embedder is not loaded yet');
+    if (!Array.isArray(texts)) throw new Error('embed: texts must be an array of strings');
+    return [...this.#lib.embed(texts)];
+  }
+
+  /**
+   * Loads an index file (`hearth index build`, or `exportIndex`) from `url` or `bytes`. `readOnly` (default):
+   * its documents are searched next to the user's, never saved here nor removed (a site's prebuilt index;
+   * loading one again replaces the one before). `readOnly: false`: it replaces the user's own documents and
+   * is saved like them (restoring an export). Resolves to {documents, attached}.
+   */
+  async loadIndex({ id, url, bytes, sha256, readOnly = true }, signal) {
+    if (!this.#lib) throw new Error('the embedder is not loaded yet');
+    if (url) {
+      const got = await download({ url, sha256, label: url.split('/').pop() }, bufferSink, {
+        wasm: this.#wasm,
+        signal,
+        useCache: false, // the HTTP cache keeps it; the model cache is for model files
+        onBytes: (loaded, total, source) => this.#post({ type: 'progress', id, what: 'index', phase: 'download', loaded, total, source }),
+      });
+      bytes = got.sink.result();
+    }
+    if (!(bytes instanceof Uint8Array)) throw new Error('loadIndex: a url or the bytes (Uint8Array) of an index file is needed');
+    let attached = 0;
+    let warning;
+    if (readOnly) attached = this.#lib.attachReadOnly(bytes);
+    else warning = await this.#change(() => this.#lib.loadIndex(bytes));
+    return { attached, documents: this.documents(), readOnly, warning };
+  }
+
+  /** The user's own documents as an index file (read-only ones left out). */
+  exportIndex() {
+    if (!this.#lib) throw new Error('the embedder is not loaded yet');
+    return this.#lib.saveIndex();
+  }
+
   /** Removes a document and saves the index. Resolves to {removed, documents, warning?}. */
   async remove(docId) {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');

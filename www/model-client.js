@@ -14,13 +14,17 @@
 // synchronous calls (`alive` when it has nothing else to say), and announces the calls that may legitimately
 // take longer (`{type:'alive', silentMs}`: a long prefill, a big model's build, a big document's chunking).
 
-const WORKER_URL = new URL('./worker.js', import.meta.url); // next to this file
+import { abortedError, errorCode } from './errors.js';
+
 const MAX_RESTORE_ROUNDS = 3; // restore attempts after crashes in a row while restoring (each drops what crashed)
 const DEFAULT_WATCHDOG_MS = 60_000; // silence (with requests in progress) after which the worker counts as hung
 // A watchdog timer firing this much later than due means this page's own thread was held up (busy, throttled in
 // the background, a laptop asleep): the worker's messages may be waiting behind it, so they get that long
 // before the worker is judged.
 const LATE_MS = 1000;
+
+const GENERATIONS = new Set(['chat', 'complete', 'rag']);
+const NOTHING_GENERATED = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0 };
 
 const seconds = (ms) => `${ms < 10_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1000)} s`;
 
@@ -36,6 +40,7 @@ export class ModelClient {
   #restoring = false;
   #lastLoad = null; // the `load` message of the model in use (nCtx updated by reset)
   #lastEmbedder = null; // the `loadEmbedder` message of the embedder in use
+  #lastIndex = null; // the `loadIndex` message of the read-only index attached
   #watchdogMs; // 0: no watchdog
   #watchdog = null; // its timer, set while requests posted to the current worker are unanswered
   #due = 0; // when that timer should fire (performance.now())
@@ -61,9 +66,29 @@ export class ModelClient {
    * `watchdogMs`: how long the worker may send nothing while it has a request in progress before it counts as
    * hung and is restarted like a crashed one (default 60 s; 0 or Infinity: never).
    */
-  constructor({ watchdogMs = DEFAULT_WATCHDOG_MS } = {}) {
+  /**
+   * `worker`: a function returning a new module Worker running www/worker.js (for bundlers or hosts that
+   * must start it themselves, e.g. from another URL); by default the worker.js next to this file.
+   */
+  constructor({ watchdogMs = DEFAULT_WATCHDOG_MS, worker } = {}) {
     this.#watchdogMs = watchdogMs > 0 && Number.isFinite(watchdogMs) ? watchdogMs : 0;
+    // Written out in full so that bundlers (Vite, webpack) see the worker and bundle it.
+    this.#newWorker = worker ?? (() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
     this.#start();
+  }
+
+  #newWorker;
+
+  /** Ends the worker (and its pool): every request in progress or waiting rejects with `disposed`. */
+  dispose() {
+    const worker = this.#worker;
+    this.#worker = null;
+    this.#unwatch();
+    worker?.terminate();
+    this.#broken = Object.assign(new Error('this hearth instance was disposed'), { code: 'disposed' });
+    for (const p of this.#pending.values()) p.reject(this.#broken);
+    this.#pending.clear();
+    this.#outbox = [];
   }
 
   /** Whether a crashed worker is being replaced (requests made now wait for it). */
@@ -77,24 +102,28 @@ export class ModelClient {
    * total, source})`. `threads`: workers sharing the model (default: the worker's, every core up to 4 when
    * cross-origin isolated, else 1). Resolves to its info, plus `source` ('network' | 'cache' | 'file').
    */
-  load(source, { nCtx, onProgress, sha256, size, cache, threads } = {}) {
-    const msg = typeof source === 'string' ? { type: 'load', url: source, sha256, size, cache } : { type: 'load', file: source };
+  load(source, { nCtx, onProgress, sha256, size, cache, threads, parts, signal } = {}) {
+    const msg = parts
+      ? { type: 'load', parts, sha256, size, cache }
+      : typeof source === 'string'
+        ? { type: 'load', url: source, sha256, size, cache }
+        : { type: 'load', file: source };
     if (nCtx) msg.nCtx = nCtx;
     if (threads) msg.threads = threads;
-    return this.#request(msg, { progress: onProgress }, (m) => {
+    return this.#request(msg, { progress: onProgress, signal }, (m) => {
       this.#lastLoad = msg; // restored after a crash
       return { ...m.info, source: m.source };
     });
   }
 
   /** Generates a reply to `messages`; `onToken(text)` gets each piece. Resolves to {text, stats}. */
-  chat(messages, options, onToken) {
-    return this.#request({ type: 'chat', messages, options }, { token: onToken });
+  chat(messages, options, onToken, { signal } = {}) {
+    return this.#request({ type: 'chat', messages, options }, { token: onToken, signal });
   }
 
   /** Continues the raw text `prompt` (for base models, no chat template). Resolves to {text, stats}. */
-  complete(prompt, options, onToken) {
-    return this.#request({ type: 'complete', prompt, options }, { token: onToken });
+  complete(prompt, options, onToken, { signal } = {}) {
+    return this.#request({ type: 'complete', prompt, options }, { token: onToken, signal });
   }
 
   /**
@@ -104,16 +133,26 @@ export class ModelClient {
    * follow-up: searched with the earlier question it points back at, asked after the earlier turns.
    * `scope` ({doc_ids, tags}) limits the passages to those documents or tags.
    */
-  rag(question, options, k, { onToken, onSources, history, scope } = {}) {
+  rag(question, options, k, { onToken, onSources, history, scope, signal } = {}) {
     const msg = { type: 'rag', question, options, k };
     if (history?.length) msg.history = history;
     if (scope) msg.scope = scope;
-    return this.#request(msg, { token: onToken, sources: onSources });
+    return this.#request(msg, { token: onToken, sources: onSources, signal });
   }
 
-  /** Ends the generation in progress; its promise still resolves, with stop_reason 'cancelled'. */
+  /**
+   * Ends the generation in progress and every one asked for before this call that has not begun; their
+   * promises still resolve, with stop_reason 'cancelled' (those not begun with nothing generated).
+   */
   stop() {
-    this.#worker?.postMessage({ type: 'stop' }); // while restoring nothing generates: a no-op, as the protocol says
+    // Generations waiting for a restored worker end here; the worker ends those it has.
+    this.#outbox = this.#outbox.filter((p) => {
+      if (!GENERATIONS.has(p.msg.type)) return true;
+      this.#pending.delete(p.msg.id);
+      p.resolve({ text: '', stats: { ...NOTHING_GENERATED, stop_reason: 'cancelled' }, ...(p.msg.type === 'rag' ? { segments: [], passages: [] } : {}) });
+      return false;
+    });
+    this.#worker?.postMessage({ type: 'stop' });
   }
 
   /** Forgets the conversation; with `nCtx`, also resizes the context window. Resolves to {contextSize}. */
@@ -129,9 +168,9 @@ export class ModelClient {
    * Loads the embedder (`files`: {model, config, tokenizer}, each {url, sha256?, size?}) and restores the saved
    * index. Resolves to {precision, source, init_ms, pdf, documents, indexError}.
    */
-  loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, onProgress } = {}) {
+  loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, onProgress, signal } = {}) {
     const msg = { type: 'loadEmbedder', files, precision, maxSeqLength };
-    return this.#request(msg, { progress: onProgress }, (m) => {
+    return this.#request(msg, { progress: onProgress, signal }, (m) => {
       this.#lastEmbedder = msg; // restored after a crash, with the index saved by then
       const { type, id, ...rest } = m;
       return rest;
@@ -139,9 +178,38 @@ export class ModelClient {
   }
 
   /** Indexes a File (or {name, text}). `onProgress({phase, loaded, total, name})`. Resolves to {document, documents, warning}. */
-  addDocument(source, { format, tags, onProgress } = {}) {
+  addDocument(source, { format, tags, onProgress, signal } = {}) {
     const msg = source instanceof Blob ? { type: 'addDocument', file: source, name: source.name } : { type: 'addDocument', ...source };
-    return this.#request({ ...msg, format, tags }, { progress: onProgress });
+    return this.#request({ ...msg, format, tags }, { progress: onProgress, signal });
+  }
+
+  /** Resolves to {documents}. */
+  listDocuments() {
+    return this.#request({ type: 'listDocuments' });
+  }
+
+  /** Unit-length embeddings of `texts` (an array of strings): resolves to number[][]. */
+  embed(texts, { signal } = {}) {
+    return this.#request({ type: 'embed', texts }, { signal }, (m) => m.vectors);
+  }
+
+  /**
+   * Loads a prebuilt index (from `hearth index build`): `source` a URL or its bytes. Its documents are
+   * searched next to the user's own, read-only: never saved to this browser, never removed. Resolves to
+   * {documents, readOnly}.
+   */
+  loadIndex(source, { readOnly = true, sha256, signal } = {}) {
+    const msg = typeof source === 'string' ? { type: 'loadIndex', url: source, sha256, readOnly } : { type: 'loadIndex', bytes: source, readOnly };
+    return this.#request(msg, { signal }, (m) => {
+      if (readOnly) this.#lastIndex = msg; // attached again after a crash (an import is in the saved index)
+      const { type, id, ...rest } = m;
+      return rest;
+    });
+  }
+
+  /** The user's own documents' index as bytes (the file format `hearth index` reads). Resolves to Uint8Array. */
+  exportIndex() {
+    return this.#request({ type: 'exportIndex' }, {}, (m) => m.bytes);
   }
 
   /** Ends the document being added and every one queued; each of their promises rejects. */
@@ -199,7 +267,7 @@ export class ModelClient {
   // ---- the worker and its restarts ------------------------------------------------------------------
 
   #start() {
-    const worker = new Worker(WORKER_URL, { type: 'module' });
+    const worker = this.#newWorker();
     this.#worker = worker;
     this.#alive = false;
     this.#seq = 0;
@@ -225,9 +293,27 @@ export class ModelClient {
 
   #request(msg, on = {}, result, { internal = false } = {}) {
     if (this.#broken) return Promise.reject(this.#broken);
+    const { signal } = on;
+    if (signal?.aborted) return Promise.reject(abortedError(`the ${msg.type} request`));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const p = { msg: { ...msg, id }, resolve, reject, on, result, seq: null, internal };
+      if (signal) {
+        // Aborted while waiting here: it ends now; sent: the worker ends it (queued: at once; running: at its
+        // next step) and answers `error` with code `aborted`.
+        const onAbort = () => {
+          const waiting = this.#outbox.indexOf(p);
+          if (waiting >= 0) {
+            this.#outbox.splice(waiting, 1);
+            this.#pending.delete(id);
+            reject(abortedError(`the ${msg.type} request`));
+          } else if (this.#pending.has(id)) this.#worker?.postMessage({ type: 'cancel', id });
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const settle = (f) => (v) => (signal.removeEventListener('abort', onAbort), f(v));
+        p.resolve = settle(resolve);
+        p.reject = settle(reject);
+      }
       this.#pending.set(id, p);
       // While a crashed worker is restored, the page's requests wait; the restore's own go first.
       if (this.#restoring && !internal) this.#outbox.push(p);
@@ -257,7 +343,7 @@ export class ModelClient {
       case 'error':
         this.#pending.delete(msg.id);
         this.#watch();
-        return p.reject(new Error(msg.message));
+        return p.reject(Object.assign(new Error(msg.message), { code: msg.code ?? errorCode(msg.message) }));
       default: {
         // the one reply that ends the request: loaded, done, reset, embedderLoaded, documentAdded, documents,
         // hits, cache, hangEnded
@@ -391,6 +477,15 @@ export class ModelClient {
           out.embedder = await this.#request(this.#lastEmbedder, {}, null, { internal: true });
         } catch (e) {
           this.#lastEmbedder = null;
+          out.embedderError = e;
+        }
+      }
+      if (this.#lastIndex && out.embedder && generation === this.#generation) {
+        try {
+          const attached = await this.#request(this.#lastIndex, {}, null, { internal: true });
+          out.embedder = { ...out.embedder, documents: attached.documents };
+        } catch (e) {
+          this.#lastIndex = null;
           out.embedderError = e;
         }
       }

@@ -10,7 +10,7 @@
 // Shared buffer layout: per pool worker a control block of CTRL_INTS Int32 (below), then the input floats
 // (common to all), then per pool worker its output floats.
 
-import { compiledModule, compiledPrefix } from './wasm-package.js';
+import { compiledFamily, compiledModule } from './wasm-build.js';
 
 export const CTRL_INTS = 32; // 128 bytes: each worker's block on its own cache lines
 export const SEQ = 0; // job counter, bumped by shard 0 for each job
@@ -56,7 +56,7 @@ export class ShardPool {
     this.workers = [];
     this.failure = null;
     for (let i = 1; i < threads; i++) {
-      const w = new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
+      const w = compiledFamily.shardWorker(); // a pool worker of the same build family
       // A failure while the model streams in must end the load, not leave push() waiting for ever.
       const fail = (message) => ((this.failure ??= new Error(`pool worker ${i}: ${message}`)), this.resume?.());
       w.onerror = (e) => fail(`failed to start (${e.message ?? 'error'})`);
@@ -70,7 +70,7 @@ export class ShardPool {
         if (this.resume && this.workers.every((x) => x.inFlight <= IN_FLIGHT / 2)) this.resume();
       });
       // The compiled wasm goes along: the pool worker neither fetches nor compiles it again.
-      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead, module: compiledModule, prefix: compiledPrefix });
+      w.postMessage({ type: 'init', index: i, count: threads, totalBytes, lead, module: compiledModule });
       this.workers.push(w);
     }
   }

@@ -20,6 +20,7 @@ import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
 import { modelSink } from './model-host.js';
 import { defaultThreads } from './shard-pool.js';
+import { abortedError, errorCode } from './errors.js';
 
 // The package's exports, filled in once the right build (relaxed SIMD or SIMD128) is loaded; every request
 // waits for `ready` first, and the message handler is in place at once so no message is missed.
@@ -31,6 +32,11 @@ let pool = null; // the workers holding the other rows of a split model (shard-p
 let generating = false;
 let loadAbort = null;
 let ingestEpoch = 0; // cancelIngest bumps it: every addDocument received before then is cancelled
+let stopEpoch = 0; // stop bumps it: every generation received before then ends at once, even one still queued
+let generatingId = null; // the id of the generation in progress
+// Requests received and not yet answered: id -> {controller, started, answered}. `cancel` aborts one; a
+// request cancelled before its turn is answered at once and skipped when its turn comes.
+const requests = new Map();
 let queue = Promise.resolve();
 let fatal = null; // the message of the trap that poisoned the module: every request is answered with it
 let trapped = null; // a trap seen while cleaning up (free() after a failure), which must not hide it
@@ -154,14 +160,11 @@ self.onmessage = ({ data: msg }) => {
   }
   switch (msg.type) {
     case 'stop':
-      if (generating) {
-        try {
-          model.stop();
-        } catch (e) {
-          if (isTrap(e)) trapped ??= e; // the generation in progress meets it and ends with `fatal`
-        }
-      }
+      stopEpoch++;
+      if (generating) stopGeneration();
       return;
+    case 'cancel':
+      return cancel(msg.id);
     case 'cancelIngest':
       ingestEpoch++;
       return;
@@ -169,24 +172,60 @@ self.onmessage = ({ data: msg }) => {
       loadAbort?.abort(); // a new load supersedes one still streaming
       break;
   }
-  let abort = null;
-  if (msg.type === 'load') abort = loadAbort = new AbortController();
+  const controller = new AbortController();
+  if (msg.type === 'load') loadAbort = controller;
+  const entry = { controller, started: false, answered: false };
+  if (msg.id !== undefined) requests.set(msg.id, entry);
   const epoch = ingestEpoch;
+  const stopAt = stopEpoch;
+  const ctx = {
+    signal: controller.signal,
+    cancelled: () => epoch !== ingestEpoch || controller.signal.aborted,
+    stopped: () => stopAt !== stopEpoch,
+  };
   working(+1);
   queue = queue
     .then(() => {
+      if (entry.answered) return; // cancelled before its turn: already answered
+      entry.started = true;
       // A panic met outside a request (e.g. reloading another tab's save) poisons the module just the same.
       if (fatal || trapped || lastPanic()) throw trapped ?? new Error(fatal ?? lastPanic());
-      return handle(msg, abort?.signal, () => epoch !== ingestEpoch);
+      if (controller.signal.aborted) throw abortedError(`request ${msg.type}`);
+      return handle(msg, ctx);
     })
     .catch((e) => {
       if (fatal || trapped || isTrap(e)) post({ type: 'fatal', id: msg.id, message: becomeFatal(e) });
-      else post({ type: 'error', id: msg.id, message: errorText(e) });
+      else if (controller.signal.aborted) post({ type: 'error', id: msg.id, message: errorText(e), code: 'aborted' });
+      else post({ type: 'error', id: msg.id, message: errorText(e), code: errorCode(e) });
     })
-    .finally(() => working(-1));
+    .finally(() => {
+      requests.delete(msg.id);
+      working(-1);
+    });
 };
 
-async function handle(msg, signal, cancelled) {
+function stopGeneration() {
+  try {
+    model.stop();
+  } catch (e) {
+    if (isTrap(e)) trapped ??= e; // the generation in progress meets it and ends with `fatal`
+  }
+}
+
+// `cancel` (a request's AbortSignal in the client): a queued request is answered `aborted` now and skipped
+// when its turn comes; a running one is stopped where it can be (between tokens, chunks or download chunks)
+// and then answered `aborted`.
+function cancel(id) {
+  const entry = requests.get(id);
+  if (!entry || entry.controller.signal.aborted) return;
+  entry.controller.abort();
+  if (!entry.started) {
+    entry.answered = true;
+    post({ type: 'error', id, message: errorText(abortedError('the request')), code: 'aborted' });
+  } else if (generating && generatingId === id) stopGeneration();
+}
+
+async function handle(msg, { signal, cancelled, stopped }) {
   await ready;
   const { id } = msg;
   switch (msg.type) {
@@ -206,18 +245,18 @@ async function handle(msg, signal, cancelled) {
     case 'load':
       return load(msg, signal);
     case 'chat':
-      return generate(id, () => {
+      return generate(id, { signal, stopped }, () => {
         const messages = Array.isArray(msg.messages) ? msg.messages : [];
         expectPrefill(messages.reduce((n, m) => n + utf8Bytes(m?.content), 0), messages.length);
         model.beginChat(msg.messages, msg.options ?? {});
       });
     case 'complete':
-      return generate(id, () => {
+      return generate(id, { signal, stopped }, () => {
         expectPrefill(utf8Bytes(msg.prompt));
         model.beginCompletion(msg.prompt, msg.options ?? {});
       });
     case 'rag':
-      return rag(msg);
+      return rag(msg, { signal, stopped });
     case 'reset':
       // Every request gets an answer: one left unanswered would look hung to the page's watchdog.
       if (!model) throw new Error('no model is loaded');
@@ -237,6 +276,14 @@ async function handle(msg, signal, cancelled) {
       return post({ type: 'documents', id, documents: library.documents() });
     case 'search':
       return post({ type: 'hits', id, hits: library.search(msg.query, msg.options ?? {}) });
+    case 'embed':
+      return post({ type: 'vectors', id, vectors: library.embed(msg.texts) });
+    case 'loadIndex':
+      return post({ type: 'indexLoaded', id, ...(await library.loadIndex(msg, signal)) });
+    case 'exportIndex': {
+      const bytes = library.exportIndex();
+      return self.postMessage({ type: 'indexExported', id, bytes }, [bytes.buffer]);
+    }
     case 'cacheInfo':
       return post({ type: 'cache', id, ...(await cacheInfo()) });
     case 'clearCache':
@@ -255,11 +302,14 @@ async function cacheInfo() {
 // A GGUF from a File (streamed, not cached) or a URL (from the browser cache when there, else downloaded and
 // cached, sha256-checked), chunk by chunk into wasm memory; then the model is built. With `threads` > 1
 // (default: every core when cross-origin isolated) the model is split by rows across a pool of workers.
-async function load({ id, url, file, nCtx, sha256, size, cache = true, threads = defaultThreads() }, signal) {
+async function load({ id, url, parts, file, nCtx, sha256, size, cache = true, threads = defaultThreads() }, signal) {
   // The page's Content-Security-Policy (connect-src 'self') blocks every other origin: say so, rather than
-  // let the fetch fail with a bare "Failed to fetch".
-  if (!file && new URL(url, self.location.href).origin !== self.location.origin) {
-    throw new Error(`only this site's models can be loaded (${url} is on another site): download the file and choose it, or copy it to this site`);
+  // let the fetch fail with a bare "Failed to fetch". `parts` (a file split in parts, in order) replaces `url`.
+  const urls = file ? [] : (parts ?? [url]);
+  for (const u of Array.isArray(urls) ? urls : []) {
+    if (new URL(u, self.location.href).origin !== self.location.origin) {
+      throw new Error(`only this site's models can be loaded (${u} is on another site): download the file and choose it, or copy it to this site`);
+    }
   }
   // More workers than cores only adds hand-offs: at most one per core (and at least one).
   threads = Math.max(1, Math.min(threads | 0, navigator.hardwareConcurrency || 1));
@@ -271,7 +321,8 @@ async function load({ id, url, file, nCtx, sha256, size, cache = true, threads =
     await streamFile(file, openSink(file.size), (loaded, total) =>
       post({ type: 'progress', id, phase: 'download', loaded, total, source: 'file' }), signal);
   } else {
-    const got = await download({ url, sha256, size, label: url.split('/').pop() }, openSink, {
+    const src = parts ? { parts } : { url, label: url.split('/').pop() };
+    const got = await download({ ...src, sha256, size }, openSink, {
       wasm,
       signal,
       useCache: cache,
@@ -336,8 +387,9 @@ async function streamFile(file, sink, onBytes, signal) {
 // documents" with the closest sentences, without asking the model. Otherwise the evidence sentences are
 // numbered inside the chat template within the context budget (model.beginRag), streamed like a chat; then
 // the answer split into cited segments. Options `evidence` and `min_evidence` override ragDefaults().
-async function rag({ id, question, options = {}, k = 4, history = [], scope = {} }) {
+async function rag({ id, question, options = {}, k = 4, history = [], scope = {} }, run) {
   if (!model) throw new Error('no model is loaded');
+  if (run.stopped()) return cancelledBeforeStart(id, { segments: [], passages: [], query: question });
   const defaults = wasm.ragDefaults();
   const { evidence: nEvidence = defaults.evidence, min_evidence: minEvidence = defaults.min_evidence, ...generation } = options ?? {};
   options = generation;
@@ -359,6 +411,7 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
   let passages = [];
   await generate(
     id,
+    run,
     () => {
       const earlier = turns.reduce((n, t) => n + utf8Bytes(t.question) + utf8Bytes(t.answer) + t.passages.reduce((m, p) => m + utf8Bytes(p?.text), 0), 0);
       const bytes = utf8Bytes(question) + utf8Bytes(options?.system) + earlier + found.reduce((n, p) => n + utf8Bytes(p.text) + utf8Bytes(p.title), 0);
@@ -378,15 +431,20 @@ const promptTurn = (t) => ({ question: String(t?.question ?? ''), answer: String
 // passage text around it (`before`/`after`) so the page can show it highlighted in place.
 const evidencePassage = (e) => ({ doc_id: e.doc_id, title: e.title, text: e.text, chunk: e.chunk, start: e.start, end: e.end, score: e.score, before: e.before, after: e.after });
 
-// Prefills (begin), then streams one token per task until the end, the token limit or a stop.
-async function generate(id, begin, extra) {
+// Prefills (begin), then streams one token per task until the end, the token limit, a stop or a cancel
+// (`run.signal`: then it ends with `aborted`). A `stop` received while it was still queued (`run.stopped()`)
+// ends it before the prefill, as `cancelled`.
+async function generate(id, run, begin, extra) {
   if (!model) throw new Error('no model is loaded');
+  if (run.stopped()) return cancelledBeforeStart(id, extra?.('') ?? {});
   generating = true;
+  generatingId = id;
   try {
     begin();
     let text = '';
     for (;;) {
       await nextTask();
+      if (run.signal.aborted || run.stopped()) stopGeneration(); // stop/cancel that arrived during the prefill
       const piece = model.nextPiece();
       if (piece === undefined) break;
       if (piece) {
@@ -396,8 +454,16 @@ async function generate(id, begin, extra) {
     }
     const stats = model.stats();
     measurePrefill(stats);
+    if (run.signal.aborted) throw abortedError('the generation');
     post({ type: 'done', id, text, stats, ...extra?.(text) });
   } finally {
     generating = false;
+    generatingId = null;
   }
+}
+
+// A generation a `stop` reached before it began: `done`, nothing generated, `stop_reason: 'cancelled'`.
+function cancelledBeforeStart(id, extra) {
+  const stats = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0, stop_reason: 'cancelled' };
+  post({ type: 'done', id, text: '', stats, ...extra });
 }

@@ -88,15 +88,16 @@ test('without cross-origin isolation the page falls back to 1 thread and answers
 });
 
 test('a pool worker that fails while the model loads gives a clear error, not a hang', { timeout: 300_000 }, async () => {
-  // The first request for the package's JS glue is worker.js's; the second is the pool worker's (started once
-  // the model's size is known): that one fails, so the pool worker cannot start while the GGUF streams in.
+  // The first two requests for the package's JS glue are worker.js's (both builds' glue are imported
+  // statically, www/wasm-package.js); the third is the pool worker's (started once the model's size is
+  // known): that one fails, so the pool worker cannot start while the GGUF streams in.
   // (Playwright does not see the request for shard-worker.js itself, a worker started by a worker, but it does
   // see that worker's imports; routing also turns the HTTP cache off, so the import is requested again.)
   const glueUrls = [];
   const failPoolWasm = async (context) => {
     await context.route('**/hearth.js', (route) => {
       glueUrls.push(new URL(route.request().url()).pathname);
-      return glueUrls.length === 2 ? route.abort('failed') : route.fallback();
+      return glueUrls.length === 3 ? route.abort('failed') : route.fallback();
     });
     // Every text the status takes, from the start: it must never read "Ready" (a model missing half its rows).
     await context.addInitScript(() => {

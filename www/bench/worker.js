@@ -4,7 +4,7 @@
 // with Model.bench. Used by bench/index.html (through engines.js) and `make bench`.
 // Messages: {id, type: 'load', url, nCtx, threads} → {id, load_ms, info, build, threads}; {id, type: 'run', promptTokens,
 // genTokens} → {id, run}; {id, type: 'tokenize', text} → {id, ids}. Failures reply {id, error}.
-import { loadWasm } from '../wasm-package.js';
+import { loadWasm } from './wasm-package.js';
 import { byteChunks } from '../download.js';
 import { modelSink } from '../model-host.js';
 
@@ -12,7 +12,7 @@ let model = null;
 
 async function load(url, nCtx, threads = 1, lead = undefined) {
   const t0 = performance.now(); // like wllama's load: compiling the wasm counts
-  const wasm = await loadWasm(null, 'bench/'); // the benchmark build: Model.bench is not in the page's package
+  const wasm = await loadWasm(); // the benchmark build: Model.bench is not in the page's package
   const res = await fetch(url);
   if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
   const host = modelSink(wasm, { threads, lead });
