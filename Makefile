@@ -8,7 +8,7 @@ PORT ?= 8080
 SHARED ?= ../shared
 PPL_TEXT := target/ppl.txt
 
-.PHONY: demo test setup models native wasm lint test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
+.PHONY: demo test setup models native wasm package lint test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
 
 setup:
 	scripts/setup.sh
@@ -36,6 +36,11 @@ test: setup models $(PPL_TEXT)
 	$(MAKE) wasm
 	$(MAKE) test-wasm
 	$(MAKE) test-e2e
+
+# The npm package hearth-web (typed client, worker, both wasm builds, <hearth-chat>, pdf.js) as
+# target/hearth-web-<version>.tgz, from `npm pack`. tests/e2e/npm-package.test.mjs installs it into examples/plain.
+package: wasm
+	scripts/package.sh
 
 # cargo fmt --check, clippy -D warnings (native and wasm32), and the JS unit tests (tests/unit).
 lint: setup

@@ -6,7 +6,10 @@ Serves www/ at /, the model cache models/cache/ at /models/ and models/manifest.
 a strict Content-Security-Policy (the benchmark page alone may also start workers from blob: URLs, for wllama), nosniff
 and no-cache. Binds 127.0.0.1 only.
 
-    python3 scripts/serve.py [--port 8080] [--quiet]      (or PORT=8080)
+    python3 scripts/serve.py [--port 8080] [--quiet] [--mount /app=DIR …]     (or PORT=8080)
+
+--mount serves another folder under a URL prefix with the same headers (the e2e tests serve sample apps that
+install the npm package this way).
 """
 
 import argparse
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WWW = ROOT / "www"
 MODELS = ROOT / "models" / "cache"
 MANIFEST = ROOT / "models" / "manifest.json"
+MOUNTS: list[tuple[str, Path]] = []  # (URL prefix, folder) from --mount, longest prefix first
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'; "
@@ -54,6 +58,7 @@ MIME = {
     ".png": "image/png",
     ".ico": "image/x-icon",
     ".ts": "text/plain; charset=utf-8",
+    ".hix": "application/octet-stream",
 }
 
 
@@ -62,7 +67,10 @@ def resolve(url_path: str) -> Path | None:
     path = posixpath.normpath(unquote(url_path))
     if path == "/models/manifest.json":
         return MANIFEST if MANIFEST.is_file() else None
-    if path == "/models" or path.startswith("/models/"):
+    mount = next(((p, d) for p, d in MOUNTS if path == p or path.startswith(p + "/")), None)
+    if mount:
+        base, rel = mount[1], path[len(mount[0]):]
+    elif path == "/models" or path.startswith("/models/"):
         base, rel = MODELS, path[len("/models"):]
     else:
         base, rel = WWW, path
@@ -138,7 +146,16 @@ def main():
     parser = argparse.ArgumentParser(description="Serve the hearth page on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument("--mount", action="append", default=[], metavar="/PREFIX=DIR",
+                        help="also serve DIR under /PREFIX (repeatable)")
     args = parser.parse_args()
+    for m in args.mount:
+        prefix, _, folder = m.partition("=")
+        prefix = "/" + prefix.strip("/")
+        if prefix == "/" or not folder:
+            parser.error(f"--mount {m}: expected /PREFIX=DIR")
+        MOUNTS.append((prefix, Path(folder).resolve()))
+    MOUNTS.sort(key=lambda m: -len(m[0]))
     Handler.quiet = args.quiet
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True

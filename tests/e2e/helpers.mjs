@@ -13,9 +13,13 @@ export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
 export const LOAD_TIMEOUT = 180_000;
 export const ANSWER_TIMEOUT = 180_000;
 
-/** Starts scripts/serve.py on a free port (--port 0: the OS picks it, the server prints it). */
-export async function startServer() {
-  const proc = spawn('python3', ['scripts/serve.py', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts scripts/serve.py on a free port (--port 0: the OS picks it, the server prints it). `mounts`:
+ * {'/prefix': folder} served too (serve.py --mount).
+ */
+export async function startServer({ mounts = {} } = {}) {
+  const args = Object.entries(mounts).flatMap(([prefix, dir]) => ['--mount', `${prefix}=${dir}`]);
+  const proc = spawn('python3', ['scripts/serve.py', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = []; // one line per request the server answered
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
@@ -53,10 +57,11 @@ export async function startServer() {
  * For a test file: starts the server and Chromium before its tests (then runs `setup(env)`, if given) and
  * stops them after. The returned object's `server` and `browser` are set once the tests run.
  */
-export function useServerAndBrowser(setup) {
+export function useServerAndBrowser(setup, { mounts, prepare } = {}) {
   const env = { server: undefined, browser: undefined };
   before(async () => {
-    env.server = await startServer();
+    await prepare?.(); // before the server starts (e.g. building what it mounts)
+    env.server = await startServer({ mounts });
     env.browser = await launchBrowser();
     await setup?.(env);
   });
