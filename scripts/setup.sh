@@ -27,6 +27,11 @@ if [ ! -x /usr/bin/firefox-esr ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq firefox-esr >/dev/null
 fi
+if [ ! -x /usr/bin/WebKitWebDriver ] || [ ! -x /usr/bin/Xvfb ]; then
+  say "installing Debian's webkit2gtk-driver and xvfb (the WebKit smoke test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq webkit2gtk-driver xvfb >/dev/null
+fi
 if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -f tests/node_modules/pdfjs-dist/package.json ] || [ ! -f tests/node_modules/@wllama/wllama/package.json ] || [ ! -f tests/node_modules/puppeteer-core/package.json ] || [ tests/package.json -nt tests/node_modules/.package-lock.json ]; then
   say "installing the test and build npm packages"
   (cd tests && npm install --no-audit --no-fund)

@@ -9,7 +9,18 @@
 
 const MB = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
+// An engine without OPFS (WebKitGTK as shipped: navigator.storage is undefined) or without createWritable gets
+// a TypeError saying so, as the missing call itself would throw (so every caller treats it the same: lookups
+// find nothing, writes fail with a warning) but readable, instead of the engine's own wording ("undefined is
+// not an object (evaluating 'navigator.storage.getDirectory')").
+const noStorage = () => new TypeError('this browser gives pages no private file storage (OPFS)');
+const noWritable = () => new TypeError('this browser cannot write files to its private storage (no createWritable)');
+// (Where the interface itself is not exposed, as with the unit tests' stand-in, the handles are trusted.)
+const canWrite = () =>
+  typeof globalThis.FileSystemFileHandle !== 'function' || typeof FileSystemFileHandle.prototype.createWritable === 'function';
+
 async function dir(path, create = true) {
+  if (typeof globalThis.navigator?.storage?.getDirectory !== 'function') throw noStorage();
   let d = await navigator.storage.getDirectory();
   for (const part of path.split('/')) d = await d.getDirectoryHandle(part, { create });
   return d;
@@ -25,6 +36,8 @@ async function fileHandle(path, name, create = false) {
 }
 
 async function writeFile(path, name, data) {
+  await dir(path); // throws when there is no OPFS at all
+  if (!canWrite()) throw noWritable();
   const handle = await fileHandle(path, name, true);
   const w = await handle.createWritable();
   try {
@@ -92,6 +105,7 @@ export async function cacheWriter(url, size, onWarning, label) {
   }
   const key = await keyOf(url);
   const d = await dir(MODELS);
+  if (!canWrite()) throw noWritable(); // before the .bin file below is created empty
   await d.removeEntry(`${key}.json`).catch(() => {}); // no metadata may point at a half-replaced file
   const w = await (await d.getFileHandle(`${key}.bin`, { create: true })).createWritable();
   let ok = true;
@@ -219,7 +233,9 @@ export async function writeIndexGeneration(gen, bytes) {
   try {
     await writeFile(INDEX_DIR, name, bytes);
   } catch (e) {
-    await (await dir(INDEX_DIR)).removeEntry(name).catch(() => {});
+    await dir(INDEX_DIR)
+      .then((d) => d.removeEntry(name))
+      .catch(() => {});
     throw e;
   }
   return { gen, name };
