@@ -2,20 +2,19 @@
 // Runs inside the model worker. pdf.js's own worker code is imported into this thread (its "fake worker"),
 // so no nested worker, no eval (pdf.js 6 has none) and no fetch: fonts, CMaps and image decoders are not
 // needed for text and are turned off. preload() imports both modules ahead of time, so adding a PDF later
-// makes no network request at all.
+// makes no network request at all. The imports name their files literally (relative to this module), so a
+// bundler (Vite, webpack, Rollup) follows them and emits pdf.js as lazy chunks of the worker; without one they
+// load from vendor/pdfjs/ next to this file.
 
-const BASE = new URL('./vendor/pdfjs/', import.meta.url);
 let loading = null;
 
 /** Imports pdf.js (once). Resolves to the pdf.js module. */
 export function preload() {
   loading ??= (async () => {
-    const [pdfjs, worker] = await Promise.all([
-      import(new URL('pdf.min.mjs', BASE).href),
-      import(new URL('pdf.worker.min.mjs', BASE).href),
-    ]);
-    globalThis.pdfjsWorker = worker; // pdf.js then runs its worker side in this thread
-    pdfjs.GlobalWorkerOptions.workerSrc = new URL('pdf.worker.min.mjs', BASE).href;
+    const [pdfjs, worker] = await Promise.all([import('./vendor/pdfjs/pdf.min.mjs'), import('./vendor/pdfjs/pdf.worker.min.mjs')]);
+    // pdf.js then runs its worker side in this thread (a "fake worker"): with this global set it never reads
+    // GlobalWorkerOptions.workerSrc, so none is given (a URL there would make bundlers copy the file again).
+    globalThis.pdfjsWorker = worker;
     return pdfjs;
   })();
   loading.catch(() => (loading = null));

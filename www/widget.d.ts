@@ -12,9 +12,10 @@ declare global {
   interface HTMLElementTagNameMap {
     'hearth-chat': HearthChat;
   }
-  interface HTMLElementEventMap {
+  // The events bubble and are composed: the element, its ancestors, the document and the window hear them.
+  interface GlobalEventHandlersEventMap {
     'hearth-ready': CustomEvent<{ model: ModelInfo }>;
-    'hearth-answer': CustomEvent<AskResult>;
+    'hearth-answer': CustomEvent<AskResult & { type: 'answer' }>;
     'hearth-citations': CustomEvent<{ citations: Evidence[] }>;
     'hearth-error': CustomEvent<{ code: HearthErrorCode; message: string }>;
   }
