@@ -8,7 +8,7 @@ PORT ?= 8080
 SHARED ?= ../shared
 PPL_TEXT := target/ppl.txt
 
-.PHONY: demo test setup models native wasm package lint test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
+.PHONY: demo test setup models native wasm package extension lint test-native test-wasm test-e2e bench eval eval-rag reference fuzz clean
 
 setup:
 	scripts/setup.sh
@@ -41,6 +41,11 @@ test: setup models $(PPL_TEXT)
 # target/hearth-web-<version>.tgz, from `npm pack`. tests/e2e/npm-package.test.mjs installs it into examples/plain.
 package: wasm
 	scripts/package.sh
+
+# The Chrome MV3 extension "ask this page" in extension/dist/ (load unpacked), with the package and the default
+# model and embedder bundled. tests/e2e/extension.test.mjs loads it in Chromium.
+extension: package models
+	scripts/build-extension.sh
 
 # cargo fmt --check, clippy -D warnings (native and wasm32), and the JS unit tests (tests/unit).
 lint: setup

@@ -9,11 +9,10 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANSWER_TIMEOUT, LOAD_TIMEOUT, lastAnswer, screenshot, startServer } from './helpers.mjs';
+import { ANSWER_TIMEOUT, LOAD_TIMEOUT, lastAnswer, screenshot, startEgressTrap, startServer } from './helpers.mjs';
 
 const FIREFOX = process.env.FIREFOX_BIN || '/usr/bin/firefox-esr';
 const skip = existsSync(FIREFOX)
@@ -26,24 +25,6 @@ const FACT_DOC = {
 };
 const DOC_QUESTION = 'What is the wifi password of the Larkspur office?';
 const CHAT_QUESTION = 'What is the capital of France?';
-
-/**
- * A local HTTP proxy that Firefox is told to use for every non-local request: it records each one (plain
- * requests and CONNECT tunnels) and refuses it, so nothing goes further than this machine.
- */
-async function startEgressTrap() {
-  const seen = [];
-  const server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    res.writeHead(403).end();
-  });
-  server.on('connect', (req, socket) => {
-    seen.push(`CONNECT ${req.url}`);
-    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.address().port, seen, stop: () => new Promise((resolve) => server.close(resolve)) };
-}
 
 /** The Firefox preferences that send every non-local request to the trap (and turn off DNS-over-HTTPS,
  * HTTP/3 and the background checks that would otherwise bypass or pre-empt a proxy). */

@@ -2,6 +2,7 @@
 // and small page helpers. Run from anywhere: paths are relative to the repository root.
 
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +71,24 @@ export function useServerAndBrowser(setup, { mounts, prepare } = {}) {
     await env.server?.stop();
   });
   return env;
+}
+
+/**
+ * A local HTTP proxy a browser is told to use for every non-local request: it records each one (plain
+ * requests and CONNECT tunnels) and refuses it, so nothing goes further than this machine.
+ */
+export async function startEgressTrap() {
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(403).end();
+  });
+  server.on('connect', (req, socket) => {
+    seen.push(`CONNECT ${req.url}`);
+    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, seen, stop: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 export async function launchBrowser() {

@@ -19,7 +19,8 @@ function prepare() {
   // The tarball, as `make package` makes it (the wasm packages are built by then: make test runs make wasm).
   execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit' });
   const tgz = readdirSync(join(ROOT, 'target')).filter((f) => /^hearth-web-.*\.tgz$/.test(f)).sort().pop();
-  rmSync(APP, { recursive: true, force: true });
+  // Only this test's folders: other tests (vite.test.mjs) keep theirs under target/e2e-app too.
+  for (const d of [PLAIN, join(APP, 'handbook')]) rmSync(d, { recursive: true, force: true });
   mkdirSync(APP, { recursive: true });
   cpSync(join(ROOT, 'examples', 'plain'), PLAIN, { recursive: true });
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(ROOT, 'target', tgz)], { cwd: PLAIN, stdio: 'inherit' });

@@ -212,14 +212,19 @@ pub fn evidence_candidates(passages: &[Passage]) -> Vec<Evidence> {
             if text == p.title || text.chars().filter(|c| c.is_alphanumeric()).count() < 3 {
                 continue;
             }
+            // Overlapping chunks repeat sentences: each one once, from the better passage (passages come best first).
+            let (start, end) = (p.start + sp.start, p.start + sp.end);
+            if out.iter().any(|e: &Evidence| e.doc_id == p.doc_id && e.start == start && e.end == end) {
+                continue;
+            }
             out.push(Evidence {
                 doc_id: p.doc_id.clone(),
                 title: p.title.clone(),
                 text: text.to_string(),
                 passage: i + 1,
                 chunk: p.chunk,
-                start: p.start + sp.start,
-                end: p.start + sp.end,
+                start,
+                end,
                 score: 0.0,
                 before: p.text[..sp.start].to_string(),
                 after: p.text[sp.end..].to_string(),
@@ -559,6 +564,33 @@ mod tests {
         let ps = evidence_passages(&best);
         assert_eq!(ps[0].text, best[0].text);
         assert!(says_not_found("The passages do not mention it.") && !says_not_found("Widener Library."));
+    }
+
+    /// Consecutive chunks overlap by whole sentences: a sentence in two retrieved passages is one candidate
+    /// (from the better passage), not two evidence slots holding the same text.
+    #[test]
+    fn a_sentence_in_two_overlapping_passages_is_one_candidate() {
+        let doc = "Kettles\n\nFill it with vinegar. Let it stand for one hour. Pour the mixture away. Rinse it.";
+        let at = |s: &str| doc.find(s).unwrap();
+        let chunk = |n: usize, from: &str, to: &str, score: f32| Passage {
+            doc_id: "kettle.txt".into(),
+            title: "Kettles".into(),
+            text: doc[at(from)..at(to) + to.len()].into(),
+            chunk: n,
+            start: at(from),
+            end: at(to) + to.len(),
+            score,
+        };
+        let passages =
+            vec![chunk(1, "Let it stand", "Rinse it.", 0.9), chunk(0, "Kettles", "Pour the mixture away.", 0.8)];
+        let cands = evidence_candidates(&passages);
+        let texts: Vec<&str> = cands.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Let it stand for one hour.", "Pour the mixture away.", "Rinse it.", "Fill it with vinegar."],
+            "each sentence once"
+        );
+        assert_eq!((cands[0].passage, cands[0].chunk), (1, 1), "kept from the better passage");
     }
 
     /// "And when does it open?" names no office: the earlier question says which passage it is about, while
