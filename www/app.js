@@ -296,8 +296,16 @@ function describe(info) {
     `context ${info.context_size} tokens`,
     `${MB(info.memory_bytes)} in memory`,
     info.relaxed_simd ? 'relaxed SIMD' : info.simd ? 'SIMD' : 'no SIMD',
-    `${info.threads ?? 1} thread${(info.threads ?? 1) > 1 ? 's' : ''}`,
+    `${info.threads ?? 1} thread${(info.threads ?? 1) > 1 ? 's' : ''}${oneThreadWhy(info)}`,
   ].join(' · ');
+}
+
+// Why a model the page did not ask to keep on one thread runs on one: what this browser or host lacks.
+function oneThreadWhy(info) {
+  if ((info.threads ?? 1) > 1 || threads || (navigator.hardwareConcurrency || 1) < 2) return '';
+  if (!crossOriginIsolated) return ' (the page is not cross-origin isolated: see docs/DEPLOY.md)';
+  if (typeof SharedArrayBuffer === 'undefined') return ' (this browser cannot share memory with workers)';
+  return '';
 }
 
 // A site's prebuilt index (`hearth index build`), from `<meta name="hearth-index" content="URL">` or the page's

@@ -32,7 +32,7 @@ export function sourcesList(passages) {
   passages.forEach((p, i) => {
     const item = el('li');
     const details = el('details');
-    details.append(el('summary', null, `[${i + 1}] ${p.title}`), passageText(p));
+    details.append(el('summary', null, `[${i + 1}] ${p.title || p.doc_id}`), passageText(p));
     item.append(details);
     list.append(item);
   });
@@ -62,8 +62,8 @@ export function renderCitedAnswer(target, segments, passages) {
     if (!shown) return reveal.replaceChildren();
     const p = passages[n - 1];
     const title = el('p', 'cited-title');
-    title.append(el('strong', null, `[${n}] `), document.createTextNode(p.title));
-    if (p.title !== p.doc_id) title.append(document.createTextNode(` (${p.doc_id})`));
+    title.append(el('strong', null, `[${n}] `), document.createTextNode(p.title || p.doc_id));
+    if (p.title && p.title !== p.doc_id) title.append(document.createTextNode(` (${p.doc_id})`));
     reveal.replaceChildren(title, passageText(p));
   };
 
@@ -80,7 +80,7 @@ export function renderCitedAnswer(target, segments, passages) {
       const b = el('button', 'cite', `[${n}]`);
       b.type = 'button';
       b.dataset.source = String(n);
-      b.setAttribute('aria-label', `Source ${n}: ${p.title}`);
+      b.setAttribute('aria-label', `Source ${n}: ${p.title || p.doc_id}`);
       b.setAttribute('aria-expanded', 'false');
       b.setAttribute('aria-controls', reveal.id);
       b.addEventListener('click', () => show(n));

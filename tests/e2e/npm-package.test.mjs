@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, LOAD_TIMEOUT, minimalPdf, openApp, screenshot, useServerAndBrowser } from './helpers.mjs';
+import { ROOT, LOAD_TIMEOUT, askAndWait, minimalPdf, openApp, screenshot, useServerAndBrowser, waitReady, weightRequests } from './helpers.mjs';
 
 const APP = join(ROOT, 'target', 'e2e-app');
 const PLAIN = join(APP, 'plain');
@@ -236,6 +236,36 @@ test('<hearth-chat> on an intranet portal page: a cited answer from the site ind
     const askColor = await widget.getByRole('button', { name: 'Ask' }).evaluate((b) => getComputedStyle(b).backgroundColor);
     assert.equal(askColor, 'rgb(34, 51, 68)', 'the page styles the widget through ::part(ask)');
     await screenshot(page, 'npm-package-widget');
+    assert.deepEqual(offSite(requests), []);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the demo page attaches the CLI-built index given by ?index= and answers from it without embedding any document', { timeout: 600_000 }, async () => {
+  const { context, page, requests, errors } = await openApp(env.browser, `${env.server.url}/?index=/app/plain/site.hix`);
+  try {
+    await waitReady(page);
+    const listed = page.getByRole('list', { name: 'Documents', exact: true }).locator('li');
+    await page.waitForFunction(() => document.querySelectorAll('ul[aria-label="Documents"] li').length === 3, null, { timeout: 60_000 });
+    const items = await listed.allTextContents();
+    console.log(`# documents: ${JSON.stringify(items)}`);
+    assert.ok(items.every((t) => /from this site/.test(t)), 'each is marked as the site\'s');
+    assert.equal(await listed.getByRole('button', { name: /^Remove/ }).count(), 0, 'read-only: no Remove');
+    assert.match(await page.locator('#embedder-info').textContent(), /3 documents from this site's index/);
+    const answer = await askAndWait(page, 'What is the wifi password of the Larkspur office?');
+    console.log(`# answer: ${JSON.stringify(answer.text)}`);
+    assert.match(answer.text, /heliotrope-42/);
+    const mark = page.locator('[aria-label="Cited passage"] mark');
+    const buttons = page.locator('[data-role="assistant"]').last().getByRole('button', { name: /larkspur-office\.md/ });
+    assert.ok((await buttons.count()) > 0, 'a citation names the site document');
+    await buttons.first().click();
+    assert.match(await mark.last().textContent(), /heliotrope-42/);
+    // The index file came once; no handbook document was fetched, and only the two models' weights.
+    assert.equal(requests.filter((q) => new URL(q.url).pathname === '/app/plain/site.hix').length, 1); // (the page's own URL names it too)
+    assert.equal(requests.filter((q) => /handbook\//.test(q.url)).length, 0);
+    assert.equal(weightRequests(requests).length <= 2, true);
     assert.deepEqual(offSite(requests), []);
     assert.deepEqual(errors, []);
   } finally {

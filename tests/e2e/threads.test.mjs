@@ -81,7 +81,7 @@ test('without cross-origin isolation the page falls back to 1 thread and answers
   console.log(`# responses without COOP/COEP: ${stripped.length} (${[...new Set(stripped)].slice(0, 12).join(' ')} …)`);
   assert.ok(stripped.includes('/'), 'the page itself was served without COOP/COEP');
   assert.deepEqual(r.isolated, { coi: false, sab: false }, 'not cross-origin isolated, no SharedArrayBuffer');
-  assert.match(r.info, / · 1 thread$/);
+  assert.match(r.info, / · 1 thread \(the page is not cross-origin isolated: see docs\/DEPLOY\.md\)$/, 'the page says why');
   assert.equal(wasmFetches(r.requests), 1, 'only worker.js loads the wasm');
   assert.ok(r.answer.generatedTokens > 0 && r.answer.text.length > 0, 'an answer arrived');
   assert.deepEqual(r.errors, [], 'no console errors');

@@ -327,7 +327,10 @@ describe('WebKit (WebKitGTK MiniBrowser) smoke', () => {
     } else if (!info.createWritable) {
       assert.match(page.storageWarning, /^Could not cache SmolLM2-135M-Instruct\.Q4_1\.gguf: this browser cannot write files/m, 'without createWritable, the page says the model is not cached, and why');
     }
-    if (info.sharedArrayBuffer === 'undefined') assert.equal(threads, '1', 'without SharedArrayBuffer, one thread');
+    if (info.sharedArrayBuffer === 'undefined') {
+      assert.equal(threads, '1', 'without SharedArrayBuffer, one thread');
+      if (info.cores > 1) assert.match(info.model, /1 thread \(this browser cannot share memory with workers\)/, 'the page says why');
+    }
 
     const served = server.log.length;
     const t1 = Date.now();

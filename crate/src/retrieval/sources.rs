@@ -60,7 +60,9 @@ pub fn read_folder(dir: &std::path::Path) -> Result<Vec<RawDocument>> {
                 Some(format) => (format, String::from_utf8_lossy(&bytes).into_owned()),
                 None => (Format::Text, pdf_text(&bytes, &id)?),
             };
-            Ok(RawDocument { format, title: String::new(), text, id, tags: Vec::new() })
+            // Titled by the file's name, as the page titles a file a user adds.
+            let title = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok(RawDocument { format, title, text, id, tags: Vec::new() })
         })
         .collect()
 }
