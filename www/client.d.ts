@@ -19,6 +19,7 @@ export type HearthErrorCode =
   | 'bad_index'
   | 'invalid_argument'
   | 'worker_crashed'
+  | 'worker_failed'
   | 'disposed'
   | 'error';
 

@@ -24,6 +24,7 @@ const DEFAULT_WATCHDOG_MS = 60_000; // silence (with requests in progress) after
 const LATE_MS = 1000;
 
 const GENERATIONS = new Set(['chat', 'complete', 'rag']);
+const cancelledIngest = (p) => Object.assign(new Error(`adding ${p.msg.name ?? p.msg.file?.name} was cancelled`), { code: 'aborted' });
 const NOTHING_GENERATED = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0 };
 
 const seconds = (ms) => `${ms < 10_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1000)} s`;
@@ -196,7 +197,7 @@ export class ModelClient {
   /**
    * Loads a prebuilt index (from `hearth index build`): `source` a URL or its bytes. Its documents are
    * searched next to the user's own, read-only: never saved to this browser, never removed. Resolves to
-   * {documents, readOnly}.
+   * {attached, documents, readOnly, warning}.
    */
   loadIndex(source, { readOnly = true, sha256, signal } = {}) {
     const msg = typeof source === 'string' ? { type: 'loadIndex', url: source, sha256, readOnly } : { type: 'loadIndex', bytes: source, readOnly };
@@ -216,12 +217,11 @@ export class ModelClient {
   cancelIngest() {
     // Documents still waiting for a restored worker end here; those sent are cancelled by the worker, and
     // are not sent again if it crashes first.
-    const cancelled = (p) => new Error(`adding ${p.msg.name ?? p.msg.file?.name} was cancelled`);
     for (const p of this.#pending.values()) if (p.msg.type === 'addDocument') p.cancelled = true;
     this.#outbox = this.#outbox.filter((p) => {
       if (p.msg.type !== 'addDocument') return true;
       this.#pending.delete(p.msg.id);
-      p.reject(cancelled(p));
+      p.reject(cancelledIngest(p));
       return false;
     });
     this.#worker?.postMessage({ type: 'cancelIngest' });
@@ -284,7 +284,7 @@ export class ModelClient {
       if (this.#alive) return this.#crash(e.message || 'the model worker failed', null);
       // The worker script itself failed (e.g. the wasm package is missing): fail everything, now and later.
       this.#unwatch();
-      this.#broken = new Error(e.message || 'the model worker failed to start');
+      this.#broken = Object.assign(new Error(e.message || 'the model worker failed to start'), { code: 'worker_failed' });
       for (const p of this.#pending.values()) p.reject(this.#broken);
       this.#pending.clear();
       this.#outbox = [];
@@ -369,9 +369,10 @@ export class ModelClient {
     for (const [id, p] of this.#pending) {
       if (p.seq === null) continue; // still in the outbox
       if (limit >= 0 && p.seq > limit && !p.internal) {
-        if (p.cancelled) {
+        if (p.cancelled || p.on.signal?.aborted) {
+          // Cancelled (cancelIngest, or its AbortSignal) before the crash: it ends here, not in the new worker.
           this.#pending.delete(id);
-          p.reject(new Error(`adding ${p.msg.name ?? p.msg.file?.name} was cancelled`));
+          p.reject(p.cancelled ? cancelledIngest(p) : abortedError(`the ${p.msg.type} request`));
         } else {
           p.seq = null;
           resend.push(p);

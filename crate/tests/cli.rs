@@ -26,6 +26,18 @@ fn tiny_model(dir: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// A tiny sentence-transformers folder (`dir/emb`) for `--embedder`.
+fn tiny_embedder(dir: &Path) -> PathBuf {
+    let emb = dir.join("emb");
+    std::fs::create_dir_all(&emb).unwrap();
+    let (st, cfg, tok) = tiny_bert(5);
+    std::fs::write(emb.join("model.safetensors"), st).unwrap();
+    std::fs::write(emb.join("config.json"), cfg).unwrap();
+    std::fs::write(emb.join("tokenizer.json"), tok).unwrap();
+    std::fs::write(emb.join("sentence_bert_config.json"), r#"{"max_seq_length": 64}"#).unwrap();
+    emb
+}
+
 #[test]
 fn tokenize_prints_a_json_array_and_keeps_special_text_plain() {
     let d = tmp("tok");
@@ -73,13 +85,7 @@ fn perplexity_ends_with_the_ppl_line() {
 #[test]
 fn index_build_and_search_json_lines() {
     let d = tmp("idx");
-    let emb = d.join("emb");
-    std::fs::create_dir_all(&emb).unwrap();
-    let (st, cfg, tok) = tiny_bert(5);
-    std::fs::write(emb.join("model.safetensors"), st).unwrap();
-    std::fs::write(emb.join("config.json"), cfg).unwrap();
-    std::fs::write(emb.join("tokenizer.json"), tok).unwrap();
-    std::fs::write(emb.join("sentence_bert_config.json"), r#"{"max_seq_length": 64}"#).unwrap();
+    let emb = tiny_embedder(&d);
     let corpus = d.join("corpus.jsonl");
     std::fs::write(&corpus, "{\"_id\": \"d1\", \"title\": \"Travel\", \"text\": \"Travel expenses need approval.\"}\n{\"_id\": \"d2\", \"title\": \"IT\", \"text\": \"Report a lost phone.\"}\n").unwrap();
     let queries = d.join("queries.jsonl");
@@ -222,12 +228,7 @@ fn minimal_pdf(lines: &[&str]) -> Vec<u8> {
 #[test]
 fn index_build_reads_pdf_files_and_names_one_it_cannot_read() {
     let d = tmp("pdf");
-    let emb = d.join("emb");
-    std::fs::create_dir_all(&emb).unwrap();
-    let (st, cfg, tok) = tiny_bert(5);
-    std::fs::write(emb.join("model.safetensors"), st).unwrap();
-    std::fs::write(emb.join("config.json"), cfg).unwrap();
-    std::fs::write(emb.join("tokenizer.json"), tok).unwrap();
+    let emb = tiny_embedder(&d);
     let docs = d.join("docs");
     std::fs::create_dir_all(&docs).unwrap();
     std::fs::write(docs.join("policy.pdf"), minimal_pdf(&["Meal allowance is 500 eur per day.", "Ask your manager."]))

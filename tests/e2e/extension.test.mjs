@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, ANSWER_TIMEOUT, screenshot, startEgressTrap, startServer } from './helpers.mjs';
+import { ROOT, ANSWER_TIMEOUT, CHROMIUM_ARGS, screenshot, startEgressTrap, startServer } from './helpers.mjs';
 
 const DIST = join(ROOT, 'extension', 'dist');
 let server, trap, context, profile, extensionId;
@@ -36,14 +36,8 @@ before(async () => {
     executablePath: '/usr/bin/chromium',
     headless: false, // extensions need the new headless mode, asked for in args
     args: [
+      ...CHROMIUM_ARGS.filter((a) => a !== '--headless'),
       '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
       // Chromium's own background services (sign-in, network time, the extension and component updaters) are
       // pointed at a closed local port: they are the browser's, not the extension's, and would reach the trap.
       '--disable-default-apps',

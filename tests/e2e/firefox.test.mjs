@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANSWER_TIMEOUT, LOAD_TIMEOUT, lastAnswer, screenshot, startEgressTrap, startServer } from './helpers.mjs';
+import { ANSWER_TIMEOUT, LOAD_TIMEOUT, lastAnswer, screenshot, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
 
 const FIREFOX = process.env.FIREFOX_BIN || '/usr/bin/firefox-esr';
 const skip = existsSync(FIREFOX)
@@ -73,28 +73,14 @@ const button = (page, name) => page.locator(`::-p-aria([name="${name}"][role="bu
  * answer's text, in order.
  */
 async function askAndWait(page, question, timeout = ANSWER_TIMEOUT) {
-  const before = await page.evaluate(() => {
-    window.__partials = [];
-    const region = document.querySelector('[role="region"][aria-label="Answer"]');
-    window.__streamObserver?.disconnect();
-    window.__streamObserver = new MutationObserver(() => {
-      const pending = region.querySelector('[data-role="assistant"].pending .text');
-      const n = pending?.textContent.length ?? 0;
-      if (n > 0 && window.__partials.at(-1) !== n) window.__partials.push(n);
-    });
-    window.__streamObserver.observe(region, { subtree: true, childList: true, characterData: true });
-    return document.querySelectorAll('[data-role="assistant"]:not(.pending)').length;
-  });
+  const before = await page.evaluate(watchStreamInPage);
   const box = await byLabel(page, 'Question');
   await box.evaluate((e) => (e.value = ''));
   await box.type(question);
   await button(page, 'Ask').click();
   await page.waitForFunction((n) => document.querySelectorAll('[data-role="assistant"]:not(.pending)').length > n, { timeout, polling: 100 }, before);
   await waitReady(page, timeout);
-  const partials = await page.evaluate(() => {
-    window.__streamObserver.disconnect();
-    return window.__partials;
-  });
+  const partials = await page.evaluate(streamPartialsInPage);
   return { ...(await lastAnswer(page)), partials };
 }
 

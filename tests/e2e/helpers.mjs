@@ -77,7 +77,7 @@ export function useServerAndBrowser(setup, { mounts, prepare } = {}) {
  * A local HTTP proxy a browser is told to use for every non-local request: it records each one (plain
  * requests and CONNECT tunnels) and refuses it, so nothing goes further than this machine.
  */
-export async function startEgressTrap() {
+export async function startEgressTrap({ connections = false } = {}) {
   const seen = [];
   const server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
@@ -87,25 +87,61 @@ export async function startEgressTrap() {
     seen.push(`CONNECT ${req.url}`);
     socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
   });
+  // `connections`: count every connection too (WebKitGTK speaks TLS to the proxy for https URLs: no request
+  // the server can parse, but a connection all the same).
+  if (connections) server.on('connection', () => seen.push('connection'));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: server.address().port, seen, stop: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+/** Chromium's flags for these tests: headless, and none of its background connections to Google's hosts. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** In the page: starts recording the distinct lengths of the pending answer's text (to see it stream);
+ * returns how many answers are finished. streamPartialsInPage() stops and returns the lengths. */
+export function watchStreamInPage() {
+  window.__partials = [];
+  const region = document.querySelector('[role="region"][aria-label="Answer"]');
+  window.__streamObserver?.disconnect();
+  window.__streamObserver = new MutationObserver(() => {
+    const pending = region.querySelector('[data-role="assistant"].pending .text');
+    const n = pending?.textContent.length ?? 0;
+    if (n > 0 && window.__partials.at(-1) !== n) window.__partials.push(n);
   });
+  window.__streamObserver.observe(region, { subtree: true, childList: true, characterData: true });
+  return document.querySelectorAll('[data-role="assistant"]:not(.pending)').length;
+}
+
+export function streamPartialsInPage() {
+  window.__streamObserver.disconnect();
+  return window.__partials;
+}
+
+/** In the page: the last assistant turn, { text, stats, generatedTokens, stopReason }. */
+export function lastAnswerInPage() {
+  const turns = document.querySelectorAll('[role="region"][aria-label="Answer"] [data-role="assistant"]');
+  const turn = turns[turns.length - 1];
+  if (!turn) return null;
+  const stats = turn.querySelector('.stats');
+  return {
+    text: turn.querySelector('.text').textContent,
+    stats: stats?.textContent ?? '',
+    generatedTokens: stats ? Number(stats.dataset.generatedTokens) : NaN,
+    stopReason: stats?.dataset.stopReason ?? '',
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
 }
 
 /**
@@ -167,18 +203,7 @@ export async function askAndWait(page, question, timeout = ANSWER_TIMEOUT) {
 
 /** The last assistant turn: { text, stats, generatedTokens, stopReason }. */
 export async function lastAnswer(page) {
-  return page.evaluate(() => {
-    const turns = document.querySelectorAll('[role="region"][aria-label="Answer"] [data-role="assistant"]');
-    const turn = turns[turns.length - 1];
-    if (!turn) return null;
-    const stats = turn.querySelector('.stats');
-    return {
-      text: turn.querySelector('.text').textContent,
-      stats: stats?.textContent ?? '',
-      generatedTokens: stats ? Number(stats.dataset.generatedTokens) : NaN,
-      stopReason: stats?.dataset.stopReason ?? '',
-    };
-  });
+  return page.evaluate(lastAnswerInPage);
 }
 
 export async function screenshot(page, name) {

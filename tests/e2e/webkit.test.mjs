@@ -18,12 +18,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANSWER_TIMEOUT, ARTIFACTS, LOAD_TIMEOUT, startServer } from './helpers.mjs';
+import { ANSWER_TIMEOUT, ARTIFACTS, LOAD_TIMEOUT, lastAnswerInPage, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
 
 const DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
 const XVFB = '/usr/bin/Xvfb';
@@ -75,35 +74,6 @@ async function stopProcess(proc) {
   await exited;
 }
 
-/**
- * A local HTTP proxy that WebKit is told to use for every non-local request: it records each connection
- * (WebKitGTK speaks TLS to the proxy for https URLs, so an unparsable request counts too) and refuses it.
- */
-async function startEgressTrap() {
-  const seen = [];
-  const server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    res.writeHead(403).end();
-  });
-  server.on('connect', (req, socket) => {
-    seen.push(`CONNECT ${req.url}`);
-    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-  });
-  server.on('connection', () => seen.push('connection'));
-  server.on('clientError', (e, socket) => {
-    seen.push(`unparsable request (${e.code})`);
-    socket.destroy();
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: server.address().port,
-    seen,
-    stop: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -177,19 +147,6 @@ async function byLabel(wk, text) {
   return ref;
 }
 
-/** The last assistant turn: { text, stats, generatedTokens, stopReason } (as helpers.mjs lastAnswer). */
-function lastAnswerInPage() {
-  const turns = document.querySelectorAll('[role="region"][aria-label="Answer"] [data-role="assistant"]');
-  const turn = turns[turns.length - 1];
-  if (!turn) return null;
-  const stats = turn.querySelector('.stats');
-  return {
-    text: turn.querySelector('.text').textContent,
-    stats: stats?.textContent ?? '',
-    generatedTokens: stats ? Number(stats.dataset.generatedTokens) : NaN,
-    stopReason: stats?.dataset.stopReason ?? '',
-  };
-}
 
 /**
  * Types `question`, clicks Ask and waits for the answer to finish, recording the assistant text while it is
@@ -197,18 +154,7 @@ function lastAnswerInPage() {
  * pending answer's text, in order.
  */
 async function askAndWait(wk, question, timeout = ANSWER_TIMEOUT) {
-  const before = await wk.evaluate(() => {
-    window.__partials = [];
-    const region = document.querySelector('[role="region"][aria-label="Answer"]');
-    window.__streamObserver?.disconnect();
-    window.__streamObserver = new MutationObserver(() => {
-      const pending = region.querySelector('[data-role="assistant"].pending .text');
-      const n = pending?.textContent.length ?? 0;
-      if (n > 0 && window.__partials.at(-1) !== n) window.__partials.push(n);
-    });
-    window.__streamObserver.observe(region, { subtree: true, childList: true, characterData: true });
-    return document.querySelectorAll('[data-role="assistant"]:not(.pending)').length;
-  });
+  const before = await wk.evaluate(watchStreamInPage);
   const box = await byLabel(wk, 'Question');
   await wk.call('POST', `/element/${wk.elementId(box)}/clear`, {});
   await wk.type(box, question);
@@ -220,10 +166,7 @@ async function askAndWait(wk, question, timeout = ANSWER_TIMEOUT) {
     what: 'the answer',
   });
   await waitReady(wk, timeout);
-  const partials = await wk.evaluate(() => {
-    window.__streamObserver.disconnect();
-    return window.__partials;
-  });
+  const partials = await wk.evaluate(streamPartialsInPage);
   return { ...(await wk.evaluate(lastAnswerInPage)), partials };
 }
 
@@ -243,7 +186,7 @@ describe('WebKit (WebKitGTK MiniBrowser) smoke', () => {
     if (skip) return; // each test says so (counted as skipped in the summary)
     tmp = mkdtempSync(join(tmpdir(), 'hearth-webkit-'));
     server = await startServer();
-    trap = await startEgressTrap();
+    trap = await startEgressTrap({ connections: true });
     xvfb = existsSync(XVFB) ? await startXvfb() : null;
     const proxy = `127.0.0.1:${trap.port}`;
     wk = await startWebKit(xvfb?.display ?? process.env.DISPLAY, {

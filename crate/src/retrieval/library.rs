@@ -101,17 +101,17 @@ impl Library {
     }
 
     /// Replaces the user's own documents (e.g. with an index loaded from bytes); its dimension must match the
-    /// embedder's. The read-only documents stay.
+    /// embedder's. The read-only documents stay, except one whose id the new index uses: the user's document
+    /// wins (another tab, without the read-only index, saved a document of that name).
     pub fn set_index(&mut self, mut index: Index) -> Result<()> {
         self.check_dim(&index)?;
-        if let Some(id) = self.read_only.iter().find(|id| index.document(id).is_some()) {
-            return Err(Error::Invalid(format!("document `{id}` is in both the saved index and the read-only one")));
-        }
-        for id in &self.read_only {
+        let kept: Vec<String> = self.read_only.iter().filter(|id| index.document(id).is_none()).cloned().collect();
+        for id in &kept {
             let d = self.index.document(id).expect("read-only documents are in the index").to_new();
             index.add(d)?;
         }
         self.index = index;
+        self.read_only = kept;
         Ok(())
     }
 
@@ -416,6 +416,14 @@ mod tests {
         assert_eq!(r.index.len(), 2);
         assert_eq!(r.search("wifi password", &bm25).unwrap()[0].doc_id, "handbook.md");
         assert!(r.remove("mine.txt").unwrap());
+        // Another tab saved a document under a read-only id: reloading its save, the user's document wins.
+        let mut other = retriever();
+        other.add_document("mine.txt", "", "My own note about lost phones.", Format::Text, vec![]).unwrap();
+        other.add_document("handbook.md", "", "My own handbook.", Format::Markdown, vec![]).unwrap();
+        r.set_index(Index::from_bytes(&other.index.to_bytes()).unwrap()).unwrap();
+        assert!(!r.is_read_only("handbook.md") && r.remove("handbook.md").unwrap());
+        r.remove("mine.txt").unwrap();
+        r.attach_read_only(Index::from_bytes(&prebuilt).unwrap()).unwrap();
         // A prebuilt index that uses one of the user's ids is refused, and nothing changes.
         r.add_document("handbook2.md", "", "Mine.", Format::Text, vec![]).unwrap();
         let before = r.own_index_bytes();
