@@ -4,7 +4,9 @@
 // Weights are bundled in the extension (models/); nothing is downloaded, nothing is sent anywhere.
 import { createHearth } from './hearth-web/client.js';
 
-const MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
+// The bundled model: its file, size and sha256 (written by scripts/build-extension.sh). The size lets the
+// model be split across threads (extension responses carry no Content-Length).
+const MODEL = await (await fetch('models/model.json')).json();
 
 const ai = await createHearth({ baseUrl: chrome.runtime.getURL('/'), embedder: 'models/minilm-l6-v2/' });
 let ready = null;
@@ -12,7 +14,7 @@ const start = (post) =>
   (ready ??= (async () => {
     post({ type: 'status', text: 'Loading the model…' });
     // Bundled with the extension: read in place, not copied into the browser's storage.
-    const model = await ai.load(MODEL, { cache: false });
+    const model = await ai.load(`models/${MODEL.file}`, { cache: false, size: MODEL.size, sha256: MODEL.sha256 });
     await ai.loadEmbedder();
     return model;
   })().catch((e) => {
@@ -47,7 +49,8 @@ chrome.runtime.onConnect.addListener((port) => {
         if (c.type === 'delta') post({ type: 'delta', id, delta: c.delta });
         else result = c;
       }
-      post({ type: 'answer', id, result: { ...result, type: undefined } });
+      const engine = `${model.name} · ${model.relaxed_simd ? 'relaxed SIMD' : 'SIMD'} · ${model.threads} thread${model.threads > 1 ? 's' : ''}${model.threads > 1 ? '' : crossOriginIsolated ? '' : ' (the offscreen document is not cross-origin isolated)'}`;
+      post({ type: 'answer', id, result: { ...result, type: undefined }, engine });
     } catch (e) {
       post({ type: 'error', id, code: e.code ?? 'error', message: e.message });
     }

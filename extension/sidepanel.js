@@ -29,7 +29,10 @@ async function ask(question) {
       handlers.set(id, (m) => {
         if (m.type === 'status') $('status').textContent = m.text;
         else if (m.type === 'delta') $('answer').textContent += m.delta;
-        else if (m.type === 'answer') resolve(m.result);
+        else if (m.type === 'answer') {
+          $('engine').textContent = m.engine;
+          resolve(m.result);
+        }
         else if (m.type === 'error') reject(Object.assign(new Error(m.message), { code: m.code }));
       });
       port.postMessage({ type: 'ask', id, question, page: { url: page.url, title: page.title, text: page.text } });

@@ -22,4 +22,12 @@ rm -f "$DIST/hearth-web/"*.d.ts "$DIST/hearth-web/pkg"*/*.d.ts "$DIST/hearth-web
 link() { ln -f "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
 link "$GGUF" "$DIST/models/$(basename "$GGUF")"
 for f in model.safetensors config.json tokenizer.json; do link "$EMB/$f" "$DIST/models/minilm-l6-v2/$f"; done
+# The bundled model's size and sha256 (from models/manifest.json): chrome-extension:// responses carry no
+# Content-Length, and without the size up front the model cannot be split across threads.
+python3 - "$DIST/models/model.json" <<'PY'
+import json, sys
+m = json.load(open("models/manifest.json"))
+f = next(e for e in m["models"] if e["id"] == "smollm2-135m-instruct")["files"][0]
+json.dump({"file": f["name"], "size": f["size"], "sha256": f["sha256"]}, open(sys.argv[1], "w"))
+PY
 echo "extension: $DIST ($(du -shL "$DIST" | cut -f1)); load it unpacked from chrome://extensions"

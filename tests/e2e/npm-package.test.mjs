@@ -78,6 +78,15 @@ test('typed client: streamed chat completion with usage, a non-streaming one, an
           errors[name] = { hearth: e instanceof HearthError, code: e.code, message: e.message };
         }
       }
+      // reset() on an engine with no model settles (it used to hang): a fresh ModelClient of the package.
+      const { ModelClient } = await import('./node_modules/hearth-web/model-client.js');
+      const bare = new ModelClient();
+      const reset = await Promise.race([
+        bare.reset().then(() => 'resolved', (e) => e.code),
+        new Promise((r) => setTimeout(() => r('no answer in 30 s'), 30_000)),
+      ]);
+      bare.dispose();
+      errors.reset = reset;
       // The model loaded before is still in use after the failed loads.
       const after = await ai.chat.completions.create({ messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 8 });
       return { chunks, whole, errors, after: after.choices[0].message.content, model: ai.model };
@@ -97,6 +106,7 @@ test('typed client: streamed chat completion with usage, a non-streaming one, an
     assert.match(r.errors.unknown.message, /maxTokens/);
     assert.equal(r.errors.badModel.code, 'bad_gguf', JSON.stringify(r.errors.badModel));
     assert.equal(r.errors.notFound.code, 'network', JSON.stringify(r.errors.notFound));
+    assert.equal(r.errors.reset, 'no_model', 'reset() with no model settles, with an error');
     assert.ok(r.after.length > 0 && r.model.architecture === 'llama');
     assert.deepEqual(offSite(requests), []);
   } finally {
