@@ -102,7 +102,8 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
         return;
     }
     // In wasm, batches (prefill) go faster as f32 GEMMs over dequantised tiles than as one int8 dot per
-    // (row, token); natively the AVX2 int8 kernels win.
+    // (row, token). Natively too (SmolLM2's prefill ran 2.2x faster that way), but a model split across
+    // workers must then compute its peers' rows the same way to stay bit-identical: issue 16.
     #[cfg(target_arch = "wasm32")]
     if w.ty != GgmlType::F32 && nt >= MIN_DEQUANT_BATCH {
         matmul_dequantized_into(bytes, w, x, out, o);
@@ -182,9 +183,58 @@ fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32], o: Out
     true
 }
 
+/// `out[t][r] = W[r] · x[t]` with the activations kept f32 whatever the weights: quantised weights are
+/// dequantised a tile at a time into the f32 GEMM (split by rows across the cores natively). One token is
+/// computed exactly as in a batch, which the embedder needs: a text embeds the same alone or batched.
+pub fn matmul_f32_acts(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
+    let o = OutLayout { stride: w.rows, first: 0 };
+    let nt = x.len() / w.cols;
+    if w.ty == GgmlType::F32 && sgemm(bytes, w, x, nt, out, o) {
+        return;
+    }
+    #[cfg(target_arch = "wasm32")]
+    matmul_dequantized_into(bytes, w, x, out, o);
+    #[cfg(not(target_arch = "wasm32"))]
+    dequantized_split(bytes, w, x, out, o);
+}
+
 /// Tokens from which wasm runs quantised matmuls through [`matmul_dequantized`].
 #[cfg(target_arch = "wasm32")]
 const MIN_DEQUANT_BATCH: usize = 16;
+
+/// [`matmul_dequantized_into`] with the rows split across the cores (whole tiles each).
+#[cfg(not(target_arch = "wasm32"))]
+fn dequantized_split(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    if threads <= 1 {
+        return matmul_dequantized_into(bytes, w, x, out, o);
+    }
+    let nt = x.len() / w.cols;
+    let per = w.held.div_ceil(threads).next_multiple_of(DEQUANT_TILE);
+    let parts: Vec<(usize, Vec<f32>)> = (0..threads)
+        .into_par_iter()
+        .filter_map(|p| {
+            let r0 = w.first + p * per;
+            let r1 = (r0 + per).min(w.first + w.held);
+            if r0 >= r1 {
+                return None;
+            }
+            let sub =
+                Weight { offset: w.offset + (r0 - w.first) * w.row_bytes(), first: r0, held: r1 - r0, ..w.clone() };
+            let mut buf = vec![0f32; nt * (r1 - r0)];
+            matmul_dequantized_into(bytes, &sub, x, &mut buf, OutLayout { stride: r1 - r0, first: r0 });
+            Some((r0, buf))
+        })
+        .collect();
+    for (r0, buf) in parts {
+        let n = buf.len() / nt;
+        for t in 0..nt {
+            let at = t * o.stride + r0 - o.first;
+            out[at..at + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
+        }
+    }
+}
 
 /// Rows of a quantised matrix dequantised at a time by [`matmul_dequantized`].
 const DEQUANT_TILE: usize = 32;

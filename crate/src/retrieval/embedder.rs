@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::kernels::fastmath;
-use crate::kernels::matmul::{gemm_f32, matmul, quantize, Weight};
-use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
+use crate::kernels::matmul::{gemm_f32, matmul_f32_acts, Weight};
+use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
@@ -279,34 +279,29 @@ impl Embedder {
                 row += 1;
             }
         }
-        let mut acts = Q8Acts::default();
         let (mut q, mut k, mut v, mut ctx, mut tmp) =
             (vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h], vec![0f32; nt * h]);
         let mut hid = vec![0f32; nt * f];
         let heads = c.num_attention_heads;
         let mut att = AttentionBuffers::default();
         for ly in &self.layers {
-            self.prepare(&mut acts, &x, h);
-            self.linear(&ly.q, &x, &acts, &mut q);
-            self.linear(&ly.k, &x, &acts, &mut k);
-            self.linear(&ly.v, &x, &acts, &mut v);
+            self.linear(&ly.q, &x, &mut q);
+            self.linear(&ly.k, &x, &mut k);
+            self.linear(&ly.v, &x, &mut v);
             // Bidirectional attention within each text, head by head as two GEMMs.
             let mut start = 0;
             for s in seqs {
                 attention(&q, &k, &v, &mut ctx, start, s.len(), h, heads, &mut att);
                 start += s.len();
             }
-            self.prepare(&mut acts, &ctx, h);
-            self.linear(&ly.o, &ctx, &acts, &mut tmp);
+            self.linear(&ly.o, &ctx, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln1, c.layer_norm_eps);
             }
-            self.prepare(&mut acts, &x, h);
-            self.linear(&ly.up, &x, &acts, &mut hid);
+            self.linear(&ly.up, &x, &mut hid);
             hid.iter_mut().for_each(|v| *v = gelu_erf(*v));
-            self.prepare(&mut acts, &hid, f);
-            self.linear(&ly.down, &hid, &acts, &mut tmp);
+            self.linear(&ly.down, &hid, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln2, c.layer_norm_eps);
@@ -328,16 +323,10 @@ impl Embedder {
         out
     }
 
-    /// Quantises activations for the matmuls that follow, unless the weights are float.
-    fn prepare(&self, acts: &mut Q8Acts, x: &[f32], cols: usize) {
-        if self.precision == Precision::Q8 {
-            quantize(acts, x, cols);
-        }
-    }
-
-    fn linear(&self, l: &Linear, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
-        // In wasm, matmul itself runs batches of Q8 weights as f32 GEMMs over dequantised tiles.
-        matmul(&self.bytes, &l.w, x, acts, out);
+    fn linear(&self, l: &Linear, x: &[f32], out: &mut [f32]) {
+        // Q8 weights are dequantised tile by tile into the f32 GEMM (4x less memory, f32 arithmetic), so a
+        // text embeds the same alone as in a batch, and batches run at the float model's speed.
+        matmul_f32_acts(&self.bytes, &l.w, x, out);
         for r in out.chunks_exact_mut(l.b.len()) {
             r.iter_mut().zip(&l.b).for_each(|(a, b)| *a += b);
         }
