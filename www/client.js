@@ -91,10 +91,9 @@ export class Hearth {
     this.#embedderSpec = embedder ?? 'models/minilm-l6-v2/';
     const newWorker = typeof worker === 'function' ? worker : worker ? () => new Worker(worker, { type: 'module' }) : undefined;
     this.#client = new ModelClient({ watchdogMs, worker: newWorker });
-    const chat = this;
     this.chat = {
       completions: {
-        create: (params) => chat.#createCompletion(params),
+        create: (params) => this.#createCompletion(params),
       },
     };
     this.documents = {

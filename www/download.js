@@ -23,6 +23,17 @@ const PROGRESS_MS = 50;
  * line), as a single URL is cached under itself. A part that fails is named: `cannot download <part URL>:
  * HTTP 404 (part 3 of 5)`. A list of one part is that URL.
  */
+/**
+ * Throws unless `url` is on this worker's own site: the page's Content-Security-Policy (connect-src 'self')
+ * blocks every other origin, and this says so rather than let the fetch fail with a bare "Failed to fetch".
+ * `what`: "models", "indexes"; `instead`: what the user can do.
+ */
+export function checkSameSite(url, what, instead) {
+  if (new URL(url, self.location.href).origin !== self.location.origin) {
+    throw new Error(`only this site's ${what} can be loaded (${url} is on another site): ${instead}`);
+  }
+}
+
 export async function download(src, openSink, ctx) {
   const parts = partsOf(src);
   const key = cacheKey(src);

@@ -9,7 +9,7 @@
 // After a save, the other tabs hear of it on the BroadcastChannel `hearth-index` and reload at once, so an
 // idle tab searches and lists the new documents too.
 
-import { bufferSink, download } from './download.js';
+import { bufferSink, checkSameSite, download } from './download.js';
 import { formatOf } from './formats.js';
 import { pdfText, preload as preloadPdf } from './pdf-text.js';
 import * as store from './storage.js';
@@ -286,10 +286,7 @@ export class LibraryHost {
   async loadIndex({ id, url, bytes, sha256, readOnly = true }, signal) {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');
     if (url) {
-      // As for models: the CSP (connect-src 'self') blocks other sites; say so rather than "Failed to fetch".
-      if (new URL(url, self.location.href).origin !== self.location.origin) {
-        throw new Error(`only this site's indexes can be loaded (${url} is on another site): download the file and load its bytes`);
-      }
+      checkSameSite(url, 'indexes', 'download the file and load its bytes');
       const got = await download({ url, sha256, label: url.split('/').pop() }, bufferSink, {
         wasm: this.#wasm,
         signal,

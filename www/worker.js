@@ -14,7 +14,7 @@
 // call that may legitimately outlast the watchdog (a prefill, building a model) it sends
 // `{type:'alive', silentMs}`: the longest that call should take, from its size (PROTOCOL.md, "Crashes").
 
-import { byteChunks, download } from './download.js';
+import { byteChunks, checkSameSite, download } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
@@ -303,13 +303,9 @@ async function cacheInfo() {
 // cached, sha256-checked), chunk by chunk into wasm memory; then the model is built. With `threads` > 1
 // (default: every core when cross-origin isolated) the model is split by rows across a pool of workers.
 async function load({ id, url, parts, file, nCtx, sha256, size, cache = true, threads = defaultThreads() }, signal) {
-  // The page's Content-Security-Policy (connect-src 'self') blocks every other origin: say so, rather than
-  // let the fetch fail with a bare "Failed to fetch". `parts` (a file split in parts, in order) replaces `url`.
-  const urls = file ? [] : (parts ?? [url]);
-  for (const u of Array.isArray(urls) ? urls : []) {
-    if (new URL(u, self.location.href).origin !== self.location.origin) {
-      throw new Error(`only this site's models can be loaded (${u} is on another site): download the file and choose it, or copy it to this site`);
-    }
+  // `parts` (a file split in parts, in order) replaces `url`; each must be on this site.
+  for (const u of file ? [] : Array.isArray(parts) ? parts : [url]) {
+    checkSameSite(u, 'models', 'download the file and choose it, or copy it to this site');
   }
   // More workers than cores only adds hand-offs: at most one per core (and at least one).
   threads = Math.max(1, Math.min(threads | 0, navigator.hardwareConcurrency || 1));

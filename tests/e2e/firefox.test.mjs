@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANSWER_TIMEOUT, LOAD_TIMEOUT, lastAnswer, screenshot, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
+import { ANSWER_TIMEOUT, LOAD_TIMEOUT, citationInPage, lastAnswer, screenshot, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
 
 const FIREFOX = process.env.FIREFOX_BIN || '/usr/bin/firefox-esr';
 const skip = existsSync(FIREFOX)
@@ -203,14 +203,7 @@ describe('Firefox ESR smoke', () => {
     const cited = [];
     for (const b of cites) {
       if ((await b.evaluate((e) => e.getAttribute('aria-expanded'))) !== 'true') await b.click();
-      cited.push(
-        await b.evaluate((e) => ({
-          label: e.getAttribute('aria-label'),
-          expanded: e.getAttribute('aria-expanded'),
-          passage: document.getElementById(e.getAttribute('aria-controls'))?.textContent ?? '',
-          mark: document.getElementById(e.getAttribute('aria-controls'))?.querySelector('mark')?.textContent ?? '',
-        })),
-      );
+      cited.push(await b.evaluate(citationInPage));
     }
     console.log(`# citations: ${JSON.stringify(cited)}`);
     const toDoc = cited.find((c) => /larkspur-office\.txt/.test(c.label));

@@ -126,6 +126,18 @@ export function streamPartialsInPage() {
   return window.__partials;
 }
 
+/** In the page: what a citation button `e` shows: its label, whether it is expanded, the passage it reveals
+ * and that passage's highlighted sentence. */
+export function citationInPage(e) {
+  const revealed = document.getElementById(e.getAttribute('aria-controls'));
+  return {
+    label: e.getAttribute('aria-label'),
+    expanded: e.getAttribute('aria-expanded'),
+    passage: revealed?.textContent ?? '',
+    mark: revealed?.querySelector('mark')?.textContent ?? '',
+  };
+}
+
 /** In the page: the last assistant turn, { text, stats, generatedTokens, stopReason }. */
 export function lastAnswerInPage() {
   const turns = document.querySelectorAll('[role="region"][aria-label="Answer"] [data-role="assistant"]');

@@ -22,7 +22,7 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ANSWER_TIMEOUT, ARTIFACTS, LOAD_TIMEOUT, lastAnswerInPage, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
+import { ANSWER_TIMEOUT, ARTIFACTS, LOAD_TIMEOUT, citationInPage, lastAnswerInPage, startEgressTrap, startServer, streamPartialsInPage, watchStreamInPage } from './helpers.mjs';
 
 const DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
 const XVFB = '/usr/bin/Xvfb';
@@ -321,17 +321,7 @@ describe('WebKit (WebKitGTK MiniBrowser) smoke', () => {
     const cited = [];
     for (const b of cites) {
       if ((await wk.evaluate((e) => e.getAttribute('aria-expanded'), b)) !== 'true') await wk.click(b);
-      cited.push(
-        await wk.evaluate(
-          (e) => ({
-            label: e.getAttribute('aria-label'),
-            expanded: e.getAttribute('aria-expanded'),
-            passage: document.getElementById(e.getAttribute('aria-controls'))?.textContent ?? '',
-            mark: document.getElementById(e.getAttribute('aria-controls'))?.querySelector('mark')?.textContent ?? '',
-          }),
-          b,
-        ),
-      );
+      cited.push(await wk.evaluate(citationInPage, b));
     }
     console.log(`# citations: ${JSON.stringify(cited)}`);
     const toDoc = cited.find((c) => /larkspur-office\.txt/.test(c.label));
