@@ -126,12 +126,7 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
                 }
             });
             for (p, buf) in partial.iter().enumerate() {
-                let r0 = held.start + p * per;
-                let n = buf.len() / nt.max(1);
-                for t in 0..nt {
-                    let at = t * o.stride + r0 - o.first;
-                    out[at..at + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
-                }
+                scatter_rows(buf, nt, held.start + p * per, out, o);
             }
             return;
         }
@@ -160,6 +155,16 @@ fn rows_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, r0: usize, r1: 
     }
 }
 
+/// Copies `buf`, the results of rows `r0..` for `nt` tokens laid out token-major (`buf.len() / nt` rows
+/// each), into their places in `out`.
+fn scatter_rows(buf: &[f32], nt: usize, r0: usize, out: &mut [f32], o: OutLayout) {
+    let n = buf.len() / nt.max(1);
+    for t in 0..nt {
+        let at = t * o.stride + r0 - o.first;
+        out[at..at + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
+    }
+}
+
 /// Float weights times a batch: one blocked GEMM, `out (nt × rows) = x (nt × cols) · Wᵀ`. Returns false
 /// (and does nothing) if the weights are not 4-byte aligned in memory.
 fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32], o: OutLayout) -> bool {
@@ -175,10 +180,7 @@ fn sgemm(bytes: &[u8], w: &Weight, x: &[f32], nt: usize, out: &mut [f32], o: Out
         // Part of a matrix split across workers (test models only: real ones are quantised).
         let mut part = vec![0f32; nt * w.held];
         gemm_f32(x, wf, nt, w.held, w.cols, &mut part);
-        for t in 0..nt {
-            let at = t * o.stride + w.first - o.first;
-            out[at..at + w.held].copy_from_slice(&part[t * w.held..(t + 1) * w.held]);
-        }
+        scatter_rows(&part, nt, w.first, out, o);
     }
     true
 }
@@ -228,11 +230,7 @@ fn dequantized_split(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: Ou
         })
         .collect();
     for (r0, buf) in parts {
-        let n = buf.len() / nt;
-        for t in 0..nt {
-            let at = t * o.stride + r0 - o.first;
-            out[at..at + n].copy_from_slice(&buf[t * n..(t + 1) * n]);
-        }
+        scatter_rows(&buf, nt, r0, out, o);
     }
 }
 
@@ -279,10 +277,7 @@ fn dequantized_tiles(
             crate::kernels::quant::dequantize_row(w.ty, w.row(bytes, r0 + i), dst);
         }
         gemm_f32(x, &tile[..n * w.cols], nt, n, w.cols, &mut part[..nt * n]);
-        for t in 0..nt {
-            let at = t * o.stride + r0 - o.first;
-            out[at..at + n].copy_from_slice(&part[t * n..(t + 1) * n]);
-        }
+        scatter_rows(&part[..nt * n], nt, r0, out, o);
     }
 }
 
