@@ -30,12 +30,9 @@ $(PPL_TEXT): tests/reference/make_ppl_text.py
 	mkdir -p target
 	python3 tests/reference/make_ppl_text.py $(SHARED)/data/squad-dev-a/dev-v1.1-a.json $(PPL_TEXT)
 
+# Each step's time is printed at the end (scripts/timed.sh), also when one fails.
 test: setup models $(PPL_TEXT)
-	$(MAKE) lint
-	$(MAKE) test-native
-	$(MAKE) wasm
-	$(MAKE) test-wasm
-	$(MAKE) test-e2e
+	MAKE="$(MAKE)" scripts/timed.sh lint test-native wasm test-wasm test-e2e
 
 # The npm package hearth-web (typed client, worker, both wasm builds, <hearth-chat>, pdf.js) as
 # target/hearth-web-<version>.tgz, from `npm pack`. tests/e2e/npm-package.test.mjs installs it into examples/plain.
@@ -59,7 +56,7 @@ test-wasm:
 
 test-e2e:
 	scripts/vendor.sh
-	cd tests && node --test --test-concurrency=1 e2e/
+	scripts/test-e2e.sh
 
 bench: setup models native wasm
 	scripts/build-wasm.sh bench

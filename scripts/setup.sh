@@ -37,4 +37,4 @@ if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -f tests/node_modules/pdfjs-
   (cd tests && npm install --no-audit --no-fund)
 fi
 scripts/vendor.sh
-say "tools ready"
+say "tools ready ($SECONDS s)"

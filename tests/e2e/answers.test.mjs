@@ -26,14 +26,14 @@ const lastEvidence = (page) =>
     return [...(turns[turns.length - 1]?.querySelectorAll('mark.evidence') ?? [])].map((m) => m.textContent);
   });
 
-test('Qwen2.5-Coder-0.5B-Instruct loads from the model list and answers from the documents', { timeout: 900_000 }, async () => {
+test('Qwen2.5-Coder-0.5B-Instruct loads from the model list and answers from the documents', { timeout: 480_000 }, async () => {
   const { page, errors } = app;
   await waitReady(page);
   await addDocuments(page, OFFICES);
   const option = await page.locator('#model-select option', { hasText: 'qwen2.5-coder-0.5b-instruct' }).getAttribute('value');
   const t0 = Date.now();
   await page.selectOption('#model-select', option);
-  await page.waitForFunction(() => /qwen2/i.test(document.querySelector('#model-info')?.textContent ?? ''), null, { timeout: 600_000, polling: 250 });
+  await page.waitForFunction(() => /qwen2/i.test(document.querySelector('#model-info')?.textContent ?? ''), null, { timeout: 300_000, polling: 250 });
   await waitReady(page, 600_000);
   console.log(`# qwen2.5-coder-0.5b-instruct ready after ${Date.now() - t0} ms: ${await modelInfo(page)}`);
   assert.match(await modelInfo(page), /qwen2/i);
@@ -47,7 +47,7 @@ test('Qwen2.5-Coder-0.5B-Instruct loads from the model list and answers from the
   assert.deepEqual(errors, [], 'no console errors');
 });
 
-test('a follow-up question resolves its pronoun from the question before it', { timeout: 900_000 }, async () => {
+test('a follow-up question resolves its pronoun from the question before it', { timeout: 480_000 }, async () => {
   // With the 0.5B model of the test before (SmolLM2 often answers the first question with the wrong
   // sentence of the right document, which is not what this test is about).
   const { page, errors } = app;

@@ -46,7 +46,7 @@ async function citations(page) {
   return out;
 }
 
-test('answers from an added document with a citation; the index and models survive a reload', { timeout: 600_000 }, async () => {
+test('answers from an added document with a citation; the index and models survive a reload', { timeout: 300_000 }, async () => {
   const { page, requests, errors } = app;
   const t0 = Date.now();
   await waitReady(page);
@@ -107,7 +107,7 @@ test('answers from an added document with a citation; the index and models survi
   assert.deepEqual(errors, [], 'no console errors');
 });
 
-test('PDF, Markdown and HTML documents; keyboard: cite, remove', { timeout: 600_000 }, async () => {
+test('PDF, Markdown and HTML documents; keyboard: cite, remove', { timeout: 300_000 }, async () => {
   const { page } = app;
   await waitReady(page);
   const pdf = minimalPdf('quillfeather-archive.pdf', [
@@ -161,7 +161,7 @@ test('PDF, Markdown and HTML documents; keyboard: cite, remove', { timeout: 600_
   await screenshot(page, 'documents-4-formats');
 });
 
-test('Add sample documents, then Cancel stops an ingest and keeps the index as it was', { timeout: 600_000 }, async () => {
+test('Add sample documents, then Cancel stops an ingest and keeps the index as it was', { timeout: 300_000 }, async () => {
   const { page } = app;
   await waitReady(page);
   const t0 = Date.now();

@@ -58,16 +58,16 @@ before(async () => {
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
   extensionId = new URL(worker.url()).host;
-});
+}, { timeout: 300_000 });
 
 after(async () => {
   await context?.close();
   await server?.stop();
   await trap?.stop();
   if (profile) rmSync(profile, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
 
-test('ask this page: the side panel answers from the open page with a citation, and nothing leaves the machine', { timeout: 600_000 }, async () => {
+test('ask this page: the side panel answers from the open page with a citation, and nothing leaves the machine', { timeout: 300_000 }, async () => {
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   const page = await context.newPage();

@@ -121,14 +121,14 @@ describe('Firefox ESR smoke', () => {
     });
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(String(e)));
-  });
+  }, { timeout: 240_000 });
 
   after(async () => {
     await browser?.close();
     await server?.stop();
     await trap?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   test('loads the default model and streams a chat reply', { timeout: 420_000, skip }, async () => {
     const t0 = Date.now();

@@ -65,11 +65,11 @@ export function useServerAndBrowser(setup, { mounts, prepare } = {}) {
     env.server = await startServer({ mounts });
     env.browser = await launchBrowser();
     await setup?.(env);
-  });
+  }, { timeout: 300_000 }); // npm installs and builds in `prepare` included
   after(async () => {
     await env.browser?.close();
     await env.server?.stop();
-  });
+  }, { timeout: 60_000 });
   return env;
 }
 

@@ -23,7 +23,7 @@ function prepare() {
   for (const d of [PLAIN, join(APP, 'handbook')]) rmSync(d, { recursive: true, force: true });
   mkdirSync(APP, { recursive: true });
   cpSync(join(ROOT, 'examples', 'plain'), PLAIN, { recursive: true });
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(ROOT, 'target', tgz)], { cwd: PLAIN, stdio: 'inherit' });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(ROOT, 'target', tgz)], { cwd: PLAIN, stdio: 'inherit', timeout: 300_000 });
   // The site's prebuilt index of its handbook (Markdown, HTML and a PDF), by the CLI: the page embeds with
   // the same q8 weights. The handbook's README is not a document of it.
   const handbook = join(APP, 'handbook');
@@ -56,7 +56,7 @@ test('installed from the tarball: it holds the client, the worker, both wasm bui
   assert.ok(!files.some((f) => /app\.js$|index\.html$|bench/.test(f)), 'nothing of the demo page or the benchmark');
 });
 
-test('typed client: streamed chat completion with usage, a non-streaming one, and typed errors', { timeout: 600_000 }, async () => {
+test('typed client: streamed chat completion with usage, a non-streaming one, and typed errors', { timeout: 300_000 }, async () => {
   const { context, page, requests } = await openPlain();
   try {
     const r = await page.evaluate(async () => {
@@ -114,7 +114,7 @@ test('typed client: streamed chat completion with usage, a non-streaming one, an
   }
 });
 
-test('AbortSignal ends a running request and a queued one; stop() ends a queued generation before it begins', { timeout: 600_000 }, async () => {
+test('AbortSignal ends a running request and a queued one; stop() ends a queued generation before it begins', { timeout: 300_000 }, async () => {
   const { context, page } = await openPlain();
   try {
     const r = await page.evaluate(async () => {
@@ -176,7 +176,7 @@ test('AbortSignal ends a running request and a queued one; stop() ends a queued 
   }
 });
 
-test('documents and cited answers; an index built by the CLI loads read-only and answers without embedding any document here', { timeout: 600_000 }, async () => {
+test('documents and cited answers; an index built by the CLI loads read-only and answers without embedding any document here', { timeout: 300_000 }, async () => {
   const { context, page, requests } = await openPlain();
   try {
     const r = await page.evaluate(async () => {
@@ -226,7 +226,7 @@ test('documents and cited answers; an index built by the CLI loads read-only and
   }
 });
 
-test('<hearth-chat> on an intranet portal page: a cited answer from the site index, styled through its parts', { timeout: 600_000 }, async () => {
+test('<hearth-chat> on an intranet portal page: a cited answer from the site index, styled through its parts', { timeout: 300_000 }, async () => {
   const { context, page, requests, errors } = await openApp(env.browser, `${env.server.url}/app/plain/portal.html`);
   try {
     const widget = page.locator('hearth-chat');
@@ -253,7 +253,7 @@ test('<hearth-chat> on an intranet portal page: a cited answer from the site ind
   }
 });
 
-test('the demo page attaches the CLI-built index given by ?index= and answers from it without embedding any document', { timeout: 600_000 }, async () => {
+test('the demo page attaches the CLI-built index given by ?index= and answers from it without embedding any document', { timeout: 300_000 }, async () => {
   const { context, page, requests, errors } = await openApp(env.browser, `${env.server.url}/?index=/app/plain/site.hix`);
   try {
     await waitReady(page);

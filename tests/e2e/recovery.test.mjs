@@ -45,7 +45,7 @@ async function waitAlert(page, pattern, timeout = 60_000) {
 /** The page's workers (the model's worker.js and its pool's shard-worker.js), by file name. */
 const workerNames = (page) => page.workers().map((w) => new URL(w.url()).pathname.split('/').pop()).sort();
 
-test('a trap shows the panic message; the engine restarts with the model, the embedder and the index, no reload', { timeout: 600_000 }, async () => {
+test('a trap shows the panic message; the engine restarts with the model, the embedder and the index, no reload', { timeout: 300_000 }, async () => {
   const { page, requests } = app;
   await waitReady(page);
   await page.evaluate(() => (window.__sameDocument = true)); // gone if the page reloads
@@ -105,7 +105,7 @@ test('a trap shows the panic message; the engine restarts with the model, the em
   await screenshot(page, 'recovery-2-answered');
 });
 
-test('requests queued behind the trap and made during the restart wait and are answered', { timeout: 600_000 }, async () => {
+test('requests queued behind the trap and made during the restart wait and are answered', { timeout: 300_000 }, async () => {
   const { page } = app;
   await waitReady(page);
   const r = await page.evaluate(async () => {
@@ -138,7 +138,7 @@ test('requests queued behind the trap and made during the restart wait and are a
   assert.match(answer.text, /heliotrope-42/i, 'the page answers from the document again');
 });
 
-test('a worker silent too long is restarted like a crashed one; normal work does not trip the watchdog', { timeout: 600_000 }, async () => {
+test('a worker silent too long is restarted like a crashed one; normal work does not trip the watchdog', { timeout: 420_000 }, async () => {
   // Its own page and context (its own browser storage), with a 3 s watchdog: the worker may never be silent
   // longer while it has work, from the first download to the restores.
   const WATCHDOG_MS = 3000;
@@ -201,8 +201,11 @@ test('a worker silent too long is restarted like a crashed one; normal work does
     const r2 = await page.evaluate(async () => {
       const client = window.__hearthClient;
       const post = Worker.prototype.postMessage;
+      const t0 = performance.now();
+      const log = []; // what went to the workers, and when: shown if the restore does not end
       let swapped = 0;
       Worker.prototype.postMessage = function (msg, ...rest) {
+        log.push(`${Math.round(performance.now() - t0)} ms: ${msg?.type}${msg?.id ? ` #${msg.id}` : ''}`);
         if (!swapped && msg?.type === 'load') {
           swapped = msg.id;
           msg = { type: 'testHang', id: msg.id, ms: 20_000 };
@@ -217,14 +220,19 @@ test('a worker silent too long is restarted like a crashed one; normal work does
           resolve({ model: o.model, modelError: o.modelError?.message ?? null, modelErrorCode: o.modelError?.code, embedder: !!o.embedder });
         };
       });
+      // Bounded, so that a restore that never ends fails here, saying what was sent, instead of at the test's timeout.
+      const within = (p, what) =>
+        Promise.race([p, new Promise((resolve) => setTimeout(() => resolve({ timedOut: what, restoring: client.restoring, log }), 120_000))]);
       try {
-        const trapped = await client.testTrap('restore').catch((e) => e.message);
-        return { trapped, swapped, ...(await recovered) };
+        const trapped = await within(client.testTrap('restore').catch((e) => e.message), 'testTrap');
+        if (trapped?.timedOut) return trapped;
+        return { trapped, swapped, ...(await within(recovered, 'onRecovered')) };
       } finally {
         Worker.prototype.postMessage = post;
       }
     });
     console.log(`# hang while restoring: ${JSON.stringify(r2)}`);
+    assert.equal(r2.timedOut, undefined, `the trap and the restore end within 2 minutes: ${JSON.stringify(r2)}`);
     assert.ok(r2.swapped, 'the restore sent a load');
     assert.match(r2.trapped, /test trap: restore/);
     assert.equal(r2.model, null, 'the model that hung was dropped');

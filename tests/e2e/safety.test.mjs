@@ -13,7 +13,7 @@ const PAYLOAD =
   '<svg onload="window.__pwned=3"></svg>';
 const FACT = 'The Marrowind garden gate code is 5512.';
 
-test('markup in documents, file names, questions and answers stays text', { timeout: 600_000 }, async () => {
+test('markup in documents, file names, questions and answers stays text', { timeout: 300_000 }, async () => {
   const { page, errors } = await openApp(env.browser, env.server.url);
   await waitReady(page);
   const title = await page.title();

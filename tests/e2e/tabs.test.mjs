@@ -51,7 +51,7 @@ const DOC_D = textFile(
 const DOC_E = textFile('heron-pond.txt', 'Heron pond\n\nThe heron pond is eleven metres deep at its centre.\n');
 const DOC_F = textFile('kiln-yard.txt', 'Kiln yard\n\nThe kiln yard fires its pots every second Thursday.\n');
 
-test('two tabs add documents at the same time: both are kept, and an idle tab sees the other tab\'s', { timeout: 900_000 }, async () => {
+test('two tabs add documents at the same time: both are kept, and an idle tab sees the other tab\'s', { timeout: 480_000 }, async () => {
   const p1 = app.page;
   await waitReady(p1);
   assert.deepEqual(await documentNames(p1), []);
@@ -95,7 +95,7 @@ test('two tabs add documents at the same time: both are kept, and an idle tab se
   await p2.close();
 });
 
-test('a save cut off by closing its tab, or a newest generation that fails its checksum, leaves the previous one', { timeout: 900_000 }, async () => {
+test('a save cut off by closing its tab, or a newest generation that fails its checksum, leaves the previous one', { timeout: 480_000 }, async () => {
   const p1 = app.page;
   await waitReady(p1);
   const names = (await documentNames(p1)).sort();
@@ -171,7 +171,7 @@ test('a save cut off by closing its tab, or a newest generation that fails its c
   await p6.close();
 });
 
-test('an index saved before generations (hearth/index.hix) is loaded as generation 0 and kept one save more', { timeout: 600_000 }, async () => {
+test('an index saved before generations (hearth/index.hix) is loaded as generation 0 and kept one save more', { timeout: 300_000 }, async () => {
   const p1 = app.page;
   await waitReady(p1);
   // The state an older version of the page left: one hearth/index.hix, no generations.

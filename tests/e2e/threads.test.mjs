@@ -37,7 +37,7 @@ async function greedyAnswer(name, url, options) {
   }
 }
 
-test('2 threads when cross-origin isolated, and the same greedy answer as 1 thread', { timeout: 600_000 }, async () => {
+test('2 threads when cross-origin isolated, and the same greedy answer as 1 thread', { timeout: 300_000 }, async () => {
   const two = await greedyAnswer('threads-1-two', env.server.url);
   assert.deepEqual(two.isolated, { coi: true, sab: true }, 'the page is cross-origin isolated, with SharedArrayBuffer');
   assert.match(two.info, / · 2 threads$/);

@@ -22,7 +22,8 @@ const checks = {}; // what prepare() ran: {tsc, tscNode, build} → {status, out
 // Runs a command in the app's folder, printing it and its output; returns {status, output}.
 function run(cmd, args) {
   console.log(`# vite app: ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: VITE, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+  // Bounded: a synchronous child holds the event loop, so the test's own timeout could not end it.
+  const r = spawnSync(cmd, args, { cwd: VITE, encoding: 'utf8', timeout: 300_000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   for (const line of output.trimEnd().split('\n')) if (line) console.log(`#   ${line}`);
   if (r.error) throw r.error;
@@ -74,7 +75,7 @@ test('tsc --noEmit passes on the app and on the types of the whole package; vite
   assert.doesNotMatch(checks.build.output, /doesn't exist at build time|cannot be analyzed/, 'Vite followed every URL and import');
 });
 
-test('the built app streams a chat completion into the page and through the client; an AbortSignal ends one', { timeout: 600_000 }, async () => {
+test('the built app streams a chat completion into the page and through the client; an AbortSignal ends one', { timeout: 300_000 }, async () => {
   const { context, page, requests, errors } = await openBuilt();
   try {
     // The page's own form (src/main.ts: with a system message).
@@ -129,7 +130,7 @@ test('the built app streams a chat completion into the page and through the clie
   }
 });
 
-test('the built app answers from documents with citations: one added as text, one as a PDF (pdf.js from the build)', { timeout: 600_000 }, async () => {
+test('the built app answers from documents with citations: one added as text, one as a PDF (pdf.js from the build)', { timeout: 300_000 }, async () => {
   const { context, page, requests, errors } = await openBuilt();
   const pdf = minimalPdf('travel-policy.pdf', ['Travel policy', 'The meal allowance is 42 euros per day.', 'Book trains rather than flights under 500 km.']);
   try {
