@@ -46,17 +46,22 @@ export async function download(src, openSink, ctx) {
       const sink = openSink(hit.file.size);
       let sha256 = null;
       try {
-        sha256 = await pump(byteChunks(hit.file.stream()), hit.file.size, sink, null, 'cache', ctx);
+        sha256 = await pump(fileChunks(hit.file, { name: 'it' }), hit.file.size, sink, null, 'cache', ctx);
       } catch (e) {
         if (ctx.signal?.aborted || e.fromSink) {
           sink.abort();
           throw e;
         }
+        sha256 = e; // unreadable: downloaded again, as a damaged copy is
       }
       if (sha256 === hit.meta.sha256) return { sink, source: 'cache', sha256, bytes: hit.file.size };
       sink.abort();
       await cache.cacheRemove(key);
-      ctx.onWarning?.(`The cached copy of ${label} was damaged; it was removed and the file is downloaded again.`);
+      ctx.onWarning?.(
+        sha256 instanceof Error
+          ? `The cached copy of ${label} could not be read (${sha256.message}); it was removed and the file is downloaded again.`
+          : `The cached copy of ${label} was damaged; it was removed and the file is downloaded again.`,
+      );
     }
   }
 
@@ -159,6 +164,36 @@ async function* partChunks(parts, signal) {
 const sinkBytes = (sink) => sink.bytes ?? 0;
 
 const CHUNK = 1 << 20;
+// A read that brings nothing for this long has stalled: an error, never a wait without end. The worker keeps
+// telling the page's watchdog it is alive while it awaits a read, so the watchdog cannot see such a stall.
+const FILE_STALL_MS = 20_000; // a 1 MB slice of a local file (OPFS, or one the user picked)
+const NETWORK_STALL_MS = 120_000; // the next chunk of a download
+
+// `promise`, or a rejection with `message` (and `stalled: true`) if it has not settled after `ms`.
+async function within(promise, ms, message) {
+  let timer;
+  const stalled = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(message), { stalled: true })), ms);
+  });
+  try {
+    return await Promise.race([promise, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The bytes of `file` (a File or Blob: a cached copy in OPFS, or one the user picked) as Uint8Arrays of up to
+ * 1 MB, read slice by slice. Not through file.stream(): in Chromium, the stream of a cached file opened just
+ * after the page ended a worker sometimes delivered nothing, ever (tests/e2e/recovery.test.mjs, about one run
+ * in three on a loaded machine); slices did not stall in 15 such runs. A slice that stalls anyway is an error.
+ */
+export async function* fileChunks(file, { name = file.name || 'the file', stallMs = FILE_STALL_MS } = {}) {
+  for (let offset = 0; offset < file.size; offset += CHUNK) {
+    const slice = file.slice(offset, Math.min(file.size, offset + CHUNK));
+    yield new Uint8Array(await within(slice.arrayBuffer(), stallMs, `reading ${name} stalled at byte ${offset} of ${file.size}`));
+  }
+}
 
 /**
  * The bytes of `stream` as Uint8Arrays, each valid only until the next is asked for: where the stream
@@ -166,7 +201,7 @@ const CHUNK = 1 << 20;
  * over and over, so a 100 MB download leaves no 100 MB of garbage for the JS heap to collect (which showed as
  * a renderer peak that varied by 100 MB from run to run). Elsewhere, the stream's own chunks.
  */
-export async function* byteChunks(stream) {
+export async function* byteChunks(stream, { stallMs = NETWORK_STALL_MS } = {}) {
   let reader;
   let byob = true;
   try {
@@ -179,7 +214,8 @@ export async function* byteChunks(stream) {
   try {
     let buf = new ArrayBuffer(CHUNK);
     for (;;) {
-      const { done, value } = byob ? await reader.read(new Uint8Array(buf, 0, CHUNK)) : await reader.read();
+      const read = byob ? reader.read(new Uint8Array(buf, 0, CHUNK)) : reader.read();
+      const { done, value } = await within(read, stallMs, `the download stalled: no data for ${stallMs / 1000} s`);
       if (done) break;
       yield value;
       if (byob) buf = value.buffer; // the read took the buffer over; it comes back with the bytes
@@ -190,7 +226,7 @@ export async function* byteChunks(stream) {
   }
 }
 
-// Reads `chunks` (byteChunks of a stream, or of parts one after the other) to the end into `sink` (and
+// Reads `chunks` (fileChunks, byteChunks of a stream, or of parts one after the other) to the end into `sink` (and
 // `writer`), hashing; returns the hex SHA-256.
 async function pump(chunks, total, sink, writer, source, ctx) {
   const hash = new ctx.wasm.Sha256(); // incremental, in wasm: the file is never held twice

@@ -14,7 +14,7 @@ const RULES = [
   ['no_embedder', /embedder is not loaded/],
   ['storage_full', /^QuotaExceededError$|quota|not enough (browser )?storage/i],
   ['integrity', /sha256 check/],
-  ['network', /cannot download|HTTP \d{3}|Failed to fetch|NetworkError|on another site/],
+  ['network', /cannot download|HTTP \d{3}|Failed to fetch|NetworkError|on another site|the download stalled/],
   ['document_too_large', /the limit is \d+ MB/],
   ['unsupported_format', /unsupported file type|no text found|document is empty/],
   ['bad_index', /index file|ANN index bytes|saved index/],

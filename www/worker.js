@@ -14,7 +14,7 @@
 // call that may legitimately outlast the watchdog (a prefill, building a model) it sends
 // `{type:'alive', silentMs}`: the longest that call should take, from its size (PROTOCOL.md, "Crashes").
 
-import { byteChunks, checkSameSite, download } from './download.js';
+import { checkSameSite, download, fileChunks } from './download.js';
 import { LibraryHost, nextTask } from './library-host.js';
 import * as store from './storage.js';
 import { loadWasm } from './wasm-package.js';
@@ -362,7 +362,7 @@ async function streamFile(file, sink, onBytes, signal) {
   let last = 0;
   onBytes(0, file.size);
   try {
-    for await (const value of byteChunks(file.stream())) {
+    for await (const value of fileChunks(file)) {
       if (signal.aborted) throw new Error('loading cancelled');
       await sink.push(value);
       loaded += value.byteLength;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { bufferSink, byteChunks, cacheKey, download } from '../../www/download.js';
+import { bufferSink, byteChunks, cacheKey, download, fileChunks } from '../../www/download.js';
 import { cacheList } from '../../www/storage.js';
 
 const bytes = (n) => Uint8Array.from({ length: n }, (_, i) => (i * 7) % 251);
@@ -45,6 +45,51 @@ test('a byte stream: read into one reused buffer, every byte kept', async () => 
     },
   });
   assert.deepEqual(await collect(stream), data);
+});
+
+test('a file (Blob) read slice by slice: every byte, in order, in chunks of at most 1 MB', async () => {
+  const data = bytes(2 * (1 << 20) + 5);
+  const sink = bufferSink(0);
+  const sizes = [];
+  for await (const c of fileChunks(new Blob([data]))) sizes.push(c.byteLength), sink.push(c);
+  assert.deepEqual(sizes, [1 << 20, 1 << 20, 5]);
+  assert.deepEqual(sink.result(), data);
+  for await (const c of fileChunks(new Blob([]))) assert.fail(`an empty file has no chunk, got ${c.byteLength} bytes`);
+});
+
+test('a read that never ends is an error naming where it stalled, not a wait without end', async () => {
+  // A file whose second slice never arrives (as a cached copy's stream did in Chromium).
+  const data = bytes(1.5 * (1 << 20));
+  const file = {
+    name: 'model.gguf',
+    size: data.length,
+    slice: (a, b) => ({ arrayBuffer: () => (a === 0 ? Promise.resolve(data.slice(a, b).buffer) : new Promise(() => {})) }),
+  };
+  const got = [];
+  await assert.rejects(
+    (async () => {
+      for await (const c of fileChunks(file, { stallMs: 50 })) got.push(c.byteLength);
+    })(),
+    (e) => e.stalled === true && e.message === `reading model.gguf stalled at byte ${1 << 20} of ${data.length}`,
+  );
+  assert.deepEqual(got, [1 << 20], 'the first slice arrived');
+  // A download whose body sends one chunk, then nothing.
+  let cancelled = false;
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue(bytes(10));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  await assert.rejects(
+    (async () => {
+      for await (const _ of byteChunks(stream, { stallMs: 50 }));
+    })(),
+    (e) => e.stalled === true && e.message === 'the download stalled: no data for 0.05 s',
+  );
+  assert.ok(cancelled, 'the stalled body is cancelled');
 });
 
 test('bufferSink grows past its announced size and trims to what arrived', () => {
@@ -298,6 +343,22 @@ test('parts: cached as one file under the list of their URLs, read back from the
     assert.deepEqual(hit.sink.result(), whole);
     assert.deepEqual(again.calls, [], 'nothing fetched');
     assert.deepEqual(progress.at(-1), [whole.length, whole.length, 'cache']);
+
+    // A cached copy that cannot be read (as one whose reads stalled): downloaded again, with a warning, and cached anew.
+    const [bin] = [...root.entriesMap.get('hearth').entriesMap.get('models').entriesMap.values()].filter((e) => e.name.endsWith('.bin'));
+    const getFile = bin.getFile;
+    bin.getFile = async () => {
+      const file = await getFile.call(bin);
+      return { name: file.name, size: file.size, slice: () => ({ arrayBuffer: () => Promise.reject(new DOMException('the file could not be read', 'NotReadableError')) }) };
+    };
+    const warnings = [];
+    const reread = fakeFetch(served);
+    const redone = await withFetch(reread, () => download(src, recordingSink().open, ctxOf({ useCache: true, onWarning: (w) => warnings.push(w) })));
+    bin.getFile = getFile;
+    assert.equal(redone.source, 'network');
+    assert.deepEqual(redone.sink.result(), whole);
+    assert.deepEqual(warnings, [`The cached copy of ${PARTS[0]} (3 parts) could not be read (the file could not be read); it was removed and the file is downloaded again.`]);
+    assert.equal((await cacheList()).length, 1, 'cached anew');
 
     // The first part alone is another file: not the cached whole.
     const alone = fakeFetch(served);
