@@ -1,7 +1,8 @@
 // Worker side: gets a model file from the browser cache (OPFS) or the network, streaming it chunk by chunk
 // into a sink (a ModelLoader, or a buffer for the embedder's files) while hashing it (the wasm Sha256).
-//  - cache hit: read from OPFS, the hash checked against the one stored with it (and the manifest's); a
-//    damaged copy is removed and the file downloaded again;
+//  - cache hit: read from OPFS slice by slice (fileChunks), the hash checked against the one stored with it
+//    (and the manifest's); a damaged copy is removed and the file downloaded again, and so is one that cannot
+//    be read (a read that stalls is an error), which is kept until the new download replaces it;
 //  - cache miss: download, written to OPFS as it streams when there is room (quota checked first), kept only
 //    if the hash matches the manifest's sha256 (when the page gave one).
 // A file may come in parts (`src.parts`: URLs whose bodies, concatenated in order, are the file), for hosts
@@ -45,6 +46,7 @@ export async function download(src, openSink, ctx) {
     } else if (hit) {
       const sink = openSink(hit.file.size);
       let sha256 = null;
+      let readError = null;
       try {
         sha256 = await pump(fileChunks(hit.file, { name: 'it' }), hit.file.size, sink, null, 'cache', ctx);
       } catch (e) {
@@ -52,16 +54,17 @@ export async function download(src, openSink, ctx) {
           sink.abort();
           throw e;
         }
-        sha256 = e; // unreadable: downloaded again, as a damaged copy is
+        readError = e;
       }
-      if (sha256 === hit.meta.sha256) return { sink, source: 'cache', sha256, bytes: hit.file.size };
+      if (!readError && sha256 === hit.meta.sha256) return { sink, source: 'cache', sha256, bytes: hit.file.size };
       sink.abort();
-      await cache.cacheRemove(key);
-      ctx.onWarning?.(
-        sha256 instanceof Error
-          ? `The cached copy of ${label} could not be read (${sha256.message}); it was removed and the file is downloaded again.`
-          : `The cached copy of ${label} was damaged; it was removed and the file is downloaded again.`,
-      );
+      if (readError) {
+        // Not known to be damaged (a read may stall once): kept; the download below replaces it if it completes.
+        ctx.onWarning?.(`The cached copy of ${label} could not be read (${readError.message}); the file is downloaded again.`);
+      } else {
+        await cache.cacheRemove(key);
+        ctx.onWarning?.(`The cached copy of ${label} was damaged; it was removed and the file is downloaded again.`);
+      }
     }
   }
 
@@ -72,7 +75,7 @@ export async function download(src, openSink, ctx) {
     const res = await fetch(url, { signal: ctx.signal });
     if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
     total = Number(res.headers.get('Content-Length')) || src.size || 0;
-    chunks = byteChunks(res.body);
+    chunks = byteChunks(res.body, { url });
   } else {
     total = (await partsSize(parts, ctx.signal)) || src.size || 0;
     chunks = partChunks(parts, ctx.signal);
@@ -196,12 +199,13 @@ export async function* fileChunks(file, { name = file.name || 'the file', stallM
 }
 
 /**
- * The bytes of `stream` as Uint8Arrays, each valid only until the next is asked for: where the stream
- * allows it (a byte stream, as fetch bodies and Blobs are in Chromium) they are read into one buffer used
- * over and over, so a 100 MB download leaves no 100 MB of garbage for the JS heap to collect (which showed as
- * a renderer peak that varied by 100 MB from run to run). Elsewhere, the stream's own chunks.
+ * The bytes of `stream` (a download's body) as Uint8Arrays, each valid only until the next is asked for: where
+ * the stream allows it (a byte stream, as fetch bodies are in Chromium) they are read into one buffer used over
+ * and over, so a 100 MB download leaves no 100 MB of garbage for the JS heap to collect (which showed as a
+ * renderer peak that varied by 100 MB from run to run). Elsewhere, the stream's own chunks. No data for
+ * `stallMs` is an error (naming `url`, if given). Files are read by fileChunks, one new buffer a slice.
  */
-export async function* byteChunks(stream, { stallMs = NETWORK_STALL_MS } = {}) {
+export async function* byteChunks(stream, { stallMs = NETWORK_STALL_MS, url } = {}) {
   let reader;
   let byob = true;
   try {
@@ -215,7 +219,8 @@ export async function* byteChunks(stream, { stallMs = NETWORK_STALL_MS } = {}) {
     let buf = new ArrayBuffer(CHUNK);
     for (;;) {
       const read = byob ? reader.read(new Uint8Array(buf, 0, CHUNK)) : reader.read();
-      const { done, value } = await within(read, stallMs, `the download stalled: no data for ${stallMs / 1000} s`);
+      const stalled = `the download stalled: no data for ${stallMs / 1000} s`;
+      const { done, value } = await within(read, stallMs, url ? `cannot download ${url}: ${stalled}` : stalled);
       if (done) break;
       yield value;
       if (byob) buf = value.buffer; // the read took the buffer over; it comes back with the bytes

@@ -34,7 +34,7 @@ test('Qwen2.5-Coder-0.5B-Instruct loads from the model list and answers from the
   const t0 = Date.now();
   await page.selectOption('#model-select', option);
   await page.waitForFunction(() => /qwen2/i.test(document.querySelector('#model-info')?.textContent ?? ''), null, { timeout: 300_000, polling: 250 });
-  await waitReady(page, 600_000);
+  await waitReady(page, 300_000);
   console.log(`# qwen2.5-coder-0.5b-instruct ready after ${Date.now() - t0} ms: ${await modelInfo(page)}`);
   assert.match(await modelInfo(page), /qwen2/i);
 

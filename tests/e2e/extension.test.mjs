@@ -17,8 +17,9 @@ let server, trap, context, profile, extensionId;
 
 before(async () => {
   // The package, then the extension around it (the wasm packages are built by then: make test runs make wasm).
-  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit' });
-  execFileSync('bash', ['scripts/build-extension.sh'], { cwd: ROOT, stdio: 'inherit' });
+  // Bounded: a synchronous child holds the event loop, so the hook's own limit could not end it.
+  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
+  execFileSync('bash', ['scripts/build-extension.sh'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
   // The page a user reads: an office's notes on a local site.
   const site = join(ROOT, 'target', 'e2e-ext-site');
   mkdirSync(site, { recursive: true });
@@ -58,7 +59,7 @@ before(async () => {
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
   extensionId = new URL(worker.url()).host;
-}, { timeout: 300_000 });
+}, { timeout: 600_000 });
 
 after(async () => {
   await context?.close();

@@ -65,7 +65,7 @@ export function useServerAndBrowser(setup, { mounts, prepare } = {}) {
     env.server = await startServer({ mounts });
     env.browser = await launchBrowser();
     await setup?.(env);
-  }, { timeout: 300_000 }); // npm installs and builds in `prepare` included
+  }, { timeout: 1_500_000 }); // `prepare` included: builds and npm installs, each bounded on its own
   after(async () => {
     await env.browser?.close();
     await env.server?.stop();

@@ -17,7 +17,8 @@ const EMBEDDER = join(ROOT, 'models', 'cache', 'minilm-l6-v2');
 
 function prepare() {
   // The tarball, as `make package` makes it (the wasm packages are built by then: make test runs make wasm).
-  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit' });
+  // Each child bounded: a synchronous one holds the event loop, so the hook's own limit could not end it.
+  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
   const tgz = readdirSync(join(ROOT, 'target')).filter((f) => /^hearth-web-.*\.tgz$/.test(f)).sort().pop();
   // Only this test's folders: other tests (vite.test.mjs) keep theirs under target/e2e-app too.
   for (const d of [PLAIN, join(APP, 'handbook')]) rmSync(d, { recursive: true, force: true });
@@ -32,8 +33,8 @@ function prepare() {
   const pdf = minimalPdf('travel-policy.pdf', ['Travel policy', 'The meal allowance is 42 euros per day.', 'Book trains rather than flights under 500 km.']);
   writeFileSync(join(handbook, pdf.name), pdf.buffer);
   const hearth = join(ROOT, 'target', 'release', 'hearth');
-  if (!existsSync(hearth)) execFileSync('cargo', ['build', '--release'], { cwd: ROOT, stdio: 'inherit' });
-  execFileSync(hearth, ['index', 'build', '--input', handbook, '--out', join(PLAIN, 'site.hix'), '--embedder', EMBEDDER, '--precision', 'q8'], { stdio: 'inherit' });
+  if (!existsSync(hearth)) execFileSync('cargo', ['build', '--release'], { cwd: ROOT, stdio: 'inherit', timeout: 1_200_000 });
+  execFileSync(hearth, ['index', 'build', '--input', handbook, '--out', join(PLAIN, 'site.hix'), '--embedder', EMBEDDER, '--precision', 'q8'], { stdio: 'inherit', timeout: 300_000 });
 }
 
 const env = useServerAndBrowser(null, { mounts: { '/app': APP }, prepare });

@@ -32,7 +32,7 @@ function run(cmd, args) {
 
 function prepare() {
   // The tarball, as `make package` makes it (the wasm packages are built by then: make test runs make wasm).
-  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('bash', ['scripts/package.sh'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
   const tgz = readdirSync(join(ROOT, 'target')).filter((f) => /^hearth-web-.*\.tgz$/.test(f)).sort().pop();
   rmSync(VITE, { recursive: true, force: true });
   mkdirSync(APP, { recursive: true });

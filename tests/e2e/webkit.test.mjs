@@ -67,11 +67,19 @@ async function startXvfb() {
   return { display, stop: () => stopProcess(proc) };
 }
 
+// Ends `proc` and its process group (a driver's MiniBrowser too; spawned `detached`, so the group is its own).
 async function stopProcess(proc) {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const killed = setTimeout(() => proc.kill('SIGKILL'), 5_000); // one that ignores SIGTERM does not hold the suite
+  const signal = (sig) => {
+    try {
+      process.kill(-proc.pid, sig);
+    } catch {
+      proc.kill(sig);
+    }
+  };
+  signal('SIGTERM');
+  const killed = setTimeout(() => signal('SIGKILL'), 5_000); // one that ignores SIGTERM does not hold the suite
   await exited;
   clearTimeout(killed);
 }
@@ -86,7 +94,7 @@ const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
  */
 async function startDriverSession(display, capabilities, sessionTimeoutMs) {
   const port = await freePort();
-  const proc = spawn(DRIVER, [`--port=${port}`], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(DRIVER, [`--port=${port}`], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));
@@ -166,7 +174,7 @@ async function startWebKit(display, capabilities) {
       writeFileSync(join(ARTIFACTS, `${name}.png`), Buffer.from(png, 'base64'));
     },
     async quit() {
-      await call('DELETE', s).catch(() => {});
+      await call('DELETE', s, undefined, 10_000).catch(() => {});
       await stopProcess(proc);
     },
   };
@@ -237,7 +245,7 @@ describe('WebKit (WebKitGTK MiniBrowser) smoke', () => {
     await sleep(300);
     trapChecked = trap.seen.length;
     assert.ok(trap.seen.some((s) => s.includes('example.com')), `the proxy trap sees requests to other hosts (saw ${JSON.stringify(trap.seen)})`);
-  }, { timeout: 240_000 });
+  }, { timeout: 420_000 }); // three driver starts at most (about 50 s each), Xvfb and the first page
 
   after(async () => {
     await wk?.quit();

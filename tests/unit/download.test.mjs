@@ -85,9 +85,9 @@ test('a read that never ends is an error naming where it stalled, not a wait wit
   });
   await assert.rejects(
     (async () => {
-      for await (const _ of byteChunks(stream, { stallMs: 50 }));
+      for await (const _ of byteChunks(stream, { stallMs: 50, url: '/m/model.gguf' }));
     })(),
-    (e) => e.stalled === true && e.message === 'the download stalled: no data for 0.05 s',
+    (e) => e.stalled === true && e.message === 'cannot download /m/model.gguf: the download stalled: no data for 0.05 s',
   );
   assert.ok(cancelled, 'the stalled body is cancelled');
 });
@@ -357,8 +357,10 @@ test('parts: cached as one file under the list of their URLs, read back from the
     bin.getFile = getFile;
     assert.equal(redone.source, 'network');
     assert.deepEqual(redone.sink.result(), whole);
-    assert.deepEqual(warnings, [`The cached copy of ${PARTS[0]} (3 parts) could not be read (the file could not be read); it was removed and the file is downloaded again.`]);
+    assert.deepEqual(warnings, [`The cached copy of ${PARTS[0]} (3 parts) could not be read (the file could not be read); the file is downloaded again.`]);
     assert.equal((await cacheList()).length, 1, 'cached anew');
+    const back = await withFetch(fakeFetch(served), () => download(src, recordingSink().open, ctxOf({ useCache: true })));
+    assert.equal(back.source, 'cache', 'and read from the cache next time');
 
     // The first part alone is another file: not the cached whole.
     const alone = fakeFetch(served);

@@ -16,6 +16,7 @@ test('each engine message maps to its code', () => {
     ['the embedder is not loaded yet', 'no_embedder'],
     ['cannot download /models/x.gguf: HTTP 404', 'network'],
     ["only this site's models can be loaded (https://x.example/m.gguf is on another site): …", 'network'],
+    ['cannot download /models/x.gguf: the download stalled: no data for 120 s', 'network'],
     ['the download stalled: no data for 120 s', 'network'],
     ['x.gguf failed its sha256 check (expected ab, got cd); it was not cached', 'integrity'],
     ['document `big.txt` is 20.5 MB; the limit is 20 MB', 'document_too_large'],
