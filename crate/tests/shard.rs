@@ -1,5 +1,6 @@
 //! A model split by rows across shards (the browser's two-worker mode, here with in-process peers) must give
-//! exactly the whole model's logits, whatever the chunking of the download and the size of the buffers.
+//! exactly the whole model's logits for the same batches, whatever the chunking of the download and the size
+//! of the buffers.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -10,16 +11,20 @@ use hearth::llm::transformer::Scratch;
 use hearth::testutil::{load_split, tiny_gguf, TinySpec};
 use hearth::Model;
 
-/// Prefill of 40 tokens (all logits), then 3 single tokens: every logit bit-equal between `a` and `b`.
-fn same_logits(a: &Model, b: &Model, what: &str) {
+/// Prefill of 40 tokens (all logits) fed to both in batches of `batch` tokens, then 3 single tokens: every
+/// logit bit-equal between `a` and `b`. Both get the same batches: a batch's size decides its matmul path
+/// (f32 GEMM from 16 tokens, int8 dots below), so the same tokens in other batches sum in another order.
+fn same_logits(a: &Model, b: &Model, what: &str, batch: usize) {
     let c = a.config();
     let tokens: Vec<u32> = (0..40).map(|i| 261 + (i * 7) % 17).collect();
     let (mut sa, mut sb) = (Scratch::default(), Scratch::default());
     let (mut ka, mut kb) = (KvCache::new(c, 64), KvCache::new(c, 64));
-    let la = a.transformer.forward(&mut sa, &mut ka, &tokens, true).unwrap().to_vec();
-    let lb = b.transformer.forward(&mut sb, &mut kb, &tokens, true).unwrap().to_vec();
-    assert_eq!(la.len(), lb.len());
-    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: prefill logits differ");
+    for part in tokens.chunks(batch) {
+        let la = a.transformer.forward(&mut sa, &mut ka, part, true).unwrap().to_vec();
+        let lb = b.transformer.forward(&mut sb, &mut kb, part, true).unwrap().to_vec();
+        assert_eq!(la.len(), lb.len());
+        assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: prefill logits differ");
+    }
     for t in [5u32, 270, 130] {
         let la = a.transformer.forward(&mut sa, &mut ka, &[t], false).unwrap().to_vec();
         let lb = b.transformer.forward(&mut sb, &mut kb, &[t], false).unwrap().to_vec();
@@ -43,21 +48,19 @@ fn split_models_equal_the_whole_model() {
         for (count, chunk) in [(2, 1000), (2, 7), (3, 4096)] {
             let split = load_split(&bytes, count, chunk, None).unwrap();
             assert!(split.transformer.weight_bytes() < whole.transformer.weight_bytes());
+            // Batches of 16 (the f32 GEMM path: 16, 16) and a last one of 8 (int8 dots).
             same_logits(
                 &whole,
                 &split,
                 &format!("{} {:?} in {count} shards, {chunk}-byte chunks", spec.arch, spec.weight_type),
+                16,
             );
         }
-        // Buffers for one token only: the 40-token prefill runs in one-token passes, with the same result
-        // (for quantised weights: float ones go through a GEMM in batches, which sums in another order).
-        if spec.weight_type == GgmlType::F32 {
-            continue;
-        }
-        // (All logits of one token must still fit.)
+        // Buffers for one token only: the split model runs the prefill in one-token passes, as the whole one
+        // does when given one token at a time. (All logits of one token must still fit.)
         let (cap_in, cap_out) = split_buffers_for_one_token(&bytes);
         let split = load_split(&bytes, 2, 512, Some((cap_in, cap_out.max(whole.config().n_vocab)))).unwrap();
-        same_logits(&whole, &split, &format!("{} {:?} one-token buffers", spec.arch, spec.weight_type));
+        same_logits(&whole, &split, &format!("{} {:?} one-token buffers", spec.arch, spec.weight_type), 1);
     }
 }
 

@@ -76,9 +76,8 @@ pub struct OutLayout {
 }
 
 /// Quantises the activations (rows of `cols`) for the matmuls that follow. Skipped when rows don't split
-/// into blocks (only float weights allow that) and, in wasm, for batches that [`matmul`] runs as f32 GEMMs.
+/// into blocks (only float weights allow that) and for batches that [`matmul`] runs as f32 GEMMs.
 pub fn quantize(acts: &mut Q8Acts, x: &[f32], cols: usize) {
-    #[cfg(target_arch = "wasm32")]
     if x.len() / cols >= MIN_DEQUANT_BATCH {
         return;
     }
@@ -101,12 +100,15 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
     if w.ty == GgmlType::F32 && nt > 1 && sgemm(bytes, w, x, nt, out, o) {
         return;
     }
-    // In wasm, batches (prefill) go faster as f32 GEMMs over dequantised tiles than as one int8 dot per
-    // (row, token). Natively too (SmolLM2's prefill ran 2.2x faster that way), but a model split across
-    // workers must then compute its peers' rows the same way to stay bit-identical: issue 16.
-    #[cfg(target_arch = "wasm32")]
+    // Batches (prefill, perplexity) go faster as f32 GEMMs over dequantised tiles than as one int8 dot per
+    // (row, token). Each output is the same dot product whichever tile or shard its row falls in, so a split
+    // model stays bit-identical to the whole one given the same batches; a batch under MIN_DEQUANT_BATCH
+    // tokens (decode) takes the int8 path, so the numbers depend on how a prompt is cut into batches.
     if w.ty != GgmlType::F32 && nt >= MIN_DEQUANT_BATCH {
+        #[cfg(target_arch = "wasm32")]
         matmul_dequantized_into(bytes, w, x, out, o);
+        #[cfg(not(target_arch = "wasm32"))]
+        dequantized_split(bytes, w, x, out, o);
         return;
     }
     let held = w.held_rows();
@@ -200,8 +202,7 @@ pub fn matmul_f32_acts(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
     dequantized_split(bytes, w, x, out, o);
 }
 
-/// Tokens from which wasm runs quantised matmuls through [`matmul_dequantized`].
-#[cfg(target_arch = "wasm32")]
+/// Tokens from which quantised matmuls run through [`matmul_dequantized`].
 const MIN_DEQUANT_BATCH: usize = 16;
 
 /// [`matmul_dequantized_into`] with the rows split across the cores (whole tiles each).
