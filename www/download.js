@@ -216,11 +216,11 @@ export async function* byteChunks(stream, { stallMs = NETWORK_STALL_MS, url } = 
   }
   let finished = false;
   try {
+    const stalled = `${url ? `cannot download ${url}: ` : ''}the download stalled: no data for ${stallMs / 1000} s`;
     let buf = new ArrayBuffer(CHUNK);
     for (;;) {
       const read = byob ? reader.read(new Uint8Array(buf, 0, CHUNK)) : reader.read();
-      const stalled = `the download stalled: no data for ${stallMs / 1000} s`;
-      const { done, value } = await within(read, stallMs, url ? `cannot download ${url}: ${stalled}` : stalled);
+      const { done, value } = await within(read, stallMs, stalled);
       if (done) break;
       yield value;
       if (byob) buf = value.buffer; // the read took the buffer over; it comes back with the bytes

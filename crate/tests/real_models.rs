@@ -312,19 +312,19 @@ fn smollm2_split_across_two_shards_gives_identical_logits() {
     let (mut ka, mut kb) = (KvCache::new(c, 256), KvCache::new(c, 256));
     // The prompt in the batches a session uses (the split model's passes are that long at most): a batch's
     // size decides its matmul path (f32 over dequantised tiles, or int8 under 16 tokens).
-    let mut steps: Vec<Vec<u32>> = prompt.chunks(hearth::llm::session::PREFILL_BATCH).map(|c| c.to_vec()).collect();
-    assert!(steps.iter().any(|c| c.len() >= 16), "a batch takes the dequantised path");
-    let total = steps.len() + 4; // the prompt's batches, then four decoded tokens
-    let mut step = 0;
-    while step < total {
-        let toks = steps[step].clone();
-        let la = whole.transformer.forward(&mut sa, &mut ka, &toks, false).unwrap().to_vec();
-        let lb = split.transformer.forward(&mut sb, &mut kb, &toks, false).unwrap();
-        assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "logits differ at step {step}");
-        if step + 1 >= steps.len() {
-            let next = la.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
-            steps.push(vec![next as u32]);
-        }
-        step += 1;
+    let batches = prompt.chunks(hearth::llm::session::PREFILL_BATCH);
+    assert!(batches.clone().any(|c| c.len() >= 16), "a batch takes the dequantised path");
+    let mut step = |toks: &[u32], what: &str| {
+        let la = whole.transformer.forward(&mut sa, &mut ka, toks, false).unwrap().to_vec();
+        let lb = split.transformer.forward(&mut sb, &mut kb, toks, false).unwrap();
+        assert!(la.iter().zip(lb).all(|(x, y)| x.to_bits() == y.to_bits()), "logits differ at {what}");
+        la.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
+    };
+    let mut next = 0;
+    for (i, part) in batches.enumerate() {
+        next = step(part, &format!("prompt batch {i}"));
+    }
+    for i in 0..4 {
+        next = step(&[next], &format!("decoded token {i}"));
     }
 }

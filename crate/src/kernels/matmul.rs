@@ -105,10 +105,7 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
     // model stays bit-identical to the whole one given the same batches; a batch under MIN_DEQUANT_BATCH
     // tokens (decode) takes the int8 path, so the numbers depend on how a prompt is cut into batches.
     if w.ty != GgmlType::F32 && nt >= MIN_DEQUANT_BATCH {
-        #[cfg(target_arch = "wasm32")]
-        matmul_dequantized_into(bytes, w, x, out, o);
-        #[cfg(not(target_arch = "wasm32"))]
-        dequantized_split(bytes, w, x, out, o);
+        dequantized(bytes, w, x, out, o);
         return;
     }
     let held = w.held_rows();
@@ -196,14 +193,20 @@ pub fn matmul_f32_acts(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
     if w.ty == GgmlType::F32 && sgemm(bytes, w, x, nt, out, o) {
         return;
     }
+    dequantized(bytes, w, x, out, o);
+}
+
+/// Tokens from which quantised matmuls run through [`matmul_dequantized`].
+const MIN_DEQUANT_BATCH: usize = 16;
+
+/// The f32 GEMM over dequantised tiles, for [`matmul_into`]'s batches and [`matmul_f32_acts`]: split by rows
+/// across the cores natively; in wasm on this worker alone (a split model's rows are spread over the pool).
+fn dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {
     #[cfg(target_arch = "wasm32")]
     matmul_dequantized_into(bytes, w, x, out, o);
     #[cfg(not(target_arch = "wasm32"))]
     dequantized_split(bytes, w, x, out, o);
 }
-
-/// Tokens from which quantised matmuls run through [`matmul_dequantized`].
-const MIN_DEQUANT_BATCH: usize = 16;
 
 /// [`matmul_dequantized_into`] with the rows split across the cores (whole tiles each).
 #[cfg(not(target_arch = "wasm32"))]
