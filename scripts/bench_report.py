@@ -10,8 +10,14 @@ scale.txt (optional). Every ratio is hearth divided by its peer, of medians. The
 "prefill_vs_native_1t", "peak_mem_ratio"} for the first model: browser ratios against wllama at 1 and 2
 threads (hearth's threads are its row-split worker pool), hearth in Chromium against llama.cpp's native
 llama-bench, and peak_mem_ratio of the renderers' peak resident memory: the larger of the 1- and 2-thread
-ratios (each is also printed, as peak_mem_ratio_1t / _2t on the per-model lines).
+ratios (each is also printed, as peak_mem_ratio_1t / _2t on the per-model lines); then, when the documents
+benchmark ran (rag.jsonl from tests/bench/rag.mjs, ingest-native-<threads>.txt from `hearth index build`),
+ingest_passages_per_s_2t (median passages per second adding the fixed corpus in Chromium at 2 threads, whole
+add: read, chunk, embed, commit and save) and rag_ttft_ms_2t (median time to an answer's first token, over 4
+passages, in Chromium at 2 threads, with the first model).
 """
+
+import re
 
 import json
 import os
@@ -122,6 +128,7 @@ def main():
             summary[m]["cli_decode_vs_native_1t"] = ratio(nat["decode_tokens_per_s"], ref.get("tg"))
             summary[m]["cli_prefill_vs_native_1t"] = ratio(nat["prefill_tokens_per_s"], ref.get("pp"))
 
+    docs = documents(out)
     scale = os.path.join(out, "scale.txt")
     if os.path.exists(scale) and os.path.getsize(scale):
         print()
@@ -131,7 +138,51 @@ def main():
             "prefill_vs_native_1t", "peak_mem_ratio"]
     for m in models:
         print(json.dumps({"model": m, **{k: summary.get(m, {}).get(k) for k in keys + ["peak_mem_ratio_1t", "peak_mem_ratio_2t", "cli_decode_vs_native_1t", "cli_prefill_vs_native_1t"]}}))
-    print(json.dumps({k: summary.get(models[0], {}).get(k) for k in keys}))
+    print(json.dumps({**{k: summary.get(models[0], {}).get(k) for k in keys}, **docs}))
+
+
+def documents(out):
+    """Prints the documents benchmark's tables; returns its JSON keys (empty when it did not run)."""
+    path = os.path.join(out, "rag.jsonl")
+    if not (os.path.exists(path) and os.path.getsize(path)):
+        return {}
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    keys = {}
+    print("\nAdding documents: the first 100 SciFact abstracts as one Markdown document; passages/s over the whole add "
+          "(read, chunk, embed, commit, save), min / median; then the embed phase alone (the worker's own figure, median)\n")
+    print("| runtime | threads | passages | seconds | passages/s | embed phase passages/s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["kind"] != "ingest":
+            continue
+        runs = r["runs"]
+        lo, med = stats(runs, "passages_per_s")
+        secs = statistics.median(x["ms"] for x in runs) / 1000
+        embed = statistics.median(x["embed_passages_per_s"] or 0 for x in runs)
+        print(f"| Chromium (page client) | {r['threads']} | {runs[0]['chunks']} | {secs:.1f} | {lo:.1f} / {med:.1f} | {embed:.1f} |")
+        keys[f"ingest_passages_per_s_{r['threads']}t"] = round(med, 2)
+    for t in (1, 2):
+        f = os.path.join(out, f"ingest-native-{t}.txt")
+        m = re.search(r"(\d+) chunks, .* in ([\d.]+) s", open(f).read()) if os.path.exists(f) else None
+        if m:
+            n, secs = int(m.group(1)), float(m.group(2))
+            print(f"| native CLI (`hearth index build`, q8) | {t} | {n} | {secs:.1f} | {n / secs:.1f} | |")
+            keys[f"native_ingest_passages_per_s_{t}t"] = round(n / secs, 2)
+    for r in rows:
+        if r["kind"] != "rag":
+            continue
+        runs = r["runs"]
+        print(f"\nTime to first token of a cited answer ({r['model']}, {r['threads']} threads, k = {r['k']} passages; "
+              f"one warm-up question, then one timed question per run, each a fresh browser), min / median:\n")
+        print("| first token ms | search ms | evidence ms | prefill ms | prompt tokens (cached) | abstained |")
+        print("|---|---|---|---|---|---|")
+        lo, med = stats(runs, "ttft_ms")
+        med_of = lambda k: statistics.median(x.get(k) or 0 for x in runs)
+        toks = ", ".join(f"{x['prompt_tokens']} ({x['cached_tokens']})" for x in runs)
+        print(f"| {lo:.0f} / {med:.0f} | {med_of('search_ms'):.0f} | {med_of('evidence_ms'):.0f} | {med_of('prefill_ms'):.0f} | "
+              f"{toks} | {sum(x['abstained'] for x in runs)} of {len(runs)} |")
+        keys[f"rag_ttft_ms_{r['threads']}t"] = round(med)
+    return keys
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/pkg" "$STAGE/pkg-relaxed" "$STAGE/vendor/pdfjs"
 # The modules the client and the worker import (nothing of the demo page: app.js, index.html, style.css…).
 MODULES=(client.js client.d.ts widget.js widget.d.ts model-client.js errors.js worker.js download.js library-host.js
-  storage.js formats.js pdf-text.js wasm-package.js wasm-build.js model-host.js shard-pool.js shard-host.js
+  storage.js formats.js pdf-text.js wasm-package.js wasm-build.js model-host.js shard-pool.js shard-host.js embed-pool.js
   shard-worker.js PROTOCOL.md)
 for f in "${MODULES[@]}"; do cp "www/$f" "$STAGE/$f"; done
 for d in pkg pkg-relaxed; do

@@ -339,6 +339,7 @@ async function loadEmbedder(entry) {
       { model: file(weights), config: file('config.json'), tokenizer: file('tokenizer.json') },
       {
         precision: 'q8',
+        threads, // ?threads=N: documents are embedded on N workers too
         onProgress: (p) => {
           state.embedderLoading = p;
           if (!state.loading) showProgress('embedder', p);

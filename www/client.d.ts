@@ -53,6 +53,9 @@ export interface Progress {
   total: number;
   source?: 'network' | 'cache' | 'file';
   name?: string;
+  /** `embed` phase: passages embedded per second so far, and the workers embedding them. */
+  passages_per_s?: number;
+  threads?: number;
 }
 
 export interface LoadOptions {
@@ -122,7 +125,16 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  extra: { cached_tokens: number; prefill_tokens_per_s: number; decode_tokens_per_s: number; stop_reason: string };
+  extra: {
+    cached_tokens: number;
+    prefill_tokens_per_s: number;
+    decode_tokens_per_s: number;
+    stop_reason: string;
+    prefill_ms: number;
+    /** ask only: searching the documents, then picking the evidence sentences (before the prefill). */
+    search_ms?: number;
+    evidence_ms?: number;
+  };
 }
 
 export interface ChatCompletion {
@@ -237,7 +249,7 @@ export declare class Hearth {
   };
   /** Ends the generation in progress and those asked for that have not begun (finish_reason 'abort'). */
   stop(): void;
-  loadEmbedder(options?: { onProgress?: (p: Progress) => void; signal?: AbortSignal }): Promise<unknown>;
+  loadEmbedder(options?: { onProgress?: (p: Progress) => void; signal?: AbortSignal; threads?: number }): Promise<unknown>;
   readonly documents: {
     add(source: File | Blob | string, options?: AddDocumentOptions): Promise<DocumentSummary>;
     remove(id: string): Promise<boolean>;

@@ -41,7 +41,7 @@ const usageOf = (stats) => ({
   prompt_tokens: stats.prompt_tokens,
   completion_tokens: stats.generated_tokens,
   total_tokens: stats.prompt_tokens + stats.generated_tokens,
-  extra: { cached_tokens: stats.cached_tokens, prefill_tokens_per_s: stats.prefill_tokens_per_s, decode_tokens_per_s: stats.decode_tokens_per_s, stop_reason: stats.stop_reason },
+  extra: { cached_tokens: stats.cached_tokens, prefill_tokens_per_s: stats.prefill_tokens_per_s, decode_tokens_per_s: stats.decode_tokens_per_s, stop_reason: stats.stop_reason, prefill_ms: stats.prefill_ms, ...pick(stats, ['search_ms', 'evidence_ms']) },
 });
 
 // An async iterator fed by callbacks: push() items, end(), or fail(error); for await … of it yields them.
@@ -187,10 +187,12 @@ export class Hearth {
     return { model: file(spec.model), config: file(spec.config), tokenizer: file(spec.tokenizer) };
   }
 
-  /** Loads the embedder now (otherwise the first documents, ask, embed or index call does). */
-  loadEmbedder({ onProgress, signal } = {}) {
+  /** Loads the embedder now (otherwise the first documents, ask, embed or index call does). `threads`: workers
+   * embedding a document's passages (default: every core, at most 4; each extra one holds a copy of the embedder). */
+  loadEmbedder(options = {}) {
+    const { onProgress, signal, threads } = checkOptions('loadEmbedder', options, ['onProgress', 'signal', 'threads']);
     if (!this.#embedder) {
-      this.#embedder = wrap(this.#client.loadEmbedder(this.#embedderFiles(), { onProgress, signal }));
+      this.#embedder = wrap(this.#client.loadEmbedder(this.#embedderFiles(), { onProgress, signal, threads }));
       this.#embedder.catch(() => (this.#embedder = null)); // tried again next time
     }
     return this.#embedder;

@@ -78,7 +78,9 @@ export class DocumentsPanel {
     const more = queued > 0 ? ` (${queued} more queued)` : '';
     if (ingest.phase === 'embed' && ingest.total) {
       this.progress.value = ingest.loaded / ingest.total;
-      this.phase.textContent = `${ingest.name}: ${ingest.loaded} of ${ingest.total} passages embedded${more}`;
+      const on = ingest.threads > 1 ? ` on ${ingest.threads} threads` : '';
+      const rate = ingest.passages_per_s ? `, ${ingest.passages_per_s.toFixed(1)} passages/s${on}` : '';
+      this.phase.textContent = `${ingest.name}: ${ingest.loaded} of ${ingest.total} passages embedded${rate}${more}`;
     } else if (ingest.phase === 'chunk' && ingest.total) {
       this.progress.value = ingest.loaded / ingest.total;
       this.phase.textContent = `${ingest.name}: splitting into passages, ${Math.round((100 * ingest.loaded) / ingest.total)}%${more}`;

@@ -10,6 +10,7 @@
 // idle tab searches and lists the new documents too.
 
 import { bufferSink, checkSameSite, download } from './download.js';
+import { EmbedPool } from './embed-pool.js';
 import { formatOf } from './formats.js';
 import { pdfText, preload as preloadPdf } from './pdf-text.js';
 import * as store from './storage.js';
@@ -28,13 +29,17 @@ export class LibraryHost {
   #gen = NONE; // the generation loaded in (or saved from) this Library
   #seen = NONE; // the newest generation number on disk when this tab last looked (under the lock)
   #channel = null;
+  #pool = null; // helper workers embedding some of each document's passages (embed-pool.js), once ready
+  #helpers = 0; // how many to start with the embedder
 
-  // A download sink that pushes the embedder's weights into a wasm EmbedderLoader.
+  // A download sink that pushes the embedder's weights into a wasm EmbedderLoader (and the helpers' copies).
   #weightsSink = (total) => {
     let loader = new this.#wasm.EmbedderLoader(total);
+    this.#pool?.close();
+    this.#pool = this.#helpers > 0 ? new EmbedPool(this.#helpers, total) : null;
     return {
-      push: (chunk) => loader.push(chunk),
-      abort: () => (loader?.free(), (loader = null)),
+      push: (chunk) => (loader.push(chunk), this.#pool?.push(chunk)),
+      abort: () => (loader?.free(), (loader = null), this.#pool?.close(), (this.#pool = null)),
       result: () => loader,
       get bytes() {
         return loader ? loader.loaded() : 0;
@@ -63,7 +68,8 @@ export class LibraryHost {
    * Loads the embedder from its three files (each from the cache or the network), restores the saved index
    * and readies pdf.js. Resolves to the `embedderLoaded` reply's fields.
    */
-  async load({ id, files, precision = 'q8', maxSeqLength = 256, cache = true }, signal) {
+  async load({ id, files, precision = 'q8', maxSeqLength = 256, cache = true, threads = embedThreads() }, signal) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadEmbedder: threads must be a whole number ≥ 1, not ${threads}`);
     if (this.#lib) {
       const { error } = await this.refresh().catch((e) => ({ error: e.message }));
       return { ...this.#info, documents: this.documents(), indexError: error ?? null };
@@ -78,6 +84,7 @@ export class LibraryHost {
     let base = 0;
     const bytes = {};
     const sources = new Set();
+    this.#helpers = threads - 1;
     for (const [part, name] of parts) {
       // The weights stream straight into wasm memory; the two small JSON files are buffered here.
       const sink = part === 'model' ? this.#weightsSink : bufferSink;
@@ -95,8 +102,22 @@ export class LibraryHost {
     }
     this.#post({ type: 'progress', id, what: 'embedder', phase: 'init', loaded: base, total });
     const t0 = performance.now();
+    const config = new TextDecoder().decode(bytes.config);
+    // The helpers build their copies while this worker builds its own. One that fails only costs speed.
+    const pool = this.#pool;
+    this.#pool = null;
+    const poolReady = pool?.finish({ config, tokenizer: bytes.tokenizer, maxSeqLength, precision }).then(
+      () => pool,
+      (e) => (pool.close(), this.#post({ type: 'warning', id, message: `Documents are embedded on one thread: ${e.message}.` }), null),
+    );
     // finish() consumes the loader, even when it throws.
-    this.#lib = bytes.model.finish(new TextDecoder().decode(bytes.config), bytes.tokenizer, maxSeqLength, precision);
+    try {
+      this.#lib = bytes.model.finish(config, bytes.tokenizer, maxSeqLength, precision);
+    } catch (e) {
+      pool?.close();
+      throw e;
+    }
+    this.#pool = (await poolReady) ?? null;
     const initMs = performance.now() - t0;
     const restored = await this.#restore();
     this.#listen();
@@ -107,7 +128,7 @@ export class LibraryHost {
       pdf = false;
       this.#post({ type: 'warning', id, message: `PDF support is unavailable (${e.message}); run scripts/vendor.sh.` });
     }
-    this.#info = { precision, source: sources.has('network') ? 'network' : 'cache', init_ms: Math.round(initMs), pdf };
+    this.#info = { precision, source: sources.has('network') ? 'network' : 'cache', init_ms: Math.round(initMs), pdf, threads: 1 + (this.#pool?.size ?? 0) };
     return { ...this.#info, documents: this.documents(), indexError: restored.error ?? null };
   }
 
@@ -203,6 +224,8 @@ export class LibraryHost {
   close() {
     this.#channel?.close();
     this.#channel = null;
+    this.#pool?.close();
+    this.#pool = null;
   }
 
   /**
@@ -214,7 +237,7 @@ export class LibraryHost {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');
     const kind = format || formatOf(name);
     if (!kind) throw new Error(`${name}: unsupported file type (use .txt, .md, .html or .pdf)`);
-    const progress = (phase, loaded, total) => this.#post({ type: 'progress', id, what: 'document', name, phase, loaded, total });
+    const progress = (phase, loaded, total, extra = {}) => this.#post({ type: 'progress', id, what: 'document', name, phase, loaded, total, ...extra });
     progress('read', 0, 0);
     // Refused from its size, before reading it into memory: text over the library's limit (20 MB, as Rust's
     // MAX_DOCUMENT_BYTES), a PDF over 200 MB.
@@ -243,13 +266,18 @@ export class LibraryHost {
         await nextTask();
         if (cancelled()) throw new Error(`adding ${name} was cancelled`);
       }
+      const t0 = performance.now();
+      const rate = (done) => ({
+        passages_per_s: Math.round((done * 10_000) / Math.max(1, performance.now() - t0)) / 10,
+        threads: 1 + (this.#pool?.size ?? 0), // the workers embedding now
+      });
       for (let done = 0; done < n; ) {
-        progress('embed', done, n);
+        progress('embed', done, n, done ? rate(done) : {});
         await nextTask();
         if (cancelled()) throw new Error(`adding ${name} was cancelled`);
-        done = this.#lib.embedNext(1);
+        done = await this.#embedStep(done, n);
       }
-      progress('embed', n, n);
+      progress('embed', n, n, rate(n));
     } catch (e) {
       this.#lib.cancelDocument();
       throw e;
@@ -268,6 +296,27 @@ export class LibraryHost {
     }
     const documents = this.documents();
     return { document: documents.find((d) => d.id === name), documents, warning };
+  }
+
+  // Embeds the pending document's next passage here and, at the same time, one more per helper; returns how
+  // many are embedded. A helper that fails closes the pool: its passages are embedded here at the next step.
+  async #embedStep(done, n) {
+    const pool = this.#pool;
+    if (!pool || n - done < 2) return this.#lib.embedNext(1);
+    const jobs = [];
+    for (let i = 0; i < pool.size && done + 1 + i < n; i++) jobs.push(pool.embed(i, this.#lib.pendingTexts(done + 1 + i, done + 2 + i)));
+    let got = this.#lib.embedNext(1);
+    let flats;
+    try {
+      flats = await Promise.all(jobs);
+    } catch (e) {
+      if (this.#pool === pool) this.#pool = null;
+      pool.close();
+      this.#post({ type: 'warning', message: `Documents are embedded on one thread from now on: ${e.message}.` });
+      return got;
+    }
+    for (const flat of flats) got = this.#lib.pushVectors(flat);
+    return got;
   }
 
   /** Unit-length embeddings of `texts` (an array of strings). */
@@ -375,6 +424,12 @@ export class LibraryHost {
     this.#channel?.postMessage({ gen: saved.gen });
     return undefined;
   }
+}
+
+/** Threads for embedding documents: every core, at most 4. Helpers need no shared memory, so unlike a model's
+ * threads (shard-pool.js defaultThreads) this does not depend on cross-origin isolation. */
+export function embedThreads() {
+  return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency || 1, 4));
 }
 
 // Lets queued messages (a cancel) run between two steps. A MessageChannel task is not clamped like setTimeout.

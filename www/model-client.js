@@ -167,10 +167,11 @@ export class ModelClient {
 
   /**
    * Loads the embedder (`files`: {model, config, tokenizer}, each {url, sha256?, size?}) and restores the saved
-   * index. Resolves to {precision, source, init_ms, pdf, documents, indexError}.
+   * index. `threads`: workers embedding a document's passages (default: every core, at most 4). Resolves to
+   * {precision, source, init_ms, pdf, threads, documents, indexError}.
    */
-  loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, onProgress, signal } = {}) {
-    const msg = { type: 'loadEmbedder', files, precision, maxSeqLength };
+  loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, threads, onProgress, signal } = {}) {
+    const msg = { type: 'loadEmbedder', files, precision, maxSeqLength, ...(threads === undefined ? {} : { threads }) };
     return this.#request(msg, { progress: onProgress, signal }, (m) => {
       this.#lastEmbedder = msg; // restored after a crash, with the index saved by then
       const { type, id, ...rest } = m;
@@ -335,7 +336,7 @@ export class ModelClient {
     if (!p) return;
     switch (msg.type) {
       case 'progress':
-        return p.on.progress?.({ phase: msg.phase, loaded: msg.loaded, total: msg.total, source: msg.source, name: msg.name });
+        return p.on.progress?.({ phase: msg.phase, loaded: msg.loaded, total: msg.total, source: msg.source, name: msg.name, ...(msg.phase === 'embed' && msg.passages_per_s !== undefined ? { passages_per_s: msg.passages_per_s, threads: msg.threads } : {}) });
       case 'token':
         return p.on.token?.(msg.text);
       case 'sources':

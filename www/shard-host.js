@@ -4,10 +4,16 @@
 // 'taken', bytes, buffer} (bytes's buffer handed back, for the next chunk);
 // {type: 'finish'} → {type: 'ready', weightBytes}; {type: 'serve', sab, slot, workers, inputFloats,
 // outputFloats} → serves until terminated. A failure before serving replies {type: 'error', message}.
+//
+// The same worker can instead hold a whole copy of the embedder, to embed some of a document's passages while
+// the library's worker embeds others (embed-pool.js): {type: 'embedderInit', totalBytes, module};
+// {type: 'embedderChunk', bytes}; {type: 'embedderFinish', config, tokenizer, maxSeqLength, precision} →
+// {type: 'embedderReady'}; {type: 'embed', texts} → {type: 'vectors', flat} (a Float32Array, vector after vector).
 import { CTRL_INTS, SEQ, DONE, STATUS, OUT_LEN, JOB_LEN, INPUT_LEN, JOB, waitUntil } from './shard-pool.js';
 
 let loader = null;
 let shard = null;
+let embedder = null; // an EmbedderLoader, then the Library whose embedder this worker runs
 let failed = null;
 let queue = Promise.resolve();
 
@@ -44,6 +50,20 @@ async function handle(msg) {
       return self.postMessage({ type: 'ready', weightBytes: shard.weightBytes() });
     case 'serve':
       return serve(msg);
+    case 'embedderInit': {
+      const wasm = await loadWasm(msg.module);
+      embedder = new wasm.EmbedderLoader(msg.totalBytes);
+      return;
+    }
+    case 'embedderChunk':
+      return embedder.push(msg.bytes);
+    case 'embedderFinish':
+      embedder = embedder.finish(msg.config, msg.tokenizer, msg.maxSeqLength, msg.precision); // consumes the loader
+      return self.postMessage({ type: 'embedderReady' });
+    case 'embed': {
+      const flat = embedder.embedFlat(msg.texts);
+      return self.postMessage({ type: 'vectors', flat }, [flat.buffer]);
+    }
     default:
       throw new Error(`unknown message ${msg.type}`);
   }

@@ -393,14 +393,18 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
   const turns = (Array.isArray(history) ? history : []).map(promptTurn);
   // A follow-up ("And who is it named after?") is searched with the earlier question it points back at.
   const { query, context } = wasm.followUpQuery(question, turns);
+  const t0 = performance.now();
   const passagesFound = library.isEmpty ? [] : library.passages(query, k, scope);
+  const t1 = performance.now();
   const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence, context) : [];
+  // Where an answer's first token waits (with stats.prefill_ms): searching, then picking the evidence.
+  const timings = { search_ms: Math.round(t1 - t0), evidence_ms: Math.round(performance.now() - t1) };
   const found = nEvidence > 0 && passagesFound.length ? evidence.map(evidencePassage) : passagesFound;
   if (passagesFound.length && nEvidence > 0 && !(evidence[0]?.score >= minEvidence)) {
     const text = defaults.not_found;
     post({ type: 'sources', id, passages: found, prompt_tokens: 0, abstained: true, query });
     post({ type: 'token', id, text });
-    const stats = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0, stop_reason: 'not_found' };
+    const stats = { prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, prefill_ms: 0, decode_ms: 0, prefill_tokens_per_s: 0, decode_tokens_per_s: 0, stop_reason: 'not_found', ...timings };
     post({ type: 'done', id, text, stats, segments: [{ text, citations: [] }], passages: found, abstained: true, query });
     return;
   }
@@ -417,6 +421,7 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
       post({ type: 'sources', id, passages, prompt_tokens, query });
     },
     (text) => ({ segments: [...wasm.citeAnswer(text, passages)], passages, query }),
+    timings,
   );
 }
 
@@ -430,7 +435,7 @@ const evidencePassage = (e) => ({ doc_id: e.doc_id, title: e.title, text: e.text
 // Prefills (begin), then streams one token per task until the end, the token limit, a stop or a cancel
 // (`run.signal`: then it ends with `aborted`). A `stop` received while it was still queued (`run.stopped()`)
 // ends it before the prefill, as `cancelled`.
-async function generate(id, run, begin, extra) {
+async function generate(id, run, begin, extra, timings = {}) {
   if (!model) throw new Error('no model is loaded');
   if (run.stopped()) return cancelledBeforeStart(id, extra?.('') ?? {});
   generating = true;
@@ -448,7 +453,7 @@ async function generate(id, run, begin, extra) {
         post({ type: 'token', id, text: piece });
       }
     }
-    const stats = model.stats();
+    const stats = { ...model.stats(), ...timings };
     measurePrefill(stats);
     if (run.signal.aborted) throw abortedError('the generation');
     post({ type: 'done', id, text, stats, ...extra?.(text) });

@@ -85,9 +85,13 @@ test('a trap shows the panic message; the engine restarts with the model, the em
   assert.deepEqual(weightRequests(after), [], 'the model and the embedder came back from the browser cache');
   assert.deepEqual(await documentNames(page), [FACT_DOC.name], 'the Documents list still shows the document');
 
-  // The crashed worker and its pool are gone: as many workers as before, not more.
-  await page.waitForTimeout(500);
-  const workersAfter = workerNames(page);
+  // The crashed worker and its pools (the model's, the embedder's) are gone: as many workers as before, not
+  // more. Ending a worker with nested workers can take a moment to show, so it is given 5 s.
+  let workersAfter = workerNames(page);
+  for (let waited = 0; waited < 5_000 && workersAfter.join() !== workersBefore.join(); waited += 250) {
+    await page.waitForTimeout(250);
+    workersAfter = workerNames(page);
+  }
   console.log(`# workers after: ${workersAfter.join(', ')}`);
   assert.deepEqual(workersAfter, workersBefore);
 

@@ -41,10 +41,12 @@ test('2 threads when cross-origin isolated, and the same greedy answer as 1 thre
   const two = await greedyAnswer('threads-1-two', env.server.url);
   assert.deepEqual(two.isolated, { coi: true, sab: true }, 'the page is cross-origin isolated, with SharedArrayBuffer');
   assert.match(two.info, / · 2 threads$/);
-  assert.equal(requestsFor(two.requests, '/shard-worker.js').length, 1, 'one pool worker (shard-worker.js) was started');
+  // Two pool workers (shard-worker.js): the model's, and the embedder's helper (embed-pool.js).
+  assert.equal(requestsFor(two.requests, '/shard-worker.js').length, 2, 'two pool workers were started');
   assert.equal(wasmFetches(two.requests), 1, 'the wasm is fetched once: the pool worker gets the compiled module');
   // The pool worker gets the model's bytes from worker.js: the GGUF is fetched once.
   assert.equal(two.requests.filter((r) => /\.gguf(\?|$)/.test(r.url)).length, 1, 'the model is downloaded once');
+  assert.equal(two.requests.filter((r) => /\.safetensors(\?|$)/.test(r.url)).length, 1, 'the embedder is downloaded once');
   assert.ok(two.answer.generatedTokens > 0 && two.answer.text.length > 0);
   assert.ok(promptTokens(two.answer) > 32, `a prompt of ${promptTokens(two.answer)} tokens: more than one prefill batch`);
   assert.deepEqual(two.errors, [], 'no console errors (2 threads)');
@@ -140,4 +142,65 @@ test('a pool worker that fails while the model loads gives a clear error, not a 
   } finally {
     await context.close();
   }
+});
+
+// A document of many passages (about 20 of the page's 200-token chunks), each sentence different.
+const LONG_DOC = Array.from({ length: 160 }, (_, i) => `Item ${i}: the lighthouse keeper logged ${i * 7 % 13} ships and ${i % 5} storms on day ${i}.`).join(' ');
+
+/** In a fresh context of the app's origin, the client with `threads` embedding workers adds LONG_DOC; returns
+ * {threads, chunks, digest of the exported index, progress of the embed phase, glue requests}. */
+async function embedWith(threads, prepare) {
+  const context = await env.browser.newContext();
+  const glue = [];
+  context.on('request', (r) => r.url().endsWith('/hearth.js') && glue.push(r.url()));
+  // An empty page of the app's origin, cross-origin isolated like it, to run the client in.
+  await context.route('**/blank.html', (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>', headers: { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } }),
+  );
+  await prepare?.(context);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${env.server.url}/blank.html`);
+    const r = await page.evaluate(
+      async ({ threads, text }) => {
+        const { createHearth } = await import('/client.js');
+        const ai = await createHearth({ baseUrl: `${location.origin}/` });
+        const loaded = await ai.loadEmbedder({ threads });
+        const progress = [];
+        const doc = await ai.documents.add(text, { title: 'log.md', onProgress: (p) => p.phase === 'embed' && progress.push(p) });
+        const bytes = await ai.index.export();
+        const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+        return { threads: loaded.threads, chunks: doc.chunks, digest: [...hash].map((b) => b.toString(16).padStart(2, '0')).join(''), progress };
+      },
+      { threads, text: LONG_DOC },
+    );
+    return { ...r, glue };
+  } finally {
+    await context.close();
+  }
+}
+
+test('documents embed on 2 workers into the same index as on 1; a helper that cannot start leaves 1', { timeout: 300_000 }, async () => {
+  const one = await embedWith(1);
+  const two = await embedWith(2);
+  console.log(`# 1 worker: ${one.chunks} passages, last progress ${JSON.stringify(one.progress.at(-1))}`);
+  console.log(`# 2 workers: ${two.chunks} passages, last progress ${JSON.stringify(two.progress.at(-1))}`);
+  assert.ok(one.chunks >= 8, `${one.chunks} passages: enough to share`);
+  assert.equal(one.threads, 1);
+  assert.equal(two.threads, 2, 'the helper started');
+  assert.ok(one.progress.every((p) => p.threads === undefined || p.threads === 1));
+  assert.ok(two.progress.some((p) => p.threads === 2), 'passages were embedded on 2 workers');
+  assert.ok(two.progress.at(-1).passages_per_s > 0, 'the progress says how fast');
+  assert.equal(two.digest, one.digest, 'the same index, byte for byte');
+
+  // The helper's wasm glue fails to load (the first two glue requests are worker.js's: both builds' glue):
+  // the helper cannot start, and the library embeds alone, into the same index.
+  let seen = 0;
+  const failHelper = (context) => context.route('**/hearth.js', (route) => (++seen === 3 ? route.abort('failed') : route.fallback()));
+  const failed = await embedWith(2, failHelper);
+  console.log(`# helper failed: threads ${failed.threads}, glue requests ${seen}`);
+  assert.ok(seen >= 3, 'the helper asked for the glue');
+  assert.equal(failed.threads, 1, 'one worker when the helper cannot start');
+  assert.ok(failed.progress.every((p) => p.threads === undefined || p.threads === 1));
+  assert.equal(failed.digest, one.digest, 'the same index again');
 });

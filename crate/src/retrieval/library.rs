@@ -230,6 +230,39 @@ impl Library {
         Ok((p.vectors.len(), p.spans.len()))
     }
 
+    /// The texts of the pending document's chunks `from..to` (clamped to its chunks), for embedding elsewhere
+    /// (the page's other workers) and handing the vectors back with [`Library::push_vectors`].
+    pub fn pending_texts(&self, from: usize, to: usize) -> Result<Vec<&str>> {
+        let p = self.pending.as_ref().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        if p.chunking.is_some() {
+            return Err(Error::Invalid("the document is still being chunked".into()));
+        }
+        let to = to.min(p.spans.len());
+        Ok(p.spans[from.min(to)..to].iter().map(|s| &p.text[s.start..s.end]).collect())
+    }
+
+    /// Takes the embeddings of the pending document's next chunks, made elsewhere from [`Library::pending_texts`]
+    /// (`flat`: one vector after another); returns (embedded, total). Checked whole before anything is kept.
+    pub fn push_vectors(&mut self, flat: &[f32]) -> Result<(usize, usize)> {
+        let dim = self.embedder.dim();
+        let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+        if p.chunking.is_some() {
+            return Err(Error::Invalid("the document is still being chunked".into()));
+        }
+        let left = p.spans.len() - p.vectors.len();
+        if !flat.len().is_multiple_of(dim) || flat.len() / dim > left {
+            return Err(Error::Invalid(format!(
+                "{} floats are not whole {dim}-d vectors for at most the {left} chunks left",
+                flat.len()
+            )));
+        }
+        if flat.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Invalid("a vector holds a value that is not finite".into()));
+        }
+        p.vectors.extend(flat.chunks_exact(dim).map(<[f32]>::to_vec));
+        Ok((p.vectors.len(), p.spans.len()))
+    }
+
     /// Adds the fully embedded pending document to the index (replacing one with the same id).
     pub fn commit_document(&mut self) -> Result<()> {
         let p = self.pending.take().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
@@ -359,6 +392,31 @@ mod tests {
         assert!(r.index.document("p").unwrap().text[hits[0].start..hits[0].end].contains("lost phone"));
         let hits = r.search("lost phone", &SearchOptions::default()).unwrap();
         assert!(!hits.is_empty());
+    }
+
+    #[test]
+    fn vectors_made_elsewhere_index_as_the_library_own() {
+        let text = "Travel expenses need approval. Meal allowance per day is 500 eur. Report a lost phone.";
+        let mut own = retriever();
+        own.add_document("p", "Policy", text, Format::Text, vec![]).unwrap();
+        // Another embedder (the page's other worker) embeds chunks 1.. while this one embeds chunk 0.
+        let (mut r, other) = (retriever(), retriever());
+        r.begin_document("p", "Policy", text, Format::Text, vec![]).unwrap();
+        let n = r.chunk_pending(usize::MAX).unwrap().unwrap();
+        assert!(n >= 2, "{n} chunks");
+        let texts: Vec<String> = r.pending_texts(1, usize::MAX).unwrap().into_iter().map(String::from).collect();
+        assert_eq!(texts.len(), n - 1);
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let flat: Vec<f32> = other.embedder.embed(&refs).unwrap().concat();
+        assert_eq!(r.embed_pending(1).unwrap(), (1, n));
+        // Wrong sizes and non-finite values are refused and keep nothing.
+        let dim = r.embedder.dim();
+        for bad in [&flat[..dim - 1], &[flat.as_slice(), &flat[..dim]].concat()[..], &vec![f32::NAN; dim][..]] {
+            assert!(r.push_vectors(bad).is_err());
+        }
+        assert_eq!(r.push_vectors(&flat).unwrap(), (n, n));
+        r.commit_document().unwrap();
+        assert_eq!(r.index.to_bytes(), own.index.to_bytes(), "the same index as embedding it all here");
     }
 
     #[test]

@@ -129,6 +129,30 @@ impl Library {
         Ok(self.inner.embed_pending(max_chunks).map_err(js_err)?.0)
     }
 
+    /// The texts of the document's chunks `from..to`, to embed in another worker (see `pushVectors`).
+    #[wasm_bindgen(js_name = pendingTexts)]
+    pub fn pending_texts(&self, from: usize, to: usize) -> Result<Vec<String>, JsError> {
+        Ok(self.inner.pending_texts(from, to).map_err(js_err)?.into_iter().map(String::from).collect())
+    }
+
+    /// Takes the next chunks' embeddings made in another worker (one vector after another); returns the
+    /// number embedded so far.
+    #[wasm_bindgen(js_name = pushVectors)]
+    pub fn push_vectors(&mut self, flat: &[f32]) -> Result<usize, JsError> {
+        Ok(self.inner.push_vectors(flat).map_err(js_err)?.0)
+    }
+
+    /// Unit-length embeddings of `texts`, one vector after another (for `pushVectors` in another worker).
+    #[wasm_bindgen(js_name = embedFlat)]
+    pub fn embed_flat(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Result<Vec<f32>, JsError> {
+        let texts: Vec<String> = from_js(texts, "texts")?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.inner.embedder.embed(&refs).map_err(js_err)?.concat())
+    }
+
     /// Adds the embedded document to the index (replacing one with the same id).
     #[wasm_bindgen(js_name = commitDocument)]
     pub fn commit_document(&mut self) -> Result<(), JsError> {

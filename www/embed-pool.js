@@ -1,0 +1,85 @@
+// More cores for adding documents, without a threaded wasm build: `threads - 1` helper workers (pool workers of
+// the same build, shard-worker.js) each hold a whole copy of the embedder, streamed to them as the library's
+// worker downloads it. While the library embeds one passage of a document, each helper embeds the next ones;
+// the library takes their vectors in order (Library.pushVectors). The helpers are an optimisation only: if
+// one fails, the pool is closed and the library embeds everything itself.
+
+import { compiledFamily, compiledModule } from './wasm-build.js';
+
+const READY_TIMEOUT_MS = 30_000; // building the embedder from its weights (well under a second here)
+const EMBED_TIMEOUT_MS = 60_000; // one request: a few passages, well under a second each
+
+export class EmbedPool {
+  #workers = [];
+  #waiting = []; // per worker: the callbacks of its requests, answered in order
+  #failure = null;
+
+  /** Starts `helpers` workers for an embedder of `totalBytes` bytes (model.safetensors). */
+  constructor(helpers, totalBytes) {
+    for (let i = 0; i < helpers; i++) {
+      const w = compiledFamily.shardWorker();
+      const waiting = [];
+      const fail = (message) => this.#fail(new Error(`an embedding helper failed: ${message}`));
+      w.onmessage = ({ data }) => {
+        if (data.type === 'error') return fail(data.message);
+        waiting.shift()?.resolve(data);
+      };
+      w.onerror = (e) => (e.preventDefault?.(), fail(e.message || 'it could not start'));
+      w.postMessage({ type: 'embedderInit', totalBytes, module: compiledModule });
+      this.#workers.push(w);
+      this.#waiting.push(waiting);
+    }
+  }
+
+  get size() {
+    return this.#workers.length;
+  }
+
+  get failure() {
+    return this.#failure;
+  }
+
+  /** Sends each helper a copy of the next bytes of the weights. */
+  push(chunk) {
+    if (this.#failure) return;
+    for (const w of this.#workers) {
+      const bytes = chunk.slice();
+      w.postMessage({ type: 'embedderChunk', bytes }, [bytes.buffer]);
+    }
+  }
+
+  /** Builds the helpers' embedders from the other two files; resolves when all are ready. */
+  async finish({ config, tokenizer, maxSeqLength, precision }) {
+    const msg = { type: 'embedderFinish', config, tokenizer, maxSeqLength, precision };
+    await Promise.all(this.#workers.map((_, i) => this.#request(i, msg, READY_TIMEOUT_MS)));
+  }
+
+  /** Unit-length embeddings of `texts` made by helper `i`: a Float32Array, vector after vector. */
+  async embed(i, texts) {
+    return (await this.#request(i, { type: 'embed', texts }, EMBED_TIMEOUT_MS)).flat;
+  }
+
+  close() {
+    this.#fail(new Error('the embedding helpers were closed'));
+  }
+
+  // A request to helper `i`; a helper silent for `timeoutMs` fails the pool (a hung helper must not hang the
+  // library: it goes on alone).
+  #request(i, msg, timeoutMs) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.#fail(new Error(`an embedding helper did not answer in ${timeoutMs / 1000} s`)), timeoutMs);
+      const done = (f) => (v) => (clearTimeout(timer), f(v));
+      this.#waiting[i].push({ resolve: done(resolve), reject: done(reject) });
+      this.#workers[i].postMessage(msg);
+    });
+  }
+
+  // Ends every helper and fails what they were asked.
+  #fail(error) {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const w of this.#workers) w.terminate();
+    for (const waiting of this.#waiting) for (const p of waiting.splice(0)) p.reject(error);
+  }
+}
