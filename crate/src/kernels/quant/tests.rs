@@ -73,3 +73,76 @@ fn f16_to_f32_is_exact_for_every_finite_value() {
         }
     }
 }
+
+/// The K-quant layouts element by element, as ggml defines them (and as dequantize_row computed them before its
+/// loops were written to vectorise): the fast loops must give the same floats, bit for bit.
+#[test]
+fn k_quant_q4_1_and_q5_rows_dequantize_as_the_element_by_element_definition() {
+    use super::kernels::{q6k_quad, scale_min_k4};
+    let mut rng = Rng::new(11);
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
+        for _ in 0..20 {
+            let n = 512;
+            let row = super::tests_support::random_row(ty, n, &mut rng);
+            let mut want = vec![0f32; n];
+            match ty {
+                GgmlType::Q4_K => {
+                    for (blk, o) in row.chunks_exact(144).zip(want.chunks_exact_mut(256)) {
+                        let (d, dmin, scales, qs) = (f16_at(blk, 0), f16_at(blk, 2), &blk[4..16], &blk[16..144]);
+                        for j in 0..4 {
+                            let ((sc1, m1), (sc2, m2)) = (scale_min_k4(2 * j, scales), scale_min_k4(2 * j + 1, scales));
+                            for l in 0..32 {
+                                let q = qs[32 * j + l];
+                                o[64 * j + l] = d * sc1 as f32 * (q & 0xF) as f32 - dmin * m1 as f32;
+                                o[64 * j + 32 + l] = d * sc2 as f32 * (q >> 4) as f32 - dmin * m2 as f32;
+                            }
+                        }
+                    }
+                }
+                GgmlType::Q6_K => {
+                    for (blk, o) in row.chunks_exact(210).zip(want.chunks_exact_mut(256)) {
+                        let d = f16_at(blk, 208);
+                        for n in 0..2 {
+                            let (ql, qh, sc) = (&blk[64 * n..], &blk[128 + 32 * n..], &blk[192 + 8 * n..]);
+                            for l in 0..32 {
+                                for (k, &qk) in q6k_quad(ql, qh, l).iter().enumerate() {
+                                    o[128 * n + 32 * k + l] = d * (sc[l / 16 + 2 * k] as i8) as f32 * qk as f32;
+                                }
+                            }
+                        }
+                    }
+                }
+                GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                    let (bb, hoff) = if ty == GgmlType::Q5_0 { (22, 2) } else { (24, 4) };
+                    for (blk, o) in row.chunks_exact(bb).zip(want.chunks_exact_mut(32)) {
+                        let (d, m) = (f16_at(blk, 0), if ty == GgmlType::Q5_1 { f16_at(blk, 2) } else { 0.0 });
+                        let qh = u32::from_le_bytes(blk[hoff..hoff + 4].try_into().unwrap());
+                        for j in 0..16 {
+                            let q = blk[hoff + 4 + j];
+                            let x0 = ((q & 0xF) as u32 | (((qh >> j) << 4) & 0x10)) as i32;
+                            let x1 = ((q >> 4) as u32 | ((qh >> (j + 12)) & 0x10)) as i32;
+                            if ty == GgmlType::Q5_0 {
+                                (o[j], o[j + 16]) = ((x0 - 16) as f32 * d, (x1 - 16) as f32 * d);
+                            } else {
+                                (o[j], o[j + 16]) = (x0 as f32 * d + m, x1 as f32 * d + m);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    for (blk, o) in row.chunks_exact(20).zip(want.chunks_exact_mut(32)) {
+                        let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+                        for j in 0..16 {
+                            o[j] = (blk[4 + j] & 0xF) as f32 * d + m;
+                            o[j + 16] = (blk[4 + j] >> 4) as f32 * d + m;
+                        }
+                    }
+                }
+            }
+            let mut got = vec![0f32; n];
+            dequantize_row(ty, &row, &mut got);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{}", ty.name());
+        }
+    }
+}
