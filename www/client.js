@@ -188,8 +188,9 @@ export class Hearth {
   }
 
   /** Loads the embedder now (otherwise the first documents, ask, embed or index call does). `threads`: workers
-   * embedding a document's passages (default: every core, at most 4; each extra one holds a copy of the embedder). */
-  loadEmbedder(options = {}) {
+   * embedding a document's passages (default 2 where there are 2 cores or more; at most 4; each extra one holds its
+   * own copy of the embedder: about its file's size plus 24 MB of memory). */
+  async loadEmbedder(options = {}) {
     const { onProgress, signal, threads } = checkOptions('loadEmbedder', options, ['onProgress', 'signal', 'threads']);
     if (!this.#embedder) {
       this.#embedder = wrap(this.#client.loadEmbedder(this.#embedderFiles(), { onProgress, signal, threads }));

@@ -7,7 +7,8 @@
 import { compiledFamily, compiledModule } from './wasm-build.js';
 
 const READY_TIMEOUT_MS = 30_000; // building the embedder from its weights (well under a second here)
-const EMBED_TIMEOUT_MS = 60_000; // one request: a few passages, well under a second each
+// One request: a passage, well under a second; a stalled helper holds up cancelling a document this long.
+const EMBED_TIMEOUT_MS = 15_000;
 
 export class EmbedPool {
   #workers = [];
@@ -16,6 +17,15 @@ export class EmbedPool {
 
   /** Starts `helpers` workers for an embedder of `totalBytes` bytes (model.safetensors). */
   constructor(helpers, totalBytes) {
+    try {
+      this.#start(helpers, totalBytes);
+    } catch (e) {
+      this.#fail(e); // ends those already started
+      throw e;
+    }
+  }
+
+  #start(helpers, totalBytes) {
     for (let i = 0; i < helpers; i++) {
       const w = compiledFamily.shardWorker();
       const waiting = [];
@@ -39,7 +49,8 @@ export class EmbedPool {
     return this.#failure;
   }
 
-  /** Sends each helper a copy of the next bytes of the weights. */
+  /** Sends each helper a copy of the next bytes of the weights (the helper's queue holds them until its wasm is
+   * ready: at most the file's size, which the helper holds anyway). */
   push(chunk) {
     if (this.#failure) return;
     for (const w of this.#workers) {

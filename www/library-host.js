@@ -36,7 +36,12 @@ export class LibraryHost {
   #weightsSink = (total) => {
     let loader = new this.#wasm.EmbedderLoader(total);
     this.#pool?.close();
-    this.#pool = this.#helpers > 0 ? new EmbedPool(this.#helpers, total) : null;
+    this.#pool = null;
+    try {
+      if (this.#helpers > 0) this.#pool = new EmbedPool(this.#helpers, total);
+    } catch (e) {
+      this.#post({ type: 'warning', message: `Documents are embedded on one thread: ${e.message}.` });
+    }
     return {
       push: (chunk) => (loader.push(chunk), this.#pool?.push(chunk)),
       abort: () => (loader?.free(), (loader = null), this.#pool?.close(), (this.#pool = null)),
@@ -69,11 +74,12 @@ export class LibraryHost {
    * and readies pdf.js. Resolves to the `embedderLoaded` reply's fields.
    */
   async load({ id, files, precision = 'q8', maxSeqLength = 256, cache = true, threads = embedThreads() }, signal) {
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadEmbedder: threads must be a whole number ≥ 1, not ${threads}`);
     if (this.#lib) {
       const { error } = await this.refresh().catch((e) => ({ error: e.message }));
       return { ...this.#info, documents: this.documents(), indexError: error ?? null };
     }
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadEmbedder: threads must be a whole number ≥ 1, not ${threads}`);
+    threads = Math.min(threads, MAX_EMBED_THREADS);
     const parts = [
       ['config', 'config.json'],
       ['tokenizer', 'tokenizer.json'],
@@ -106,14 +112,20 @@ export class LibraryHost {
     // The helpers build their copies while this worker builds its own. One that fails only costs speed.
     const pool = this.#pool;
     this.#pool = null;
+    let failed = false; // this worker's own build: then the helpers' fate is not news
     const poolReady = pool?.finish({ config, tokenizer: bytes.tokenizer, maxSeqLength, precision }).then(
       () => pool,
-      (e) => (pool.close(), this.#post({ type: 'warning', id, message: `Documents are embedded on one thread: ${e.message}.` }), null),
+      (e) => {
+        pool.close();
+        if (!failed) this.#post({ type: 'warning', id, message: `Documents are embedded on one thread: ${e.message}.` });
+        return null;
+      },
     );
     // finish() consumes the loader, even when it throws.
     try {
       this.#lib = bytes.model.finish(config, bytes.tokenizer, maxSeqLength, precision);
     } catch (e) {
+      failed = true;
       pool?.close();
       throw e;
     }
@@ -275,7 +287,7 @@ export class LibraryHost {
         progress('embed', done, n, done ? rate(done) : {});
         await nextTask();
         if (cancelled()) throw new Error(`adding ${name} was cancelled`);
-        done = await this.#embedStep(done, n);
+        done = await this.#embedStep(done, n, id);
       }
       progress('embed', n, n, rate(n));
     } catch (e) {
@@ -300,23 +312,24 @@ export class LibraryHost {
 
   // Embeds the pending document's next passage here and, at the same time, one more per helper; returns how
   // many are embedded. A helper that fails closes the pool: its passages are embedded here at the next step.
-  async #embedStep(done, n) {
+  async #embedStep(done, n, id) {
     const pool = this.#pool;
     if (!pool || n - done < 2) return this.#lib.embedNext(1);
     const jobs = [];
-    for (let i = 0; i < pool.size && done + 1 + i < n; i++) jobs.push(pool.embed(i, this.#lib.pendingTexts(done + 1 + i, done + 2 + i)));
-    let got = this.#lib.embedNext(1);
-    let flats;
     try {
-      flats = await Promise.all(jobs);
+      for (let i = 0; i < pool.size && done + 1 + i < n; i++) jobs.push(pool.embed(i, this.#lib.pendingTexts(done + 1 + i, done + 2 + i)));
+      let got = this.#lib.embedNext(1);
+      // Pushed in order; each push is checked whole, so a bad one keeps the count of those before it.
+      for (const flat of await Promise.all(jobs)) got = this.#lib.pushVectors(flat);
+      return got;
     } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e; // a trap: the worker is done for (worker.js)
+      jobs.forEach((j) => j.catch(() => {})); // those not awaited end with the pool
       if (this.#pool === pool) this.#pool = null;
       pool.close();
-      this.#post({ type: 'warning', message: `Documents are embedded on one thread from now on: ${e.message}.` });
-      return got;
+      this.#post({ type: 'warning', id, message: `Documents are embedded on one thread from now on: ${e.message}.` });
+      return this.#lib.embedNext(1); // the next passage here (and the count, whatever was pushed)
     }
-    for (const flat of flats) got = this.#lib.pushVectors(flat);
-    return got;
   }
 
   /** Unit-length embeddings of `texts` (an array of strings). */
@@ -426,10 +439,14 @@ export class LibraryHost {
   }
 }
 
-/** Threads for embedding documents: every core, at most 4. Helpers need no shared memory, so unlike a model's
- * threads (shard-pool.js defaultThreads) this does not depend on cross-origin isolation. */
+/** Most workers embedding documents: each helper holds its own copy of the embedder (its file's size + 24 MB). */
+const MAX_EMBED_THREADS = 4;
+
+/** Default workers for embedding documents: 2 where there are 2 cores or more (each helper costs about 70 MB
+ * with the f16 file, 115 MB with the f32 one; more can be asked for). Helpers need no shared memory, so unlike a model's threads (shard-pool.js
+ * defaultThreads) this does not depend on cross-origin isolation. */
 export function embedThreads() {
-  return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency || 1, 4));
+  return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency || 1, 2));
 }
 
 // Lets queued messages (a cancel) run between two steps. A MessageChannel task is not clamped like setTimeout.

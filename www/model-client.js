@@ -167,7 +167,7 @@ export class ModelClient {
 
   /**
    * Loads the embedder (`files`: {model, config, tokenizer}, each {url, sha256?, size?}) and restores the saved
-   * index. `threads`: workers embedding a document's passages (default: every core, at most 4). Resolves to
+   * index. `threads`: workers embedding a document's passages (default 2 where there are 2 cores or more). Resolves to
    * {precision, source, init_ms, pdf, threads, documents, indexError}.
    */
   loadEmbedder(files, { precision = 'q8', maxSeqLength = 256, threads, onProgress, signal } = {}) {

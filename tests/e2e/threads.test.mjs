@@ -148,11 +148,9 @@ test('a pool worker that fails while the model loads gives a clear error, not a 
 const LONG_DOC = Array.from({ length: 160 }, (_, i) => `Item ${i}: the lighthouse keeper logged ${i * 7 % 13} ships and ${i % 5} storms on day ${i}.`).join(' ');
 
 /** In a fresh context of the app's origin, the client with `threads` embedding workers adds LONG_DOC; returns
- * {threads, chunks, digest of the exported index, progress of the embed phase, glue requests}. */
+ * {threads, chunks, digest of the exported index, progress of the embed phase}. */
 async function embedWith(threads, prepare) {
   const context = await env.browser.newContext();
-  const glue = [];
-  context.on('request', (r) => r.url().endsWith('/hearth.js') && glue.push(r.url()));
   // An empty page of the app's origin, cross-origin isolated like it, to run the client in.
   await context.route('**/blank.html', (route) =>
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>', headers: { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } }),
@@ -174,7 +172,7 @@ async function embedWith(threads, prepare) {
       },
       { threads, text: LONG_DOC },
     );
-    return { ...r, glue };
+    return r;
   } finally {
     await context.close();
   }

@@ -64,7 +64,8 @@ pub fn dequantize_row(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                         // every weight once per batch).
                         let q: &[u8; 16] = blk[4..20].try_into().unwrap();
                         let (lo, hi) = o.split_at_mut(16);
-                        let (lo, hi): (&mut [f32; 16], &mut [f32; 16]) = (lo.try_into().unwrap(), hi.try_into().unwrap());
+                        let (lo, hi): (&mut [f32; 16], &mut [f32; 16]) =
+                            (lo.try_into().unwrap(), hi.try_into().unwrap());
                         for j in 0..16 {
                             lo[j] = (q[j] & 0xF) as f32 * d + m;
                             hi[j] = (q[j] >> 4) as f32 * d + m;
@@ -77,9 +78,11 @@ pub fn dequantize_row(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                         // Value e's fifth bit is bit e of qh. Testing it against a table of masks, not shifting
                         // by the index, and fixed-size views let these loops vectorise (Gemma 3's and Qwen2's
                         // Q4_K_M files are mostly Q5_0: this was a third of their prefill).
-                        let five = |nibble: u8, e: usize| (nibble as u32 | if qh & BIT[e] != 0 { 0x10 } else { 0 }) as i32;
+                        let five =
+                            |nibble: u8, e: usize| (nibble as u32 | if qh & BIT[e] != 0 { 0x10 } else { 0 }) as i32;
                         let (lo, hi) = o.split_at_mut(16);
-                        let (lo, hi): (&mut [f32; 16], &mut [f32; 16]) = (lo.try_into().unwrap(), hi.try_into().unwrap());
+                        let (lo, hi): (&mut [f32; 16], &mut [f32; 16]) =
+                            (lo.try_into().unwrap(), hi.try_into().unwrap());
                         if ty == Q5_0 {
                             for j in 0..16 {
                                 lo[j] = (five(qs[j] & 0xF, j) - 16) as f32 * d;
@@ -116,7 +119,8 @@ pub fn dequantize_row(ty: GgmlType, row: &[u8], out: &mut [f32]) {
                         // As below without the fifth bits, on fixed-size views so that it vectorises.
                         let q: &[u8; 32] = qs[32 * j..32 * j + 32].try_into().unwrap();
                         let (lo, hi) = o[64 * j..64 * j + 64].split_at_mut(32);
-                        let (lo, hi): (&mut [f32; 32], &mut [f32; 32]) = (lo.try_into().unwrap(), hi.try_into().unwrap());
+                        let (lo, hi): (&mut [f32; 32], &mut [f32; 32]) =
+                            (lo.try_into().unwrap(), hi.try_into().unwrap());
                         for l in 0..32 {
                             lo[l] = d1 * (q[l] & 0xF) as f32 - m1;
                             hi[l] = d2 * (q[l] >> 4) as f32 - m2;
