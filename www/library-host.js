@@ -30,22 +30,21 @@ export class LibraryHost {
   #seen = NONE; // the newest generation number on disk when this tab last looked (under the lock)
   #channel = null;
   #pool = null; // helper workers embedding some of each document's passages (embed-pool.js), once ready
-  #helpers = 0; // how many to start with the embedder
 
-  // A download sink that pushes the embedder's weights into a wasm EmbedderLoader (and the helpers' copies).
-  #weightsSink = (total) => {
+  // A download sink that pushes the embedder's weights into a wasm EmbedderLoader and to `helpers` new helper
+  // workers (an EmbedPool, if they could be started). Its result is {loader, pool}.
+  #weightsSink(total, helpers) {
     let loader = new this.#wasm.EmbedderLoader(total);
-    this.#pool?.close();
-    this.#pool = null;
+    let pool = null;
     try {
-      if (this.#helpers > 0) this.#pool = new EmbedPool(this.#helpers, total);
+      if (helpers > 0) pool = new EmbedPool(helpers, total);
     } catch (e) {
       this.#post({ type: 'warning', message: `Documents are embedded on one thread: ${e.message}.` });
     }
     return {
-      push: (chunk) => (loader.push(chunk), this.#pool?.push(chunk)),
-      abort: () => (loader?.free(), (loader = null), this.#pool?.close(), (this.#pool = null)),
-      result: () => loader,
+      push: (chunk) => (loader.push(chunk), pool?.push(chunk)),
+      abort: () => (loader?.free(), (loader = null), pool?.close()),
+      result: () => ({ loader, pool }),
       get bytes() {
         return loader ? loader.loaded() : 0;
       },
@@ -90,10 +89,9 @@ export class LibraryHost {
     let base = 0;
     const bytes = {};
     const sources = new Set();
-    this.#helpers = threads - 1;
     for (const [part, name] of parts) {
       // The weights stream straight into wasm memory; the two small JSON files are buffered here.
-      const sink = part === 'model' ? this.#weightsSink : bufferSink;
+      const sink = part === 'model' ? (total) => this.#weightsSink(total, threads - 1) : bufferSink;
       const got = await download({ ...files[part], label: `the embedder's ${files[part].url.split('/').pop() || name}` }, sink, {
         wasm: this.#wasm,
         signal,
@@ -110,8 +108,7 @@ export class LibraryHost {
     const t0 = performance.now();
     const config = new TextDecoder().decode(bytes.config);
     // The helpers build their copies while this worker builds its own. One that fails only costs speed.
-    const pool = this.#pool;
-    this.#pool = null;
+    const { loader, pool } = bytes.model;
     let failed = false; // this worker's own build: then the helpers' fate is not news
     const poolReady = pool?.finish({ config, tokenizer: bytes.tokenizer, maxSeqLength, precision }).then(
       () => pool,
@@ -123,7 +120,7 @@ export class LibraryHost {
     );
     // finish() consumes the loader, even when it throws.
     try {
-      this.#lib = bytes.model.finish(config, bytes.tokenizer, maxSeqLength, precision);
+      this.#lib = loader.finish(config, bytes.tokenizer, maxSeqLength, precision);
     } catch (e) {
       failed = true;
       pool?.close();
@@ -443,8 +440,8 @@ export class LibraryHost {
 const MAX_EMBED_THREADS = 4;
 
 /** Default workers for embedding documents: 2 where there are 2 cores or more (each helper costs about 70 MB
- * with the f16 file, 115 MB with the f32 one; more can be asked for). Helpers need no shared memory, so unlike a model's threads (shard-pool.js
- * defaultThreads) this does not depend on cross-origin isolation. */
+ * with the f16 file, 115 MB with the f32 one; more can be asked for). Helpers need no shared memory, so unlike
+ * a model's threads (shard-pool.js defaultThreads) this does not depend on cross-origin isolation. */
 export function embedThreads() {
   return Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency || 1, 2));
 }

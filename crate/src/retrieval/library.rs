@@ -4,6 +4,8 @@
 //! same way. A document enters the index only when it is complete, so a half-finished ingest never leaves a
 //! partial document behind.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::retrieval::chunker::{chunk, ChunkSpec, Chunking, Span};
 use crate::retrieval::embedder::Embedder;
@@ -59,7 +61,21 @@ struct Pending {
     vectors: Vec<Vec<f32>>,
 }
 
+/// The pending document once it is chunked (what embedding it needs), shared or mutable.
+fn chunked<P: std::ops::Deref<Target = Pending>>(p: Option<P>) -> Result<P> {
+    let p = p.ok_or_else(|| Error::Invalid("no document is being added".into()))?;
+    if p.chunking.is_some() {
+        return Err(Error::Invalid("the document is still being chunked".into()));
+    }
+    Ok(p)
+}
+
 impl Pending {
+    /// The texts of chunks `range`.
+    fn texts(&self, range: Range<usize>) -> Vec<&str> {
+        self.spans[range].iter().map(|s| &self.text[s.start..s.end]).collect()
+    }
+
     /// The embedded document, as the index takes it.
     fn into_document(self) -> NewDocument {
         NewDocument {
@@ -218,14 +234,10 @@ impl Library {
 
     /// Embeds up to `max_chunks` more chunks of the pending document; returns (embedded, total).
     pub fn embed_pending(&mut self, max_chunks: usize) -> Result<(usize, usize)> {
-        let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
-        if p.chunking.is_some() {
-            return Err(Error::Invalid("the document is still being chunked".into()));
-        }
+        let p = chunked(self.pending.as_mut())?;
         let done = p.vectors.len();
         let end = (done + max_chunks.max(1)).min(p.spans.len());
-        let texts: Vec<&str> = p.spans[done..end].iter().map(|s| &p.text[s.start..s.end]).collect();
-        let v = self.embedder.embed(&texts)?;
+        let v = self.embedder.embed(&p.texts(done..end))?;
         p.vectors.extend(v);
         Ok((p.vectors.len(), p.spans.len()))
     }
@@ -233,22 +245,16 @@ impl Library {
     /// The texts of the pending document's chunks `from..to` (clamped to its chunks), for embedding elsewhere
     /// (the page's other workers) and handing the vectors back with [`Library::push_vectors`].
     pub fn pending_texts(&self, from: usize, to: usize) -> Result<Vec<&str>> {
-        let p = self.pending.as_ref().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
-        if p.chunking.is_some() {
-            return Err(Error::Invalid("the document is still being chunked".into()));
-        }
+        let p = chunked(self.pending.as_ref())?;
         let to = to.min(p.spans.len());
-        Ok(p.spans[from.min(to)..to].iter().map(|s| &p.text[s.start..s.end]).collect())
+        Ok(p.texts(from.min(to)..to))
     }
 
     /// Takes the embeddings of the pending document's next chunks, made elsewhere from [`Library::pending_texts`]
     /// (`flat`: one vector after another); returns (embedded, total). Checked whole before anything is kept.
     pub fn push_vectors(&mut self, flat: &[f32]) -> Result<(usize, usize)> {
         let dim = self.embedder.dim();
-        let p = self.pending.as_mut().ok_or_else(|| Error::Invalid("no document is being added".into()))?;
-        if p.chunking.is_some() {
-            return Err(Error::Invalid("the document is still being chunked".into()));
-        }
+        let p = chunked(self.pending.as_mut())?;
         let left = p.spans.len() - p.vectors.len();
         if !flat.len().is_multiple_of(dim) || flat.len() / dim > left {
             return Err(Error::Invalid(format!(

@@ -88,9 +88,7 @@ impl Library {
     /// Unit-length embeddings of `texts`.
     #[wasm_bindgen(unchecked_return_type = "number[][]")]
     pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Result<JsValue, JsError> {
-        let texts: Vec<String> = from_js(texts, "texts")?;
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        to_js(&self.inner.embedder.embed(&refs).map_err(js_err)?)
+        to_js(&self.embed_texts(texts)?)
     }
 
     /// Reads a document (format "text", "markdown" or "html", or from the file name when empty); returns the
@@ -148,9 +146,7 @@ impl Library {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
     ) -> Result<Vec<f32>, JsError> {
-        let texts: Vec<String> = from_js(texts, "texts")?;
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(self.inner.embedder.embed(&refs).map_err(js_err)?.concat())
+        Ok(self.embed_texts(texts)?.concat())
     }
 
     /// Adds the embedded document to the index (replacing one with the same id).
@@ -262,6 +258,15 @@ impl Library {
 /// The answer's sentences with the passages (1-based, of those given to `beginRag`) each cites:
 /// `[{text, citations}]`. Markers the model wrote are moved out of the text; unmarked sentences are
 /// attributed by word overlap.
+impl Library {
+    /// The embeddings of `texts` (a JS string[]), for `embed` and `embedFlat`.
+    fn embed_texts(&self, texts: JsValue) -> Result<Vec<Vec<f32>>, JsError> {
+        let texts: Vec<String> = from_js(texts, "texts")?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        self.inner.embedder.embed(&refs).map_err(js_err)
+    }
+}
+
 #[wasm_bindgen(js_name = citeAnswer, unchecked_return_type = "Segment[]")]
 pub fn cite_answer(
     answer: &str,
