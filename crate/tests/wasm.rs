@@ -97,6 +97,11 @@ fn regrouped_kernels_equal_the_file_layout_kernels_to_the_bit() {
 }
 
 #[wasm_bindgen_test]
+fn integer_gemm_matches_a_float64_product_and_its_portable_kernel() {
+    hearth::kernels::quant::tests_support::check_int_gemm(29);
+}
+
+#[wasm_bindgen_test]
 fn simd128_gemm_matches_a_float64_product() {
     check_gemm_against_reference(13);
 }

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use crate::kernels::gemm_int;
 use crate::kernels::quant::{vec_dot, GgmlType, Q8Acts};
 
 /// A weight matrix: `rows` rows of `cols` elements of type `ty`. The rows `first..first + held` are stored
@@ -78,7 +79,7 @@ pub struct OutLayout {
 /// Quantises the activations (rows of `cols`) for the matmuls that follow. Skipped when rows don't split
 /// into blocks (only float weights allow that) and for batches that [`matmul`] runs as f32 GEMMs.
 pub fn quantize(acts: &mut Q8Acts, x: &[f32], cols: usize) {
-    if x.len() / cols >= MIN_DEQUANT_BATCH {
+    if x.len() / cols >= MIN_DEQUANT_BATCH && !gemm_int::enabled() {
         return;
     }
     if cols.is_multiple_of(32) {
@@ -105,7 +106,13 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
     // model stays bit-identical to the whole one given the same batches; a batch under MIN_DEQUANT_BATCH
     // tokens (decode) takes the int8 path, so the numbers depend on how a prompt is cut into batches.
     if w.ty != GgmlType::F32 && nt >= MIN_DEQUANT_BATCH {
-        dequantized(bytes, w, x, out, o);
+        // With relaxed SIMD or AVX2, integer GEMMs on the quantised activations do the same work in fewer
+        // instructions; they too compute each output the same whatever tile or shard its row falls in.
+        if gemm_int::takes(w.ty) && acts.len() >= nt * w.cols {
+            integer(bytes, w, acts, nt, out, o);
+        } else {
+            dequantized(bytes, w, x, out, o);
+        }
         return;
     }
     let held = w.held_rows();
@@ -196,8 +203,10 @@ pub fn matmul_f32_acts(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
     dequantized(bytes, w, x, out, o);
 }
 
-/// Tokens from which quantised matmuls run through [`matmul_dequantized`].
+/// Tokens from which quantised matmuls run as GEMMs ([`gemm_int`] or [`matmul_dequantized`]).
 const MIN_DEQUANT_BATCH: usize = 16;
+
+
 
 /// The f32 GEMM over dequantised tiles, for [`matmul_into`]'s batches and [`matmul_f32_acts`]: split by rows
 /// across the cores natively; in wasm on this worker alone (a split model's rows are spread over the pool).
@@ -211,13 +220,27 @@ fn dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayou
 /// [`matmul_dequantized_into`] with the rows split across the cores (whole tiles each).
 #[cfg(not(target_arch = "wasm32"))]
 fn dequantized_split(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {
+    let nt = x.len() / w.cols;
+    split_rows(w, nt, DEQUANT_TILE, out, o, |sub, buf, so| matmul_dequantized_into(bytes, sub, x, buf, so));
+}
+
+/// Runs `f` on parts of `w`'s held rows (multiples of `tile` rows) on every core, each into a buffer laid
+/// out as `f`'s [`OutLayout`] says, and gathers them into `out`. On one thread, `f` runs on all of `w`.
+#[cfg(not(target_arch = "wasm32"))]
+fn split_rows(
+    w: &Weight,
+    nt: usize,
+    tile: usize,
+    out: &mut [f32],
+    o: OutLayout,
+    f: impl Fn(&Weight, &mut [f32], OutLayout) + Sync,
+) {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
     if threads <= 1 {
-        return matmul_dequantized_into(bytes, w, x, out, o);
+        return f(w, out, o);
     }
-    let nt = x.len() / w.cols;
-    let per = w.held.div_ceil(threads).next_multiple_of(DEQUANT_TILE);
+    let per = w.held.div_ceil(threads).next_multiple_of(tile);
     let parts: Vec<(usize, Vec<f32>)> = (0..threads)
         .into_par_iter()
         .filter_map(|p| {
@@ -229,13 +252,21 @@ fn dequantized_split(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: Ou
             let sub =
                 Weight { offset: w.offset + (r0 - w.first) * w.row_bytes(), first: r0, held: r1 - r0, ..w.clone() };
             let mut buf = vec![0f32; nt * (r1 - r0)];
-            matmul_dequantized_into(bytes, &sub, x, &mut buf, OutLayout { stride: r1 - r0, first: r0 });
+            f(&sub, &mut buf, OutLayout { stride: r1 - r0, first: r0 });
             Some((r0, buf))
         })
         .collect();
     for (r0, buf) in parts {
         scatter_rows(&buf, nt, r0, out, o);
     }
+}
+
+/// [`gemm_int::matmul`], split by rows across the cores natively.
+fn integer(bytes: &[u8], w: &Weight, acts: &Q8Acts, nt: usize, out: &mut [f32], o: OutLayout) {
+    #[cfg(target_arch = "wasm32")]
+    gemm_int::matmul(bytes, w, acts, nt, out, o);
+    #[cfg(not(target_arch = "wasm32"))]
+    split_rows(w, nt, gemm_int::LANES, out, o, |sub, buf, so| gemm_int::matmul(bytes, sub, acts, nt, buf, so));
 }
 
 /// Rows of a quantised matrix dequantised at a time by [`matmul_dequantized`].

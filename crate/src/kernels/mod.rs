@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod fastmath;
+pub mod gemm_int;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod gemm_simd128;
 pub mod matmul;

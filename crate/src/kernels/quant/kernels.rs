@@ -15,7 +15,7 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 }
 
 /// `BIT[e] = 1 << e`: the masks of a Q5 block's fifth bits.
-const BIT: [u32; 32] = {
+pub(super) const BIT: [u32; 32] = {
     let mut b = [0u32; 32];
     let mut e = 0;
     while e < 32 {

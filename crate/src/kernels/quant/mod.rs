@@ -9,6 +9,7 @@
 mod avx2;
 mod kernels;
 pub mod regroup;
+pub mod unpack;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 

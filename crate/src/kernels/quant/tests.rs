@@ -21,6 +21,11 @@ fn regrouped_rows_match_the_file_layout() {
 }
 
 #[test]
+fn integer_gemm_matches_a_float64_product_and_its_portable_kernel() {
+    super::tests_support::check_int_gemm(23);
+}
+
+#[test]
 fn gemm_paths_match_a_float64_product() {
     check_gemm_against_reference(3);
 }

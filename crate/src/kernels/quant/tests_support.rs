@@ -209,3 +209,88 @@ pub fn check_regrouped_rows_match_file_layout(seed: u64) {
         }
     }
 }
+
+/// A row of `n` elements of `ty` whose every quant is the largest (all bits set) with sane scales: with
+/// ±127 activations it fills the integer GEMM's 16-bit partial sums closest to overflowing.
+pub fn max_quant_row(ty: GgmlType, n: usize) -> Vec<u8> {
+    if let Some(base) = regrouped_from(ty) {
+        let mut row = max_quant_row(base, n);
+        regroup_row(base, &mut row);
+        return row;
+    }
+    let mut row = vec![0xFFu8; ty.row_bytes(n)];
+    let scale = half::f16::from_f32(0.01).to_bits().to_le_bytes();
+    let fields: &[usize] = match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q6_K => &[208],
+        _ => &[0, 2],
+    };
+    for blk in row.chunks_exact_mut(ty.block_bytes()) {
+        for &f in fields {
+            blk[f..f + 2].copy_from_slice(&scale);
+        }
+    }
+    row
+}
+
+/// Checks the integer GEMM ([`crate::kernels::gemm_int::matmul`], whatever kernel this build has) for every
+/// type it takes: against a float64 product of the dequantised weights and activations, and to the bit
+/// against its portable kernel. Odd row and token counts leave partial groups and token blocks; one matrix is
+/// a shard (rows 5.. of 13) writing into a wider output. Used natively and in wasm.
+pub fn check_int_gemm(seed: u64) {
+    use crate::kernels::gemm_int::{matmul, matmul_portable};
+    use crate::kernels::matmul::{OutLayout, Weight};
+    let mut rng = Rng::new(seed);
+    let types = [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q4_1x4,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ];
+    for ty in types {
+        let cols = 512;
+        let rows = 13;
+        let mut bytes = Vec::new();
+        for r in 0..rows {
+            bytes.extend(if r == 2 { max_quant_row(ty, cols) } else { random_row(ty, cols, &mut rng) });
+        }
+        for (nt, saturated) in [(7, false), (5, true), (16, false)] {
+            let x: Vec<f32> = (0..nt * cols)
+                .map(|i| match saturated {
+                    // Whole tokens of +127 (and of -127): every product of a row the same sign.
+                    true => [1.0, -1.0][i / cols % 2],
+                    false => rng.next_f32() * 2.0 - 1.0,
+                })
+                .collect();
+            let mut acts = Q8Acts::default();
+            acts.quantize_from(&x);
+            for (first, held) in [(0, rows), (5, rows - 5)] {
+                let w = Weight { first, held, ..Weight::new(ty, rows, cols, first * ty.row_bytes(cols)) };
+                let o = OutLayout { stride: rows + 3, first: 0 };
+                let mut got = vec![f32::NAN; nt * o.stride];
+                let mut portable = got.clone();
+                matmul(&bytes, &w, &acts, nt, &mut got, o);
+                matmul_portable(&bytes, &w, &acts, nt, &mut portable, o);
+                for t in 0..nt {
+                    let xq: Vec<f32> = (0..cols).map(|i| acts.d[(t * cols + i) / 32] * acts.qs[t * cols + i] as f32).collect();
+                    for r in first..rows {
+                        let mut wr = vec![0f32; cols];
+                        dequantize_row(ty, &bytes[r * ty.row_bytes(cols)..(r + 1) * ty.row_bytes(cols)], &mut wr);
+                        let want: f64 = wr.iter().zip(&xq).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        let scale: f64 = wr.iter().zip(&xq).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+                        let (g, p) = (got[t * o.stride + r], portable[t * o.stride + r]);
+                        let what = format!("{} row {r} token {t} (rows {first}.., saturated {saturated})", ty.name());
+                        assert!((g as f64 - want).abs() <= 1e-4 * scale + 1e-6, "{what}: got {g}, want {want}");
+                        assert_eq!(g.to_bits(), p.to_bits(), "{what}: SIMD {g} and portable {p} differ");
+                    }
+                    // Outputs outside the held rows are left alone.
+                    assert!(got[t * o.stride..t * o.stride + first].iter().all(|v| v.is_nan()), "{}", ty.name());
+                    assert!(got[t * o.stride + rows..(t + 1) * o.stride].iter().all(|v| v.is_nan()), "{}", ty.name());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Integer GEMM for batches (prefill, perplexity) through quantised weights: `out[t][r] = W[r] · x[t]` from
+//! the batch's 8-bit activations ([`Q8Acts`]) and the weights unpacked to small unsigned integers
+//! ([`crate::kernels::quant::unpack`]). Four rows are interleaved four elements at a time, so one 16-byte
+//! load of weights against four activation bytes repeated is one relaxed dot product (`pmaddubsw` on x86)
+//! that advances four rows at once; sixteen multiply-adds per instruction where the f32 GEMM does four.
+//! Each block's integer sums are scaled once per row and token: `d_w·d_a·Σ q·a + m_w·(d_a·Σ a)`.
+//!
+//! The wasm kernel needs relaxed SIMD; elsewhere the portable kernel below computes the same f32 operations
+//! in the same order (tests compare them to the bit), and the f32 GEMM over dequantised tiles is used.
+
+use crate::kernels::matmul::{OutLayout, Weight};
+use crate::kernels::quant::unpack::{block_len, max_quant, unpack_row};
+use crate::kernels::quant::{GgmlType, Q8Acts};
+
+/// Rows interleaved in a group: the lanes of the kernel's accumulators.
+pub const LANES: usize = 4;
+/// Groups unpacked at a time: each token block passes over them while they are in cache.
+const TILE_GROUPS: usize = 8;
+/// Tokens per kernel call: 4 × (f32 + i32 + i16 accumulators) stay within V8's 16 vector registers.
+const TOKENS: usize = 4;
+
+/// Whether this build (and CPU) has an integer GEMM kernel: relaxed SIMD in wasm, AVX2 natively.
+pub fn enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let native = std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let native = false;
+    native || cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
+}
+
+/// Whether batches through `ty` run as integer GEMMs.
+pub fn takes(ty: GgmlType) -> bool {
+    enabled() && block_len(ty).is_some()
+}
+
+/// A batch's activations per block of `len` elements: the scale and the scaled block sum.
+#[derive(Default)]
+pub struct BlockActs {
+    ad: Vec<f32>,
+    sa: Vec<f32>,
+}
+
+impl BlockActs {
+    /// For `nt` token rows of `cols` quantised in blocks of 32 in `acts`, per block of `len` (32 or 16).
+    pub fn fill(&mut self, acts: &Q8Acts, nt: usize, cols: usize, len: usize) {
+        let nbl = cols / len;
+        self.ad.resize(nt * nbl, 0.0);
+        self.sa.resize(nt * nbl, 0.0);
+        for (i, q) in acts.qs[..nt * cols].chunks_exact(len).enumerate() {
+            let d = acts.d[i * len / 32];
+            self.ad[i] = d;
+            self.sa[i] = d * q.iter().map(|&v| v as i32).sum::<i32>() as f32;
+        }
+    }
+}
+
+/// `LANES` rows unpacked and interleaved: quants `q[16 s + 4 i + k]` = element `4 s + k` of row `i`; per
+/// block `b`, the rows' scales `d[4 b + i]` and offsets `m[4 b + i]`. Missing rows are zeros.
+#[derive(Default)]
+pub struct Group {
+    q: Vec<u8>,
+    d: Vec<f32>,
+    m: Vec<f32>,
+    rows: usize,
+}
+
+/// Row-sized scratch for unpacking one row before it is interleaved.
+#[derive(Default)]
+struct RowScratch {
+    q: Vec<u8>,
+    d: Vec<f32>,
+    m: Vec<f32>,
+}
+
+impl Group {
+    fn fill(&mut self, bytes: &[u8], w: &Weight, r0: usize, rows: usize, len: usize, tmp: &mut RowScratch) {
+        let (cols, nbl) = (w.cols, w.cols / len);
+        self.q.clear();
+        self.q.resize(LANES * cols, 0);
+        self.d.clear();
+        self.d.resize(LANES * nbl, 0.0);
+        self.m.clear();
+        self.m.resize(LANES * nbl, 0.0);
+        self.rows = rows;
+        tmp.q.resize(cols, 0);
+        tmp.d.resize(nbl, 0.0);
+        tmp.m.resize(nbl, 0.0);
+        for i in 0..rows {
+            unpack_row(w.ty, w.row(bytes, r0 + i), &mut tmp.q, &mut tmp.d, &mut tmp.m);
+            for (s, four) in tmp.q.chunks_exact(4).enumerate() {
+                self.q[16 * s + 4 * i..16 * s + 4 * i + 4].copy_from_slice(four);
+            }
+            for b in 0..nbl {
+                self.d[LANES * b + i] = tmp.d[b];
+                self.m[LANES * b + i] = tmp.m[b];
+            }
+        }
+    }
+}
+
+/// Reused buffers: allocating them per matmul showed in profiles of the f32 path.
+#[derive(Default)]
+struct Bufs {
+    groups: Vec<Group>,
+    acts: BlockActs,
+    tmp: RowScratch,
+}
+
+/// [`crate::kernels::matmul::matmul_into`] for a batch of `nt` tokens through `w`, whose type [`takes`]
+/// (or any type with an unpacked form, for the portable kernel). `acts` holds the batch quantised.
+pub fn matmul(bytes: &[u8], w: &Weight, acts: &Q8Acts, nt: usize, out: &mut [f32], o: OutLayout) {
+    thread_local! {
+        static BUFS: std::cell::RefCell<Bufs> = std::cell::RefCell::new(Bufs::default());
+    }
+    BUFS.with(|b| matmul_with(bytes, w, acts, nt, out, o, &mut b.borrow_mut(), group_sums))
+}
+
+/// [`matmul`] on the portable kernel whatever the build: what tests compare the SIMD kernel with.
+pub fn matmul_portable(bytes: &[u8], w: &Weight, acts: &Q8Acts, nt: usize, out: &mut [f32], o: OutLayout) {
+    matmul_with(bytes, w, acts, nt, out, o, &mut Bufs::default(), portable_group_sums)
+}
+
+/// A kernel: a group's outputs for up to [`TOKENS`] tokens (see [`group_sums`]).
+type Sums = fn(GgmlType, &Group, &[i8], &[f32], &[f32], usize, usize, usize) -> [[f32; LANES]; TOKENS];
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_with(
+    bytes: &[u8],
+    w: &Weight,
+    acts: &Q8Acts,
+    nt: usize,
+    out: &mut [f32],
+    o: OutLayout,
+    bufs: &mut Bufs,
+    sums: Sums,
+) {
+    let len = block_len(w.ty).expect("the integer GEMM was given a type it has no unpacked form of");
+    let Bufs { groups, acts: ba, tmp } = bufs;
+    ba.fill(acts, nt, w.cols, len);
+    if groups.len() < TILE_GROUPS {
+        groups.resize_with(TILE_GROUPS, Group::default);
+    }
+    let held = w.held_rows();
+    let tile_rows = TILE_GROUPS * LANES;
+    for r0 in held.clone().step_by(tile_rows) {
+        let n = (held.end - r0).min(tile_rows);
+        let ng = n.div_ceil(LANES);
+        for (g, group) in groups.iter_mut().take(ng).enumerate() {
+            let gr = r0 + g * LANES;
+            group.fill(bytes, w, gr, (held.end - gr).min(LANES), len, tmp);
+        }
+        for t0 in (0..nt).step_by(TOKENS) {
+            let tb = (nt - t0).min(TOKENS);
+            for (g, group) in groups.iter().take(ng).enumerate() {
+                let nbl = w.cols / len;
+                let (a, blocks) = (&acts.qs[t0 * w.cols..(t0 + tb) * w.cols], t0 * nbl..(t0 + tb) * nbl);
+                let res = sums(w.ty, group, a, &ba.ad[blocks.clone()], &ba.sa[blocks], w.cols, len, tb);
+                for (t, lanes) in res.iter().take(tb).enumerate() {
+                    let at = (t0 + t) * o.stride + r0 + g * LANES - o.first;
+                    out[at..at + group.rows].copy_from_slice(&lanes[..group.rows]);
+                }
+            }
+        }
+    }
+}
+
+/// The group's `LANES` outputs for `tb ≤ TOKENS` tokens (the rest of the array is unused): their
+/// activations `a` (rows of `cols`), and per block of `len` their scales `ad` and scaled sums `sa`.
+#[allow(clippy::too_many_arguments)]
+fn group_sums(
+    ty: GgmlType,
+    g: &Group,
+    a: &[i8],
+    ad: &[f32],
+    sa: &[f32],
+    cols: usize,
+    len: usize,
+    tb: usize,
+) -> [[f32; LANES]; TOKENS] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        // SAFETY: `a` holds tb rows of cols, `ad`/`sa` tb rows of nbl, the group cols × LANES quants and
+        // nbl × LANES scales and offsets, which is all the kernel reads.
+        return unsafe { relaxed::group_sums(ty, g, a, ad, sa, cols, len, tb) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: as above, and the CPU has AVX2.
+        return unsafe { avx2::group_sums(ty, g, a, ad, sa, cols, len, tb) };
+    }
+    #[allow(unreachable_code)]
+    portable_group_sums(ty, g, a, ad, sa, cols, len, tb)
+}
+
+/// Which kernel instance serves a block of `len` elements of `ty` for `tb` tokens: (steps per block, steps
+/// per flush, tokens).
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
+fn shape(ty: GgmlType, len: usize, tb: usize) -> (usize, usize, usize) {
+    (len / 4, steps_per_flush(ty), tb)
+}
+
+/// What a SIMD kernel reads: the group's quants, scales and offsets; the tokens' activations, scales and
+/// scaled sums.
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
+struct Ptrs {
+    q: *const u8,
+    d: *const f32,
+    m: *const f32,
+    a: *const i8,
+    ad: *const f32,
+    sa: *const f32,
+}
+
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
+impl Ptrs {
+    fn new(g: &Group, a: &[i8], ad: &[f32], sa: &[f32]) -> Ptrs {
+        Ptrs { q: g.q.as_ptr(), d: g.d.as_ptr(), m: g.m.as_ptr(), a: a.as_ptr(), ad: ad.as_ptr(), sa: sa.as_ptr() }
+    }
+}
+
+/// Calls the instance of a SIMD module's `kernel::<tokens, steps per block, steps per flush>` for a shape.
+macro_rules! dispatch {
+    ($kernel:ident, $shape:expr, $p:expr, $nbl:expr, $cols:expr) => {
+        match $shape {
+            (8, 8, 4) => $kernel::<4, 8, 8>($p, $nbl, $cols),
+            (8, 8, 3) => $kernel::<3, 8, 8>($p, $nbl, $cols),
+            (8, 8, 2) => $kernel::<2, 8, 8>($p, $nbl, $cols),
+            (8, 8, _) => $kernel::<1, 8, 8>($p, $nbl, $cols),
+            (8, 4, 4) => $kernel::<4, 8, 4>($p, $nbl, $cols),
+            (8, 4, 3) => $kernel::<3, 8, 4>($p, $nbl, $cols),
+            (8, 4, 2) => $kernel::<2, 8, 4>($p, $nbl, $cols),
+            (8, 4, _) => $kernel::<1, 8, 4>($p, $nbl, $cols),
+            (4, 2, 4) => $kernel::<4, 4, 2>($p, $nbl, $cols),
+            (4, 2, 3) => $kernel::<3, 4, 2>($p, $nbl, $cols),
+            (4, 2, 2) => $kernel::<2, 4, 2>($p, $nbl, $cols),
+            (4, 2, _) => $kernel::<1, 4, 2>($p, $nbl, $cols),
+            other => unreachable!("no integer GEMM kernel for {other:?}"),
+        }
+    };
+}
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(unused_imports))]
+use dispatch;
+
+/// 16-bit partial sums are widened every this many 4-element steps, before they could overflow: a step adds
+/// two products of a quant ≤ `max_quant(ty)` and an activation ≤ 127 to each 16-bit lane.
+pub fn steps_per_flush(ty: GgmlType) -> usize {
+    let per_step = 2 * max_quant(ty) as usize * 127;
+    let mut f = 1;
+    while 2 * f * per_step <= i16::MAX as usize && f < 8 {
+        f *= 2;
+    }
+    f
+}
+
+/// The kernel's arithmetic in plain Rust, in the SIMD kernel's order of f32 operations.
+#[allow(clippy::too_many_arguments)]
+pub fn portable_group_sums(
+    _ty: GgmlType,
+    g: &Group,
+    a: &[i8],
+    ad: &[f32],
+    sa: &[f32],
+    cols: usize,
+    len: usize,
+    tb: usize,
+) -> [[f32; LANES]; TOKENS] {
+    let nbl = cols / len;
+    let mut acc = [[0f32; LANES]; TOKENS];
+    for (t, acc) in acc.iter_mut().enumerate().take(tb) {
+        for b in 0..nbl {
+            for (i, v) in acc.iter_mut().enumerate() {
+                let mut s = 0i32;
+                for e in b * len..(b + 1) * len {
+                    s += g.q[16 * (e / 4) + 4 * i + e % 4] as i32 * a[t * cols + e] as i32;
+                }
+                *v += s as f32 * (g.d[LANES * b + i] * ad[t * nbl + b]);
+                *v += g.m[LANES * b + i] * sa[t * nbl + b];
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use super::{Group, Ptrs, LANES, TOKENS};
+    use crate::kernels::quant::GgmlType;
+    use core::arch::wasm32::*;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn group_sums(
+        ty: GgmlType,
+        g: &Group,
+        a: &[i8],
+        ad: &[f32],
+        sa: &[f32],
+        cols: usize,
+        len: usize,
+        tb: usize,
+    ) -> [[f32; LANES]; TOKENS] {
+        let p = Ptrs::new(g, a, ad, sa);
+        let nbl = cols / len;
+        let acc = super::dispatch!(kernel, super::shape(ty, len, tb), &p, nbl, cols);
+        let mut out = [[0f32; LANES]; TOKENS];
+        for (o, v) in out.iter_mut().zip(acc.iter()) {
+            v128_store(o.as_mut_ptr() as *mut v128, *v);
+        }
+        out
+    }
+
+    /// T tokens against one group; blocks of STEPS 4-element steps, 16-bit sums widened every F steps.
+    #[inline(always)]
+    unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
+        p: &Ptrs,
+        nbl: usize,
+        cols: usize,
+    ) -> [v128; TOKENS] {
+        let mut acc = [f32x4_splat(0.0); TOKENS];
+        for b in 0..nbl {
+            let mut s32 = [i32x4_splat(0); T];
+            let mut j = 0;
+            while j < STEPS {
+                let mut s16 = [i16x8_splat(0); T];
+                for jj in 0..F {
+                    let s = b * STEPS + j + jj;
+                    let wv = v128_load(p.q.add(16 * s) as *const v128);
+                    for (t, acc16) in s16.iter_mut().enumerate() {
+                        let av = v128_load32_splat(p.a.add(t * cols + 4 * s) as *const u32);
+                        *acc16 = i16x8_add(*acc16, i16x8_relaxed_dot_i8x16_i7x16(av, wv));
+                    }
+                }
+                for t in 0..T {
+                    s32[t] = i32x4_add(s32[t], i32x4_extadd_pairwise_i16x8(s16[t]));
+                }
+                j += F;
+            }
+            let dv = v128_load(p.d.add(LANES * b) as *const v128);
+            let mv = v128_load(p.m.add(LANES * b) as *const v128);
+            for t in 0..T {
+                let scale = f32x4_mul(dv, f32x4_splat(*p.ad.add(t * nbl + b)));
+                acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(s32[t]), scale));
+                acc[t] = f32x4_add(acc[t], f32x4_mul(mv, f32x4_splat(*p.sa.add(t * nbl + b))));
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Group, Ptrs, LANES, TOKENS};
+    use crate::kernels::quant::GgmlType;
+    use core::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX2, and the slices hold what [`super::group_sums`] says.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn group_sums(
+        ty: GgmlType,
+        g: &Group,
+        a: &[i8],
+        ad: &[f32],
+        sa: &[f32],
+        cols: usize,
+        len: usize,
+        tb: usize,
+    ) -> [[f32; LANES]; TOKENS] {
+        let p = Ptrs::new(g, a, ad, sa);
+        let nbl = cols / len;
+        let acc = super::dispatch!(kernel, super::shape(ty, len, tb), &p, nbl, cols);
+        let mut out = [[0f32; LANES]; TOKENS];
+        for (o, v) in out.iter_mut().zip(acc.iter()) {
+            _mm_storeu_ps(o.as_mut_ptr(), *v);
+        }
+        out
+    }
+
+    /// The wasm kernel two steps at a time: the low 128 bits hold an even step's four rows, the high an odd
+    /// one's, each against its own four activation bytes repeated (one 8-byte broadcast and a shuffle).
+    #[target_feature(enable = "avx2")]
+    unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
+        p: &Ptrs,
+        nbl: usize,
+        cols: usize,
+    ) -> [__m128; TOKENS] {
+        let spread = _mm256_setr_epi8(
+            0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
+        );
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm_setzero_ps(); TOKENS];
+        for b in 0..nbl {
+            let mut s32 = [_mm256_setzero_si256(); T];
+            let mut j = 0;
+            while j < STEPS {
+                let mut s16 = [_mm256_setzero_si256(); T];
+                let mut jj = 0;
+                while jj < F {
+                    let s = b * STEPS + j + jj;
+                    let wv = _mm256_loadu_si256(p.q.add(16 * s) as *const __m256i);
+                    for (t, acc16) in s16.iter_mut().enumerate() {
+                        let eight = core::ptr::read_unaligned(p.a.add(t * cols + 4 * s) as *const i64);
+                        let av = _mm256_shuffle_epi8(_mm256_set1_epi64x(eight), spread);
+                        *acc16 = _mm256_add_epi16(*acc16, _mm256_maddubs_epi16(wv, av));
+                    }
+                    jj += 2;
+                }
+                for t in 0..T {
+                    s32[t] = _mm256_add_epi32(s32[t], _mm256_madd_epi16(s16[t], ones));
+                }
+                j += F;
+            }
+            let dv = _mm_loadu_ps(p.d.add(LANES * b));
+            let mv = _mm_loadu_ps(p.m.add(LANES * b));
+            for t in 0..T {
+                let s = _mm_add_epi32(_mm256_castsi256_si128(s32[t]), _mm256_extracti128_si256(s32[t], 1));
+                let scale = _mm_mul_ps(dv, _mm_set1_ps(*p.ad.add(t * nbl + b)));
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
+            }
+        }
+        acc
+    }
+}
