@@ -22,7 +22,7 @@ export const INPUT_LEN = 5; // floats of input
 export const JOB = 8; // the job: [kind, tokens, ...matrix ids]
 export const JOB_MAX = 16;
 /** Tokens per job the buffers are sized for (the session's prefill batch). */
-export const PEER_BATCH = 32;
+export const PEER_BATCH = 128;
 const IN_FLIGHT = 8 << 20; // bytes posted to a pool worker and not yet taken in: the stream waits above this
 const SPARE_BYTES = 1 << 20; // the buffers chunks are copied into (as big as download.js's reads), reused
 const SPIN = 1 << 20; // Atomics.load polls before sleeping: about a millisecond

@@ -218,6 +218,7 @@ impl Ptrs {
     }
 }
 
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(unused_macros))]
 /// Calls the instance of a SIMD module's `kernel::<tokens, steps per block, steps per flush>` for a shape.
 macro_rules! dispatch {
     ($kernel:ident, $shape:expr, $p:expr, $nbl:expr, $cols:expr) => {

@@ -206,8 +206,6 @@ pub fn matmul_f32_acts(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32]) {
 /// Tokens from which quantised matmuls run as GEMMs ([`gemm_int`] or [`matmul_dequantized`]).
 const MIN_DEQUANT_BATCH: usize = 16;
 
-
-
 /// The f32 GEMM over dequantised tiles, for [`matmul_into`]'s batches and [`matmul_f32_acts`]: split by rows
 /// across the cores natively; in wasm on this worker alone (a split model's rows are spread over the pool).
 fn dequantized(bytes: &[u8], w: &Weight, x: &[f32], out: &mut [f32], o: OutLayout) {

@@ -14,7 +14,7 @@ use crate::llm::transformer::Scratch;
 
 /// Prompt tokens per forward call while prefilling: big enough to reuse each weight row across tokens,
 /// small enough to keep the work buffers modest.
-pub const PREFILL_BATCH: usize = 32;
+pub const PREFILL_BATCH: usize = 128;
 
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

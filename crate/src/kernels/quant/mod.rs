@@ -9,9 +9,9 @@
 mod avx2;
 mod kernels;
 pub mod regroup;
-pub mod unpack;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+pub mod unpack;
 
 pub use kernels::{dequantize_row, dot_f32, vec_dot};
 

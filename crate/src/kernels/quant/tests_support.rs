@@ -275,7 +275,8 @@ pub fn check_int_gemm(seed: u64) {
                 matmul(&bytes, &w, &acts, nt, &mut got, o);
                 matmul_portable(&bytes, &w, &acts, nt, &mut portable, o);
                 for t in 0..nt {
-                    let xq: Vec<f32> = (0..cols).map(|i| acts.d[(t * cols + i) / 32] * acts.qs[t * cols + i] as f32).collect();
+                    let xq: Vec<f32> =
+                        (0..cols).map(|i| acts.d[(t * cols + i) / 32] * acts.qs[t * cols + i] as f32).collect();
                     for r in first..rows {
                         let mut wr = vec![0f32; cols];
                         dequantize_row(ty, &bytes[r * ty.row_bytes(cols)..(r + 1) * ty.row_bytes(cols)], &mut wr);
