@@ -164,41 +164,6 @@ fn matmul_with(
     }
 }
 
-/// The group's `LANES` outputs for `tb ≤ TOKENS` tokens (the rest of the array is unused): their
-/// activations `a` (rows of `cols`), and per block of `len` their scales `ad` and scaled sums `sa`.
-#[allow(clippy::too_many_arguments)]
-fn group_sums(
-    ty: GgmlType,
-    g: &Group,
-    a: &[i8],
-    ad: &[f32],
-    sa: &[f32],
-    cols: usize,
-    len: usize,
-    tb: usize,
-) -> [[f32; LANES]; TOKENS] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    {
-        // SAFETY: `a` holds tb rows of cols, `ad`/`sa` tb rows of nbl, the group cols × LANES quants and
-        // nbl × LANES scales and offsets, which is all the kernel reads.
-        return unsafe { relaxed::group_sums(ty, g, a, ad, sa, cols, len, tb) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: as above, and the CPU has AVX2.
-        return unsafe { avx2::group_sums(ty, g, a, ad, sa, cols, len, tb) };
-    }
-    #[allow(unreachable_code)]
-    portable_group_sums(ty, g, a, ad, sa, cols, len, tb)
-}
-
-/// Which kernel instance serves a block of `len` elements of `ty` for `tb` tokens: (steps per block, steps
-/// per flush, tokens).
-#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
-fn shape(ty: GgmlType, len: usize, tb: usize) -> (usize, usize, usize) {
-    (len / 4, steps_per_flush(ty), tb)
-}
-
 /// What a SIMD kernel reads: the group's quants, scales and offsets; the tokens' activations, scales and
 /// scaled sums.
 #[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
@@ -219,28 +184,60 @@ impl Ptrs {
 }
 
 #[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(unused_macros))]
-/// Calls the instance of a SIMD module's `kernel::<tokens, steps per block, steps per flush>` for a shape.
+/// Calls the instance of SIMD module `$m`'s `kernel::<tokens, steps per block, steps per flush>` for a shape.
 macro_rules! dispatch {
-    ($kernel:ident, $shape:expr, $p:expr, $nbl:expr, $cols:expr) => {
+    ($m:ident, $shape:expr, $p:expr, $nbl:expr, $cols:expr) => {
         match $shape {
-            (8, 8, 4) => $kernel::<4, 8, 8>($p, $nbl, $cols),
-            (8, 8, 3) => $kernel::<3, 8, 8>($p, $nbl, $cols),
-            (8, 8, 2) => $kernel::<2, 8, 8>($p, $nbl, $cols),
-            (8, 8, _) => $kernel::<1, 8, 8>($p, $nbl, $cols),
-            (8, 4, 4) => $kernel::<4, 8, 4>($p, $nbl, $cols),
-            (8, 4, 3) => $kernel::<3, 8, 4>($p, $nbl, $cols),
-            (8, 4, 2) => $kernel::<2, 8, 4>($p, $nbl, $cols),
-            (8, 4, _) => $kernel::<1, 8, 4>($p, $nbl, $cols),
-            (4, 2, 4) => $kernel::<4, 4, 2>($p, $nbl, $cols),
-            (4, 2, 3) => $kernel::<3, 4, 2>($p, $nbl, $cols),
-            (4, 2, 2) => $kernel::<2, 4, 2>($p, $nbl, $cols),
-            (4, 2, _) => $kernel::<1, 4, 2>($p, $nbl, $cols),
+            (8, 8, 4) => $m::kernel::<4, 8, 8>($p, $nbl, $cols),
+            (8, 8, 3) => $m::kernel::<3, 8, 8>($p, $nbl, $cols),
+            (8, 8, 2) => $m::kernel::<2, 8, 8>($p, $nbl, $cols),
+            (8, 8, _) => $m::kernel::<1, 8, 8>($p, $nbl, $cols),
+            (8, 4, 4) => $m::kernel::<4, 8, 4>($p, $nbl, $cols),
+            (8, 4, 3) => $m::kernel::<3, 8, 4>($p, $nbl, $cols),
+            (8, 4, 2) => $m::kernel::<2, 8, 4>($p, $nbl, $cols),
+            (8, 4, _) => $m::kernel::<1, 8, 4>($p, $nbl, $cols),
+            (4, 2, 4) => $m::kernel::<4, 4, 2>($p, $nbl, $cols),
+            (4, 2, 3) => $m::kernel::<3, 4, 2>($p, $nbl, $cols),
+            (4, 2, 2) => $m::kernel::<2, 4, 2>($p, $nbl, $cols),
+            (4, 2, _) => $m::kernel::<1, 4, 2>($p, $nbl, $cols),
             other => unreachable!("no integer GEMM kernel for {other:?}"),
         }
     };
 }
-#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(unused_imports))]
-use dispatch;
+
+/// The group's `LANES` outputs for `tb ≤ TOKENS` tokens (the rest of the array is unused): their
+/// activations `a` (rows of `cols`), and per block of `len` their scales `ad` and scaled sums `sa`.
+#[allow(clippy::too_many_arguments)]
+fn group_sums(
+    ty: GgmlType,
+    g: &Group,
+    a: &[i8],
+    ad: &[f32],
+    sa: &[f32],
+    cols: usize,
+    len: usize,
+    tb: usize,
+) -> [[f32; LANES]; TOKENS] {
+    #[cfg(any(target_arch = "x86_64", target_feature = "relaxed-simd"))]
+    let (p, shape, nbl) = (Ptrs::new(g, a, ad, sa), shape(ty, len, tb), cols / len);
+    // SAFETY (both): `a` holds tb rows of cols, `ad`/`sa` tb rows of nbl, the group cols × LANES quants and
+    // nbl × LANES scales and offsets, which is all the kernel reads; the AVX2 one runs where the CPU has it.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return unsafe { dispatch!(relaxed, shape, &p, nbl, cols) };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        return unsafe { dispatch!(avx2, shape, &p, nbl, cols) };
+    }
+    #[allow(unreachable_code)]
+    portable_group_sums(ty, g, a, ad, sa, cols, len, tb)
+}
+
+/// Which kernel instance serves a block of `len` elements of `ty` for `tb` tokens: (steps per block, steps
+/// per flush, tokens).
+#[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
+fn shape(ty: GgmlType, len: usize, tb: usize) -> (usize, usize, usize) {
+    (len / 4, steps_per_flush(ty), tb)
+}
 
 /// 16-bit partial sums are widened every this many 4-element steps, before they could overflow: a step adds
 /// two products of a quant ≤ `max_quant(ty)` and an activation ≤ 127 to each 16-bit lane.
@@ -284,38 +281,15 @@ pub fn portable_group_sums(
 
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
-    use super::{Group, Ptrs, LANES, TOKENS};
-    use crate::kernels::quant::GgmlType;
+    use super::{Ptrs, LANES, TOKENS};
     use core::arch::wasm32::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn group_sums(
-        ty: GgmlType,
-        g: &Group,
-        a: &[i8],
-        ad: &[f32],
-        sa: &[f32],
-        cols: usize,
-        len: usize,
-        tb: usize,
-    ) -> [[f32; LANES]; TOKENS] {
-        let p = Ptrs::new(g, a, ad, sa);
-        let nbl = cols / len;
-        let acc = super::dispatch!(kernel, super::shape(ty, len, tb), &p, nbl, cols);
-        let mut out = [[0f32; LANES]; TOKENS];
-        for (o, v) in out.iter_mut().zip(acc.iter()) {
-            v128_store(o.as_mut_ptr() as *mut v128, *v);
-        }
-        out
-    }
-
     /// T tokens against one group; blocks of STEPS 4-element steps, 16-bit sums widened every F steps.
-    #[inline(always)]
-    unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
+    pub(super) unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
         p: &Ptrs,
         nbl: usize,
         cols: usize,
-    ) -> [v128; TOKENS] {
+    ) -> [[f32; LANES]; TOKENS] {
         let mut acc = [f32x4_splat(0.0); TOKENS];
         for b in 0..nbl {
             let mut s32 = [i32x4_splat(0); T];
@@ -343,48 +317,27 @@ mod relaxed {
                 acc[t] = f32x4_add(acc[t], f32x4_mul(mv, f32x4_splat(*p.sa.add(t * nbl + b))));
             }
         }
-        acc
+        let mut out = [[0f32; LANES]; TOKENS];
+        for (o, v) in out.iter_mut().zip(acc) {
+            v128_store(o.as_mut_ptr() as *mut v128, v);
+        }
+        out
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Group, Ptrs, LANES, TOKENS};
-    use crate::kernels::quant::GgmlType;
+    use super::{Ptrs, LANES, TOKENS};
     use core::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must have AVX2, and the slices hold what [`super::group_sums`] says.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn group_sums(
-        ty: GgmlType,
-        g: &Group,
-        a: &[i8],
-        ad: &[f32],
-        sa: &[f32],
-        cols: usize,
-        len: usize,
-        tb: usize,
-    ) -> [[f32; LANES]; TOKENS] {
-        let p = Ptrs::new(g, a, ad, sa);
-        let nbl = cols / len;
-        let acc = super::dispatch!(kernel, super::shape(ty, len, tb), &p, nbl, cols);
-        let mut out = [[0f32; LANES]; TOKENS];
-        for (o, v) in out.iter_mut().zip(acc.iter()) {
-            _mm_storeu_ps(o.as_mut_ptr(), *v);
-        }
-        out
-    }
 
     /// The wasm kernel two steps at a time: the low 128 bits hold an even step's four rows, the high an odd
     /// one's, each against its own four activation bytes repeated (one 8-byte broadcast and a shuffle).
     #[target_feature(enable = "avx2")]
-    unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
+    pub(super) unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
         p: &Ptrs,
         nbl: usize,
         cols: usize,
-    ) -> [__m128; TOKENS] {
+    ) -> [[f32; LANES]; TOKENS] {
         let spread = _mm256_setr_epi8(
             0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
         );
@@ -420,6 +373,10 @@ mod avx2 {
                 acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
             }
         }
-        acc
+        let mut out = [[0f32; LANES]; TOKENS];
+        for (o, v) in out.iter_mut().zip(acc) {
+            _mm_storeu_ps(o.as_mut_ptr(), v);
+        }
+        out
     }
 }
