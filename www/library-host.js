@@ -322,9 +322,7 @@ export class LibraryHost {
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e; // a trap: the worker is done for (worker.js)
       jobs.forEach((j) => j.catch(() => {})); // those not awaited end with the pool
-      if (this.#pool === pool) this.#pool = null;
-      pool.close();
-      this.#post({ type: 'warning', id, message: `Documents are embedded on one thread from now on: ${e.message}.` });
+      this.#dropPool(pool, e, id);
       return this.#lib.embedNext(1); // the next passage here (and the count, whatever was pushed)
     }
   }
@@ -382,12 +380,38 @@ export class LibraryHost {
   }
 
   /**
-   * The best `k` sentences of `passages` for answering `question` (wasm Library.selectEvidence); `context`:
-   * for a follow-up, the earlier questions it leans on.
+   * The best `k` sentences of `passages` for answering `question`, as wasm Library.selectEvidence picks them
+   * but embedded on the helpers too; `context`: for a follow-up, the earlier questions it leans on.
    */
-  evidence(question, passages, k, context = '') {
+  async evidence(question, passages, k, context = '') {
     if (!this.#lib) throw new Error('the embedder is not loaded yet');
-    return [...this.#lib.selectEvidence(question, passages, k, context)];
+    const pool = this.#pool;
+    if (!pool) return [...this.#lib.selectEvidence(question, passages, k, context)];
+    // The question and the candidate sentences are embedded here and on the helpers at once, a share each;
+    // the ranking is the same as selectEvidence's, since a text embeds the same alone or batched.
+    const texts = this.#lib.evidenceTexts(question, passages);
+    const per = Math.ceil(texts.length / (pool.size + 1));
+    const jobs = [];
+    try {
+      for (let i = 0; i < pool.size && (i + 1) * per < texts.length; i++) jobs.push(pool.embed(i, texts.slice((i + 1) * per, (i + 2) * per)));
+      const mine = this.#lib.embedFlat(texts.slice(0, per));
+      const flats = [mine, ...(await Promise.all(jobs))];
+      const all = new Float32Array(flats.reduce((n, f) => n + f.length, 0));
+      flats.reduce((at, f) => (all.set(f, at), at + f.length), 0);
+      return [...this.#lib.rankEvidence(question, passages, k, context, all)];
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e; // a trap: the worker is done for (worker.js)
+      jobs.forEach((j) => j.catch(() => {}));
+      this.#dropPool(pool, e);
+      return [...this.#lib.selectEvidence(question, passages, k, context)];
+    }
+  }
+
+  // Ends the helper pool after a helper failed (`e`): documents and evidence are embedded here from now on.
+  #dropPool(pool, e, id) {
+    if (this.#pool === pool) this.#pool = null;
+    pool.close();
+    this.#post({ type: 'warning', id, message: `Documents and evidence are embedded on one thread from now on: ${e.message}.` });
   }
 
   /**

@@ -396,7 +396,7 @@ async function rag({ id, question, options = {}, k = 4, history = [], scope = {}
   const t0 = performance.now();
   const passagesFound = library.isEmpty ? [] : library.passages(query, k, scope);
   const t1 = performance.now();
-  const evidence = passagesFound.length && nEvidence > 0 ? library.evidence(question, passagesFound, nEvidence, context) : [];
+  const evidence = passagesFound.length && nEvidence > 0 ? await library.evidence(question, passagesFound, nEvidence, context) : [];
   // Where an answer's first token waits (with stats.prefill_ms): searching, then picking the evidence.
   const timings = { search_ms: Math.round(t1 - t0), evidence_ms: Math.round(performance.now() - t1) };
   const found = nEvidence > 0 && passagesFound.length ? evidence.map(evidencePassage) : passagesFound;

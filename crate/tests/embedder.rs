@@ -91,3 +91,39 @@ fn f16_download_keeps_parity() {
     check_embedder(&Embedder::new(&f16, &cfg, &tok, 256, Precision::F32).unwrap(), "F16 file", 0.999);
     check_embedder(&Embedder::new(&f16, &cfg, &tok, 256, Precision::Q8).unwrap(), "F16 file, Q8", 0.995);
 }
+
+/// The page embeds the evidence candidates on several workers, a share each, and ranks them with
+/// `rank_embedded_evidence`: that must pick what `select_evidence` picks, to the score.
+#[test]
+fn evidence_embedded_in_shares_ranks_as_select_evidence() {
+    use hearth::rag::{evidence_texts, rank_embedded_evidence, select_evidence};
+    use hearth::retrieval::passage::Passage;
+    let e = embedder(Precision::F32);
+    let passage = |id: &str, text: &str| Passage {
+        doc_id: id.into(),
+        title: String::new(),
+        text: text.into(),
+        chunk: 0,
+        start: 0,
+        end: text.len(),
+        score: 1.0,
+    };
+    let passages = [
+        passage("a", "The library opened in 1901. It holds two million books. Its reading room seats four hundred."),
+        passage("b", "Rain fell all week. The river rose over its banks. The bridge was closed on Friday."),
+    ];
+    let q = "How many books does the library hold?";
+    let want = select_evidence(&e, q, "", &passages, 3).unwrap();
+    let texts = evidence_texts(q, &passages);
+    assert_eq!(texts.len(), 7, "the question and six sentences: {texts:?}");
+    let mut vecs = Vec::new();
+    for share in texts.chunks(3) {
+        vecs.extend(e.embed(&share.iter().map(String::as_str).collect::<Vec<_>>()).unwrap());
+    }
+    let got = rank_embedded_evidence(q, "", &passages, &vecs, 3).unwrap();
+    let key = |v: &[hearth::rag::Evidence]| v.iter().map(|x| (x.text.clone(), x.score.to_bits())).collect::<Vec<_>>();
+    assert_eq!(key(&got), key(&want));
+    assert_eq!(got[0].text, "It holds two million books.");
+    let err = rank_embedded_evidence(q, "", &passages, &vecs[1..], 3).unwrap_err();
+    assert!(err.to_string().contains("6 evidence vectors for the question and 6 sentences"), "{err}");
+}

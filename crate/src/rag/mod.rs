@@ -328,12 +328,35 @@ pub fn select_evidence(
     passages: &[Passage],
     k: usize,
 ) -> Result<Vec<Evidence>> {
+    let texts = evidence_texts(question, passages);
+    let vecs = embedder.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    rank_embedded_evidence(question, context, passages, &vecs, k)
+}
+
+/// What [`select_evidence`] embeds: the question, then each evidence candidate of `passages`. The page
+/// spreads them over its workers and passes the vectors to [`rank_embedded_evidence`].
+pub fn evidence_texts(question: &str, passages: &[Passage]) -> Vec<String> {
+    std::iter::once(question.to_string()).chain(evidence_candidates(passages).into_iter().map(|c| c.text)).collect()
+}
+
+/// [`select_evidence`] with `vecs`, the embeddings of [`evidence_texts`] in order, made elsewhere: the same
+/// evidence, since a text embeds the same alone or batched.
+pub fn rank_embedded_evidence(
+    question: &str,
+    context: &str,
+    passages: &[Passage],
+    vecs: &[Vec<f32>],
+    k: usize,
+) -> Result<Vec<Evidence>> {
     let cands = evidence_candidates(passages);
-    let mut texts: Vec<&str> = vec![question];
-    texts.extend(cands.iter().map(|c| c.text.as_str()));
-    let mut vecs = embedder.embed(&texts)?;
-    let qv = vecs.remove(0);
-    Ok(rank_evidence(question, context, cands, Some((&qv, &vecs)), k))
+    if vecs.len() != cands.len() + 1 {
+        return Err(crate::Error::Invalid(format!(
+            "{} evidence vectors for the question and {} sentences",
+            vecs.len(),
+            cands.len()
+        )));
+    }
+    Ok(rank_evidence(question, context, cands, Some((&vecs[0], &vecs[1..])), k))
 }
 
 /// A question made ready to answer, evidence first ([`prepare`]).

@@ -180,6 +180,38 @@ impl Library {
         )
     }
 
+    /// What `selectEvidence` embeds for these arguments: the question, then each candidate sentence. With
+    /// their vectors made in any worker, `rankEvidence` gives what `selectEvidence` gives.
+    #[wasm_bindgen(js_name = evidenceTexts)]
+    pub fn evidence_texts(
+        &self,
+        question: &str,
+        #[wasm_bindgen(unchecked_param_type = "Passage[]")] passages: JsValue,
+    ) -> Result<Vec<String>, JsError> {
+        let passages: Vec<Passage> = from_js(passages, "passages")?;
+        Ok(rag::evidence_texts(question, &passages))
+    }
+
+    /// `selectEvidence` with the embeddings of `evidenceTexts` (one vector after another) made elsewhere.
+    #[wasm_bindgen(js_name = rankEvidence, unchecked_return_type = "Evidence[]")]
+    pub fn rank_evidence(
+        &self,
+        question: &str,
+        #[wasm_bindgen(unchecked_param_type = "Passage[]")] passages: JsValue,
+        k: usize,
+        context: Option<String>,
+        vectors: &[f32],
+    ) -> Result<JsValue, JsError> {
+        let passages: Vec<Passage> = from_js(passages, "passages")?;
+        let dim = self.inner.embedder.dim();
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+            return Err(js_err(format!("{} floats are not whole vectors of {dim}", vectors.len())));
+        }
+        let vecs: Vec<Vec<f32>> = vectors.chunks_exact(dim).map(<[f32]>::to_vec).collect();
+        let context = context.as_deref().unwrap_or("");
+        to_js(&rag::rank_embedded_evidence(question, context, &passages, &vecs, k).map_err(js_err)?)
+    }
+
     /// Removes a document; returns whether it was there.
     pub fn remove(&mut self, id: &str) -> Result<bool, JsError> {
         self.inner.remove(id).map_err(js_err)
