@@ -13,6 +13,10 @@ $('status').textContent = 'Ready';
 $('form').addEventListener('submit', async (e) => {
   e.preventDefault();
   $('answer').textContent = '';
-  const stream = await ai.chat.completions.create({ messages: [{ role: 'user', content: $('question').value }], stream: true });
+  const messages = [
+    { role: 'system', content: 'You are a helpful assistant.' },
+    { role: 'user', content: $('question').value },
+  ];
+  const stream = await ai.chat.completions.create({ messages, stream: true });
   for await (const chunk of stream) $('answer').textContent += chunk.choices[0].delta.content ?? '';
 });

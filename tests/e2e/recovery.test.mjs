@@ -114,7 +114,9 @@ test('requests queued behind the trap and made during the restart wait and are a
   await waitReady(page);
   const r = await page.evaluate(async () => {
     const client = window.__hearthClient;
-    const messages = [{ role: 'user', content: 'What is the capital of France?' }];
+    // With a system message: without one SmolLM2's template adds its own, and then the greedy answer (of
+    // llama.cpp's batched prefill too) is not Paris.
+    const messages = [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'What is the capital of France?' }];
     const options = { max_tokens: 32, temperature: 0 };
     const trap = client.testTrap('again').then(
       () => 'resolved',
@@ -172,7 +174,7 @@ test('a worker silent too long is restarted like a crashed one; normal work does
         (v) => ({ resolved: v }),
         (e) => ({ message: e.message, code: e.code, ms: performance.now() - t0 }),
       );
-      const queued = client.chat([{ role: 'user', content: 'What is the capital of France?' }], { max_tokens: 32, temperature: 0 });
+      const queued = client.chat([{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'What is the capital of France?' }], { max_tokens: 32, temperature: 0 });
       const hung = await hang;
       return { hung, restoring: client.restoring, queued: (await queued).text };
     });
