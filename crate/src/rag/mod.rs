@@ -328,15 +328,15 @@ pub fn select_evidence(
     passages: &[Passage],
     k: usize,
 ) -> Result<Vec<Evidence>> {
-    let texts = evidence_texts(question, passages);
-    let vecs = embedder.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
-    rank_embedded_evidence(question, context, passages, &vecs, k)
+    let cands = evidence_candidates(passages);
+    let vecs = embedder.embed(&texts_to_embed(question, &cands))?;
+    rank_with_vectors(question, context, cands, &vecs, k)
 }
 
 /// What [`select_evidence`] embeds: the question, then each evidence candidate of `passages`. The page
 /// spreads them over its workers and passes the vectors to [`rank_embedded_evidence`].
 pub fn evidence_texts(question: &str, passages: &[Passage]) -> Vec<String> {
-    std::iter::once(question.to_string()).chain(evidence_candidates(passages).into_iter().map(|c| c.text)).collect()
+    texts_to_embed(question, &evidence_candidates(passages)).into_iter().map(String::from).collect()
 }
 
 /// [`select_evidence`] with `vecs`, the embeddings of [`evidence_texts`] in order, made elsewhere: the same
@@ -348,7 +348,22 @@ pub fn rank_embedded_evidence(
     vecs: &[Vec<f32>],
     k: usize,
 ) -> Result<Vec<Evidence>> {
-    let cands = evidence_candidates(passages);
+    rank_with_vectors(question, context, evidence_candidates(passages), vecs, k)
+}
+
+/// The question, then each candidate's sentence: the texts whose embeddings score the candidates.
+fn texts_to_embed<'a>(question: &'a str, cands: &'a [Evidence]) -> Vec<&'a str> {
+    std::iter::once(question).chain(cands.iter().map(|c| c.text.as_str())).collect()
+}
+
+/// [`rank_evidence`] with `vecs`, the embeddings of [`texts_to_embed`] for `cands`.
+fn rank_with_vectors(
+    question: &str,
+    context: &str,
+    cands: Vec<Evidence>,
+    vecs: &[Vec<f32>],
+    k: usize,
+) -> Result<Vec<Evidence>> {
     if vecs.len() != cands.len() + 1 {
         return Err(crate::Error::Invalid(format!(
             "{} evidence vectors for the question and {} sentences",

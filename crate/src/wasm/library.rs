@@ -287,9 +287,6 @@ impl Library {
     }
 }
 
-/// The answer's sentences with the passages (1-based, of those given to `beginRag`) each cites:
-/// `[{text, citations}]`. Markers the model wrote are moved out of the text; unmarked sentences are
-/// attributed by word overlap.
 impl Library {
     /// The embeddings of `texts` (a JS string[]), for `embed` and `embedFlat`.
     fn embed_texts(&self, texts: JsValue) -> Result<Vec<Vec<f32>>, JsError> {
@@ -299,6 +296,9 @@ impl Library {
     }
 }
 
+/// The answer's sentences with the passages (1-based, of those given to `beginRag`) each cites:
+/// `[{text, citations}]`. Markers the model wrote are moved out of the text; unmarked sentences are
+/// attributed by word overlap.
 #[wasm_bindgen(js_name = citeAnswer, unchecked_return_type = "Segment[]")]
 pub fn cite_answer(
     answer: &str,
