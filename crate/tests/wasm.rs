@@ -25,7 +25,7 @@ fn same(a: &[f32], b: &[f32]) -> bool {
 
 #[wasm_bindgen_test]
 fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
-    use hearth::kernels::fastmath::{exp, gelu_mul, silu_mul, softmax, tanh};
+    use hearth::kernels::fastmath::{exp, exp_f32, gelu_erf, gelu_mul, silu_mul, softmax, softmax_f32, tanh};
     let mut rng = hearth::rng::Rng::new(5);
     let mut xs: Vec<f32> = (0..4001).map(|_| (rng.next_f32() - 0.5) * 60.0).collect();
     xs.extend([
@@ -73,6 +73,31 @@ fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
         }
         let want: Vec<f32> = e.iter().map(|&v| v * (1.0 / sum)).collect();
         assert!(same(&got, &want), "softmax, n = {n}");
+        // The embedder's f32 softmax likewise.
+        let mut got = x.to_vec();
+        softmax_f32(&mut got);
+        let e: Vec<f32> = x.iter().map(|&v| exp_f32(v - m)).collect();
+        let mut sum = 0.0f32;
+        for &v in &e {
+            sum += v;
+        }
+        let want: Vec<f32> = e.iter().map(|&v| v * (1.0 / sum)).collect();
+        assert!(same(&got, &want), "softmax_f32, n = {n}");
+    }
+    // The embedder's GELU: four lanes against one element at a time (a slice of one takes the scalar code).
+    for n in (1..=9).chain([xs.len()]) {
+        let x = &xs[xs.len() - n..];
+        let mut g = x.to_vec();
+        gelu_erf(&mut g);
+        let want: Vec<f32> = x
+            .iter()
+            .map(|&v| {
+                let mut one = [v];
+                gelu_erf(&mut one);
+                one[0]
+            })
+            .collect();
+        assert!(same(&g, &want), "gelu_erf, n = {n}");
     }
 }
 
@@ -99,6 +124,11 @@ fn regrouped_kernels_equal_the_file_layout_kernels_to_the_bit() {
 #[wasm_bindgen_test]
 fn integer_gemm_matches_a_float64_product_and_its_portable_kernel() {
     hearth::kernels::quant::tests_support::check_int_gemm(29);
+}
+
+#[wasm_bindgen_test]
+fn packed_gemm_matches_a_float64_product_and_its_portable_kernel() {
+    hearth::kernels::quant::tests_support::check_packed_gemm(37);
 }
 
 #[wasm_bindgen_test]

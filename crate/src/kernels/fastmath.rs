@@ -91,6 +91,66 @@ pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
     );
 }
 
+/// Cephes' `expf` polynomial: e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2.
+const EXPF_P: [f32; 6] = [1.987_569_2e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+/// 1.5·2^23: adding and subtracting it rounds an f32 below 2^22 to the nearest integer (ties to even).
+const ROUNDER: f32 = 12_582_912.0;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// e^x in f32 arithmetic, within 2 ulp of libm's `expf` (x clamped to [-87, 88], so 1.6e-38 below): for the
+/// embedder, whose softmax and GELU do not need [`exp`]'s correct rounding and spend a fifth of its time in
+/// them at f64. NaN stays NaN.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = EXPF_P[0];
+    for c in &EXPF_P[1..] {
+        p = p * r + c;
+    }
+    let y = (p * (r * r) + r) + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// In-place softmax with [`exp_f32`] (the embedder's attention).
+pub fn softmax_f32(x: &mut [f32]) {
+    let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| max(m, v));
+    map(x, |v| exp_f32(v - m), |v| simd::exp_f32(simd::sub(v, simd::splat(m))));
+    let mut sum = 0.0;
+    for &v in x.iter() {
+        sum += v;
+    }
+    let inv = 1.0 / sum;
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `x[i] = gelu(x[i])`, BERT's exact GELU x·Φ(x), with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)
+/// on [`exp_f32`].
+pub fn gelu_erf(x: &mut [f32]) {
+    map(x, gelu_erf_one, simd::gelu_erf);
+}
+
+/// A&S 7.1.26's polynomial in t = 1/(1 + p·|x|), highest power first, and p.
+const ERF_A: [f32; 5] = [1.061_405_4, -1.453_152, 1.421_413_8, -0.284_496_74, 0.254_829_6];
+const ERF_P: f32 = 0.327_591_1;
+
+#[inline(always)]
+fn gelu_erf_one(x: f32) -> f32 {
+    let z = x * std::f32::consts::FRAC_1_SQRT_2;
+    let a = z.abs();
+    let t = 1.0 / (1.0 + ERF_P * a);
+    let mut p = ERF_A[0];
+    for c in &ERF_A[1..] {
+        p = p * t + c;
+    }
+    let y = 1.0 - p * t * exp_f32(-(a * a));
+    // erf is odd: the sign of z on y (a multiply by ±1, done on the bits).
+    let erf = f32::from_bits(y.to_bits() ^ (z.to_bits() & 0x8000_0000));
+    0.5 * x * (1.0 + erf)
+}
+
 /// `x[i] = f(x[i])`, four at a time with `f4` where there is SIMD128 (which must compute exactly `f`).
 #[inline(always)]
 #[allow(unused_variables)]
@@ -205,6 +265,43 @@ mod simd {
             f64x2_mul(p, e)
         }
 
+        /// [`super::super::exp_f32`] on four lanes.
+        #[inline(always)]
+        pub fn exp_f32(x: V) -> V {
+            use super::super::{EXPF_P, LN2_HI, LN2_LO, ROUNDER};
+            // pmax/pmin are the scalar code's comparisons: NaN passes through both.
+            let x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(-87.0)), f32x4_splat(88.0));
+            let n = f32x4_sub(
+                f32x4_add(f32x4_mul(x, f32x4_splat(std::f32::consts::LOG2_E)), f32x4_splat(ROUNDER)),
+                f32x4_splat(ROUNDER),
+            );
+            let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI))), f32x4_mul(n, f32x4_splat(LN2_LO)));
+            let mut p = f32x4_splat(EXPF_P[0]);
+            for c in &EXPF_P[1..] {
+                p = f32x4_add(f32x4_mul(p, r), f32x4_splat(*c));
+            }
+            let y = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), f32x4_splat(1.0));
+            // n as i32 (NaN to 0, as Rust's `as`), + 127, into the exponent field.
+            let e = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+            f32x4_mul(y, e)
+        }
+
+        /// [`super::super::gelu_erf_one`] on four lanes.
+        #[inline(always)]
+        pub fn gelu_erf(x: V) -> V {
+            use super::super::{ERF_A, ERF_P};
+            let z = f32x4_mul(x, f32x4_splat(std::f32::consts::FRAC_1_SQRT_2));
+            let a = f32x4_abs(z);
+            let t = f32x4_div(f32x4_splat(1.0), f32x4_add(f32x4_splat(1.0), f32x4_mul(f32x4_splat(ERF_P), a)));
+            let mut p = f32x4_splat(ERF_A[0]);
+            for c in &ERF_A[1..] {
+                p = f32x4_add(f32x4_mul(p, t), f32x4_splat(*c));
+            }
+            let y = f32x4_sub(f32x4_splat(1.0), f32x4_mul(f32x4_mul(p, t), exp_f32(f32x4_neg(f32x4_mul(a, a)))));
+            let erf = v128_xor(y, v128_and(z, u32x4_splat(0x8000_0000)));
+            f32x4_mul(f32x4_mul(f32x4_splat(0.5), x), f32x4_add(f32x4_splat(1.0), erf))
+        }
+
         /// [`super::super::tanh`] on four lanes.
         #[inline(always)]
         pub fn tanh(x: V) -> V {
@@ -247,6 +344,12 @@ mod simd {
         pub fn tanh(_: V) -> V {
             V
         }
+        pub fn exp_f32(_: V) -> V {
+            V
+        }
+        pub fn gelu_erf(_: V) -> V {
+            V
+        }
     }
 }
 
@@ -275,6 +378,38 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod f32_tests {
+    #[test]
+    fn exp_f32_within_two_ulp_of_libm() {
+        for i in -1700..=1760 {
+            let x = i as f32 * 0.05;
+            let (e, want) = (super::exp_f32(x), x.exp());
+            let ulp = (e.to_bits() as i64 - want.to_bits() as i64).abs();
+            assert!(ulp <= 2, "exp_f32({x}) = {e}, libm {want}");
+        }
+        assert_eq!(super::exp_f32(-1000.0), (-87f32).exp());
+        assert!(super::exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn gelu_erf_matches_a_float64_gelu() {
+        // The same approximation of erf evaluated in f64 with libm's exp.
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.005;
+            let mut g = [x];
+            super::gelu_erf(&mut g);
+            let z = x as f64 / std::f64::consts::SQRT_2;
+            let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
+            let p =
+                ((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592;
+            let erf = (1.0 - p * t * (-z * z).exp()).copysign(z);
+            let want = 0.5 * x as f64 * (1.0 + erf);
+            assert!((g[0] as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()), "gelu({x}) = {}, want {want}", g[0]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod vec_tests {
     #[test]

@@ -3,21 +3,24 @@
 //! the text's tokens and L2 normalisation — what sentence-transformers computes.
 //!
 //! Each text is run at its own length (no padding), so padding can never leak into the mean; several
-//! short texts share each matmul to reuse the weights. Linear weights are kept as f32 or quantised to
-//! Q8_0 at load (4× smaller, for the browser), with the word-embedding table following the same choice.
+//! short texts share each matmul to reuse the weights. Linear weights are kept as f32 or quantised at load
+//! (about 4× smaller, for the browser), with the word-embedding table following the same choice.
 
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::kernels::fastmath;
+use crate::kernels::gemm_int::{self, matmul_packed, Packed};
 use crate::kernels::matmul::{gemm_f32, matmul_f32_acts, Weight};
-use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType};
+use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     F32,
-    /// Linear layers and the word embeddings in Q8_0 (8-bit blocks of 32).
+    /// The word embeddings in Q8_0 (8-bit blocks of 32); the linear layers too, for the f32 GEMM, except
+    /// where the integer GEMM runs (relaxed SIMD in wasm, AVX2 natively): there they are packed 6-bit blocks
+    /// ([`Packed`]) multiplied with the activations quantised to 8 bits.
     Q8,
 }
 
@@ -52,8 +55,15 @@ fn default_eps() -> f32 {
 }
 
 struct Linear {
-    w: Weight,
+    w: LinearWeight,
     b: Vec<f32>,
+}
+
+enum LinearWeight {
+    /// In the embedder's bytes, for the f32 GEMM.
+    Stored(Weight),
+    /// For the integer GEMM.
+    Packed(Packed),
 }
 
 struct Layer {
@@ -149,12 +159,17 @@ impl Embedder {
         let pos = get("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?;
         let type0 = get("embeddings.token_type_embeddings.weight", &[2, h])?[..h].to_vec();
         let emb_ln = (get("embeddings.LayerNorm.weight", &[h])?, get("embeddings.LayerNorm.bias", &[h])?);
+        let packed = precision == Precision::Q8 && gemm_int::enabled();
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for l in 0..c.num_hidden_layers {
             let p = format!("encoder.layer.{l}");
             let mut lin = |name: &str, rows: usize, cols: usize| -> Result<Linear> {
                 let w = get(&format!("{p}.{name}.weight"), &[rows, cols])?;
-                Ok(Linear { w: store(&w, rows, cols, &mut bytes), b: get(&format!("{p}.{name}.bias"), &[rows])? })
+                let w = match packed {
+                    true => LinearWeight::Packed(Packed::quantize(&w, rows, cols)),
+                    false => LinearWeight::Stored(store(&w, rows, cols, &mut bytes)),
+                };
+                Ok(Linear { w, b: get(&format!("{p}.{name}.bias"), &[rows])? })
             };
             let q = lin("attention.self.query", h, h)?;
             let k = lin("attention.self.key", h, h)?;
@@ -220,7 +235,14 @@ impl Embedder {
 
     /// Bytes held by the weights.
     pub fn weight_bytes(&self) -> usize {
-        self.bytes.len() + 4 * (self.pos.len() + self.type0.len())
+        let packed: usize = (self.layers.iter())
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.up, &l.down])
+            .map(|l| match &l.w {
+                LinearWeight::Packed(p) => p.bytes(),
+                LinearWeight::Stored(_) => 0,
+            })
+            .sum();
+        self.bytes.len() + packed + 4 * (self.pos.len() + self.type0.len())
     }
 
     /// Token ids of `text` as the model sees them ([CLS] … [SEP], truncated).
@@ -284,24 +306,25 @@ impl Embedder {
         let mut hid = vec![0f32; nt * f];
         let heads = c.num_attention_heads;
         let mut att = AttentionBuffers::default();
+        let mut acts = Q8Acts::default();
         for ly in &self.layers {
-            self.linear(&ly.q, &x, &mut q);
-            self.linear(&ly.k, &x, &mut k);
-            self.linear(&ly.v, &x, &mut v);
+            self.linear(&ly.q, &x, &mut acts, &mut q);
+            self.linear_again(&ly.k, &x, &acts, &mut k);
+            self.linear_again(&ly.v, &x, &acts, &mut v);
             // Bidirectional attention within each text, head by head as two GEMMs.
             let mut start = 0;
             for s in seqs {
                 attention(&q, &k, &v, &mut ctx, start, s.len(), h, heads, &mut att);
                 start += s.len();
             }
-            self.linear(&ly.o, &ctx, &mut tmp);
+            self.linear(&ly.o, &ctx, &mut acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln1, c.layer_norm_eps);
             }
-            self.linear(&ly.up, &x, &mut hid);
-            hid.iter_mut().for_each(|v| *v = gelu_erf(*v));
-            self.linear(&ly.down, &hid, &mut tmp);
+            self.linear(&ly.up, &x, &mut acts, &mut hid);
+            fastmath::gelu_erf(&mut hid);
+            self.linear(&ly.down, &hid, &mut acts, &mut tmp);
             for (t, xr) in x.chunks_exact_mut(h).enumerate() {
                 xr.iter_mut().zip(&tmp[t * h..(t + 1) * h]).for_each(|(a, b)| *a += b);
                 layer_norm(xr, &ly.ln2, c.layer_norm_eps);
@@ -323,10 +346,23 @@ impl Embedder {
         out
     }
 
-    fn linear(&self, l: &Linear, x: &[f32], out: &mut [f32]) {
-        // Q8 weights are dequantised tile by tile into the f32 GEMM (4x less memory, f32 arithmetic), so a
-        // text embeds the same alone as in a batch, and batches run at the float model's speed.
-        matmul_f32_acts(&self.bytes, &l.w, x, out);
+    /// `out = x · Wᵀ + b` for the token rows of `x`; `acts` is scratch for `x` quantised, which a packed
+    /// layer needs.
+    fn linear(&self, l: &Linear, x: &[f32], acts: &mut Q8Acts, out: &mut [f32]) {
+        if matches!(l.w, LinearWeight::Packed(_)) {
+            acts.quantize_from(x);
+        }
+        self.linear_again(l, x, acts, out);
+    }
+
+    /// [`Self::linear`] on the same `x` as the call before, whose `acts` it reuses.
+    fn linear_again(&self, l: &Linear, x: &[f32], acts: &Q8Acts, out: &mut [f32]) {
+        match &l.w {
+            LinearWeight::Packed(p) => matmul_packed(p, acts, x.len() / p.cols(), out),
+            // Q8 weights are dequantised tile by tile into the f32 GEMM (4x less memory, f32 arithmetic).
+            LinearWeight::Stored(w) => matmul_f32_acts(&self.bytes, w, x, out),
+        }
+        // Either way each output depends on its own token only, so a text embeds the same alone as in a batch.
         for r in out.chunks_exact_mut(l.b.len()) {
             r.iter_mut().zip(&l.b).for_each(|(a, b)| *a += b);
         }
@@ -384,7 +420,7 @@ fn attention(
         for t in 0..n {
             let r = &mut b.scores[t * n4..t * n4 + n];
             r.iter_mut().zip(&b.raw[t * n..(t + 1) * n]).for_each(|(d, &s)| *d = s * scale);
-            fastmath::softmax(r);
+            fastmath::softmax_f32(r);
         }
         gemm_f32(&b.scores, &b.vt, n, hd, n4, &mut b.out);
         for t in 0..n {
@@ -402,20 +438,4 @@ fn layer_norm(x: &mut [f32], (w, b): &(Vec<f32>, Vec<f32>), eps: f32) {
     for ((v, &wi), &bi) in x.iter_mut().zip(w).zip(b) {
         *v = (*v - mean) * inv * wi + bi;
     }
-}
-
-/// BERT's exact GELU, x·Φ(x), with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
-fn gelu_erf(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))
-}
-
-fn erf(x: f32) -> f32 {
-    let s = x.signum();
-    let x = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0
-        - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_8) * t - 0.284_496_74) * t + 0.254_829_6)
-            * t
-            * fastmath::exp(-x * x);
-    s * y
 }

@@ -26,6 +26,11 @@ fn integer_gemm_matches_a_float64_product_and_its_portable_kernel() {
 }
 
 #[test]
+fn packed_gemm_matches_a_float64_product_and_its_portable_kernel() {
+    super::tests_support::check_packed_gemm(31);
+}
+
+#[test]
 fn gemm_paths_match_a_float64_product() {
     check_gemm_against_reference(3);
 }
