@@ -406,19 +406,6 @@ mod relaxed {
             let mut s32 = [i32x4_splat(0); T];
             let mut j = 0;
             while j < STEPS {
-                if F == 1 {
-                    // Quants up to 127 (packed matrices): each step straight into 32 bits. Bytes below 128
-                    // read the same as signed or unsigned, so every lowering the relaxed dot product allows
-                    // gives the same (exact) sums.
-                    let s = b * STEPS + j;
-                    let wv = v128_load(p.q.add(16 * s) as *const v128);
-                    for (t, acc) in s32.iter_mut().enumerate() {
-                        let av = v128_load32_splat(p.a.add(t * cols + 4 * s) as *const u32);
-                        *acc = i32x4_relaxed_dot_i8x16_i7x16_add(av, wv, *acc);
-                    }
-                    j += 1;
-                    continue;
-                }
                 let mut s16 = [i16x8_splat(0); T];
                 for jj in 0..F {
                     let s = b * STEPS + j + jj;
