@@ -233,6 +233,20 @@ pub fn max_quant_row(ty: GgmlType, n: usize) -> Vec<u8> {
     row
 }
 
+/// `nt` tokens of `cols` activations, quantised: random in [-1, 1), or `saturated`: whole tokens of +127 and
+/// of -127 (every product of a row the same sign, the integer GEMM's worst case).
+fn test_acts(nt: usize, cols: usize, saturated: bool, rng: &mut Rng) -> Q8Acts {
+    let x: Vec<f32> = (0..nt * cols)
+        .map(|i| match saturated {
+            true => [1.0, -1.0][i / cols % 2],
+            false => rng.next_f32() * 2.0 - 1.0,
+        })
+        .collect();
+    let mut acts = Q8Acts::default();
+    acts.quantize_from(&x);
+    acts
+}
+
 /// Checks the integer GEMM ([`crate::kernels::gemm_int::matmul`], whatever kernel this build has) for every
 /// type it takes: against a float64 product of the dequantised weights and activations, and to the bit
 /// against its portable kernel. Odd row and token counts leave partial groups and token blocks; one matrix is
@@ -258,15 +272,7 @@ pub fn check_int_gemm(seed: u64) {
             bytes.extend(if r == 2 { max_quant_row(ty, cols) } else { random_row(ty, cols, &mut rng) });
         }
         for (nt, saturated) in [(7, false), (5, true), (16, false)] {
-            let x: Vec<f32> = (0..nt * cols)
-                .map(|i| match saturated {
-                    // Whole tokens of +127 (and of -127): every product of a row the same sign.
-                    true => [1.0, -1.0][i / cols % 2],
-                    false => rng.next_f32() * 2.0 - 1.0,
-                })
-                .collect();
-            let mut acts = Q8Acts::default();
-            acts.quantize_from(&x);
+            let acts = test_acts(nt, cols, saturated, &mut rng);
             for (first, held) in [(0, rows), (5, rows - 5)] {
                 let w = Weight { first, held, ..Weight::new(ty, rows, cols, first * ty.row_bytes(cols)) };
                 let o = OutLayout { stride: rows + 3, first: 0 };
@@ -323,14 +329,7 @@ pub fn check_packed_gemm(seed: u64) {
         }
     }
     for (nt, saturated) in [(7, false), (5, true), (1, false)] {
-        let x: Vec<f32> = (0..nt * cols)
-            .map(|i| match saturated {
-                true => [1.0, -1.0][i / cols % 2],
-                false => rng.next_f32() * 2.0 - 1.0,
-            })
-            .collect();
-        let mut acts = Q8Acts::default();
-        acts.quantize_from(&x);
+        let acts = test_acts(nt, cols, saturated, &mut rng);
         let mut got = vec![f32::NAN; nt * rows];
         let mut portable = got.clone();
         matmul_packed(&p, &acts, nt, &mut got);
