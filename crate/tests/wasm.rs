@@ -59,30 +59,26 @@ fn vectorised_softmax_and_activations_equal_the_scalar_formulas_to_the_bit() {
             x.iter().zip(u).map(|(&x, &u)| 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x))) * u).collect();
         assert!(same(&g, &want), "gelu, n = {n}");
     }
-    // Softmax over finite scores (as attention gives), of many lengths.
-    let finite: Vec<f32> = xs.iter().copied().filter(|v| v.is_finite()).collect();
-    for n in [1, 2, 3, 5, 8, 13, 64, 333, finite.len()] {
-        let x = &finite[..n];
-        let mut got = x.to_vec();
-        softmax(&mut got);
+    // Softmax over finite scores (as attention gives), of many lengths: the vectorised one against the
+    // scalar formula with the same exp, for the models' softmax and the embedder's f32 one.
+    let scalar_softmax = |x: &[f32], exp: fn(f32) -> f32| -> Vec<f32> {
         let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
         let e: Vec<f32> = x.iter().map(|&v| exp(v - m)).collect();
         let mut sum = 0.0f32;
         for &v in &e {
             sum += v;
         }
-        let want: Vec<f32> = e.iter().map(|&v| v * (1.0 / sum)).collect();
-        assert!(same(&got, &want), "softmax, n = {n}");
-        // The embedder's f32 softmax likewise.
+        e.iter().map(|&v| v * (1.0 / sum)).collect()
+    };
+    let finite: Vec<f32> = xs.iter().copied().filter(|v| v.is_finite()).collect();
+    for n in [1, 2, 3, 5, 8, 13, 64, 333, finite.len()] {
+        let x = &finite[..n];
+        let mut got = x.to_vec();
+        softmax(&mut got);
+        assert!(same(&got, &scalar_softmax(x, exp)), "softmax, n = {n}");
         let mut got = x.to_vec();
         softmax_f32(&mut got);
-        let e: Vec<f32> = x.iter().map(|&v| exp_f32(v - m)).collect();
-        let mut sum = 0.0f32;
-        for &v in &e {
-            sum += v;
-        }
-        let want: Vec<f32> = e.iter().map(|&v| v * (1.0 / sum)).collect();
-        assert!(same(&got, &want), "softmax_f32, n = {n}");
+        assert!(same(&got, &scalar_softmax(x, exp_f32)), "softmax_f32, n = {n}");
     }
     // The embedder's GELU: four lanes against one element at a time (a slice of one takes the scalar code).
     for n in (1..=9).chain([xs.len()]) {

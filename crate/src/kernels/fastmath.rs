@@ -55,8 +55,14 @@ pub fn round(x: f32) -> f32 {
 
 /// In-place softmax.
 pub fn softmax(x: &mut [f32]) {
+    softmax_with(x, exp, simd::exp);
+}
+
+/// Softmax through the exp `e` (`e4` on four lanes, computing exactly `e`).
+#[inline(always)]
+fn softmax_with(x: &mut [f32], e: impl Fn(f32) -> f32, e4: impl Fn(simd::V) -> simd::V) {
     let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| max(m, v));
-    map(x, |v| exp(v - m), |v| simd::exp(simd::sub(v, simd::splat(m))));
+    map(x, |v| e(v - m), |v| e4(simd::sub(v, simd::splat(m))));
     // Summed in order after the exps (not alongside them): the same sum as one scalar loop.
     let mut sum = 0.0;
     for &v in x.iter() {
@@ -116,14 +122,7 @@ pub fn exp_f32(x: f32) -> f32 {
 
 /// In-place softmax with [`exp_f32`] (the embedder's attention).
 pub fn softmax_f32(x: &mut [f32]) {
-    let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| max(m, v));
-    map(x, |v| exp_f32(v - m), |v| simd::exp_f32(simd::sub(v, simd::splat(m))));
-    let mut sum = 0.0;
-    for &v in x.iter() {
-        sum += v;
-    }
-    let inv = 1.0 / sum;
-    x.iter_mut().for_each(|v| *v *= inv);
+    softmax_with(x, exp_f32, simd::exp_f32);
 }
 
 /// `x[i] = gelu(x[i])`, BERT's exact GELU x·Φ(x), with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)

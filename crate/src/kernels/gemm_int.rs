@@ -73,6 +73,12 @@ struct RowScratch {
 }
 
 impl Group {
+    /// The quant of element `e` of row `i`.
+    #[inline(always)]
+    fn quant(&self, i: usize, e: usize) -> u8 {
+        self.q[16 * (e / 4) + 4 * i + e % 4]
+    }
+
     /// Empties the group for `rows` rows of `cols` in blocks of `cols / nbl`.
     fn start(&mut self, cols: usize, nbl: usize, rows: usize) {
         self.q.clear();
@@ -269,7 +275,7 @@ impl Packed {
         (0..self.cols)
             .map(|e| {
                 let b = e / PACKED_BLOCK;
-                g.d[LANES * b + i] * g.q[16 * (e / 4) + 4 * i + e % 4] as f32 + g.m[LANES * b + i]
+                g.d[LANES * b + i] * g.quant(i, e) as f32 + g.m[LANES * b + i]
             })
             .collect()
     }
@@ -380,7 +386,7 @@ pub fn portable_group_sums(g: &Group, a: &[i8], ad: &[f32], sa: &[f32], shape: S
             for (i, v) in acc.iter_mut().enumerate() {
                 let mut s = 0i32;
                 for e in b * len..(b + 1) * len {
-                    s += g.q[16 * (e / 4) + 4 * i + e % 4] as i32 * a[t * cols + e] as i32;
+                    s += g.quant(i, e) as i32 * a[t * cols + e] as i32;
                 }
                 *v += s as f32 * (g.d[LANES * b + i] * ad[t * nbl + b]);
                 *v += g.m[LANES * b + i] * sa[t * nbl + b];

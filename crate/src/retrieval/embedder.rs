@@ -19,7 +19,7 @@ use crate::kernels::quant::{dequantize_row, quantize_row_q8_0, GgmlType, Q8Acts}
 pub enum Precision {
     F32,
     /// The word embeddings in Q8_0 (8-bit blocks of 32); the linear layers too, for the f32 GEMM, except
-    /// where the integer GEMM runs (relaxed SIMD in wasm, AVX2 natively): there they are packed 6-bit blocks
+    /// where the integer GEMM runs (relaxed SIMD in wasm, AVX2 natively): there they are packed 7-bit blocks
     /// ([`Packed`]) multiplied with the activations quantised to 8 bits.
     Q8,
 }
