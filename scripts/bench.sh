@@ -8,7 +8,10 @@
 #    page's own client in Chromium at 1 and 2 threads and natively (`hearth index build`, 1 and 2 threads), and
 #    the page's time to the first token of a cited answer over 4 passages with the first model at 2 threads
 #    (RAG=0 skips it);
-#  - the retrieval scale benchmark (ANN vs exact; SCALE_N=0 skips it).
+#  - the retrieval scale benchmark (ANN vs exact; SCALE_N=0 skips it);
+#  - the matmul kernels of each weight type against their bound, natively (`hearth bench --kernels`) and in
+#    Chromium on both wasm builds (tests/bench/kernels.mjs): decode against a plain read of the same bytes,
+#    and prefill batches in multiply-adds per second (KERNELS=0 skips it).
 # Prints Markdown tables (the README's figures are pasted from them) and ends with one JSON line of ratios
 # (scripts/bench_report.py). Each timed step first waits for an idle CPU (tests/bench/wait-idle.mjs).
 set -euo pipefail
@@ -33,6 +36,11 @@ for id in $MODELS; do
     target/llama.cpp/build/bin/llama-bench -m "$(path "$id")" -p "$PROMPT" -n "$GEN" -t 1 -r "$RUNS" -o json > "$OUT/llamacpp-$id.json" 2>/dev/null || true
   fi
 done
+if [ "${KERNELS:-1}" != 0 ]; then
+  wait_idle
+  echo "bench: native kernels against their bound" >&2
+  RAYON_NUM_THREADS=1 target/release/hearth bench --kernels --runs 5 --json > "$OUT/kernels-native.jsonl"
+fi
 if [ "${RAG:-1}" != 0 ]; then
   mkdir -p "$OUT/corpus"
   node tests/bench/corpus.mjs 100 > "$OUT/corpus/scifact-100.md"
@@ -55,6 +63,11 @@ node tests/bench/browser.mjs $MODELS > "$OUT/browser.jsonl"
 if [ "${RAG:-1}" != 0 ]; then
   echo "bench: headless Chromium, adding documents and asking (the page's client)" >&2
   node tests/bench/rag.mjs ${MODELS%% *} > "$OUT/rag.jsonl"
+fi
+if [ "${KERNELS:-1}" != 0 ]; then
+  wait_idle
+  echo "bench: headless Chromium, kernels against their bound" >&2
+  node tests/bench/kernels.mjs > "$OUT/kernels-browser.jsonl"
 fi
 python3 scripts/bench_report.py "$OUT" $MODELS
 rm -rf "$OUT"

@@ -114,7 +114,7 @@ def main():
             print("\n".join(native_head))
             native_head = None
         if nat:
-            print(f"| {m} | hearth, native CLI (AVX2) | {nat['prefill_tokens_per_s']:.1f} | {nat['decode_tokens_per_s']:.1f} |")
+            print(f"| {m} | hearth, native CLI (AVX2, VNNI where present) | {nat['prefill_tokens_per_s']:.1f} | {nat['decode_tokens_per_s']:.1f} |")
         if ref:
             print(f"| {m} | llama.cpp, native llama-bench | {ref.get('pp', 0):.1f} | {ref.get('tg', 0):.1f} |")
         if ref and m in browser_1t:
@@ -129,6 +129,7 @@ def main():
             summary[m]["cli_prefill_vs_native_1t"] = ratio(nat["prefill_tokens_per_s"], ref.get("pp"))
 
     docs = documents(out)
+    kernels(out)
     scale = os.path.join(out, "scale.txt")
     if os.path.exists(scale) and os.path.getsize(scale):
         print()
@@ -139,6 +140,26 @@ def main():
     for m in models:
         print(json.dumps({"model": m, **{k: summary.get(m, {}).get(k) for k in keys + ["peak_mem_ratio_1t", "peak_mem_ratio_2t", "cli_decode_vs_native_1t", "cli_prefill_vs_native_1t"]}}))
     print(json.dumps({**{k: summary.get(models[0], {}).get(k) for k in keys}, **docs}))
+
+
+def kernels(out):
+    """Prints the kernels' figures against their bound (when that step ran)."""
+    rows = []
+    for runtime, name in (("native", "native (x86-64)"), ("browser", "Chromium")):
+        path = os.path.join(out, f"kernels-{runtime}.jsonl")
+        if os.path.exists(path):
+            rows += [(name, json.loads(line)) for line in open(path) if line.strip()]
+    if not rows:
+        return
+    print("\nKernels against their bound, one thread: decode is one token's matmul over a matrix of about 64 MB of "
+          "each type (rows of 640, as Gemma 3's), in GB/s of weights read, against summing the same bytes (the memory "
+          "bound); prefill is a 128-token batch through 256 rows, in G multiply-adds/s. Best of 5.\n")
+    print("| runtime | build | type | decode GB/s | read GB/s | decode / read | prefill GMAC/s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        build = {"pkg-relaxed": "relaxed SIMD", "pkg": "SIMD128"}.get(r.get("build"), "CLI")
+        print(f"| {name} | {build} | {r['ty']} | {r['decode_gb_per_s']:.2f} | {r['read_gb_per_s']:.2f} | "
+              f"{r['of_read_bound']:.2f} | {r['prefill_gmac_per_s']:.1f} |")
 
 
 def documents(out):

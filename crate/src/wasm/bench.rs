@@ -19,6 +19,13 @@ impl Model {
     }
 }
 
+/// The matmul kernels of each weight type of our models against their bound ([`crate::eval::kernels`]):
+/// decode over a matrix of `mbytes` MB against a plain read of the same bytes, and a prefill batch.
+#[wasm_bindgen(js_name = kernelBench, unchecked_return_type = "KernelRun[]")]
+pub fn kernel_bench(mbytes: usize, reps: usize) -> Result<JsValue, JsError> {
+    to_js(&crate::eval::kernels::run_all(mbytes, reps))
+}
+
 /// The ANN scale benchmark's query measurement in wasm: loads a graph saved by `scale_bench --save`,
 /// regenerates its vectors and queries from `(clusters, seed)`, and returns `{recall_at_10, p50_ms, p95_ms,
 /// bytes_per_vector}` at beam width `ef` against `truth` (10 exact neighbour ids per query).

@@ -70,8 +70,9 @@ mod cli {
         },
         /// Time prefill and decode: a fixed prompt of N tokens, then M greedy tokens, several runs.
         Bench {
-            #[arg(long)]
-            model: PathBuf,
+            /// The model to run (required unless --kernels).
+            #[arg(long, required_unless_present = "kernels")]
+            model: Option<PathBuf>,
             #[arg(long, default_value_t = 200)]
             prompt_tokens: usize,
             #[arg(long, default_value_t = 128)]
@@ -81,6 +82,11 @@ mod cli {
             /// Print one JSON object with every run instead of a summary line.
             #[arg(long)]
             json: bool,
+            /// Instead of a model, time the matmul kernels of each weight type of our models against their
+            /// bound: decode over a 64 MB matrix against a plain read of the same bytes, and a 128-token
+            /// prefill batch in multiply-adds per second. One JSON line per type with --json.
+            #[arg(long)]
+            kernels: bool,
         },
         /// Build or search a retrieval index.
         #[command(subcommand)]
@@ -558,8 +564,21 @@ mod cli {
                 println!("PPL = {:.4}", r.ppl);
                 Ok(())
             }
-            Cmd::Bench { model, prompt_tokens, gen_tokens, runs, json } => {
-                let m = load(&model)?;
+            Cmd::Bench { kernels: true, runs, json, .. } => {
+                for r in hearth::eval::kernels::run_all(64, runs.max(1)) {
+                    if json {
+                        println!("{}", serde_json::to_string(&r).unwrap());
+                    } else {
+                        println!(
+                            "{}: decode {:.2} GB/s = {:.2} of reading the bytes ({:.2} GB/s); prefill {:.1} GMAC/s",
+                            r.ty, r.decode_gb_per_s, r.of_read_bound, r.read_gb_per_s, r.prefill_gmac_per_s
+                        );
+                    }
+                }
+                Ok(())
+            }
+            Cmd::Bench { model, prompt_tokens, gen_tokens, runs, json, .. } => {
+                let m = load(&model.expect("clap requires --model without --kernels"))?;
                 let t0 = hearth::clock::now_ms();
                 let runs: Vec<_> = (0..runs.max(1))
                     .map(|_| hearth::eval::bench::run(&m, prompt_tokens, gen_tokens))
