@@ -15,6 +15,8 @@ pub mod unpack;
 
 pub use kernels::{dequantize_row, dot_f32, vec_dot};
 
+use std::ops::Neg;
+
 use half::f16;
 
 #[allow(non_camel_case_types)]
@@ -203,7 +205,14 @@ pub struct Q8Acts {
     pub d: Vec<f32>,
     pub s: Vec<f32>,
     pub qs: Vec<i8>,
+    /// With relaxed SIMD only (empty elsewhere): `max(q, 0)` and `max(-q, 0)` of every quant, the 7-bit
+    /// operands that relaxed SIMD's 8-bit dot product needs, which 8-bit signed weights (Q8_0) cannot be.
+    pub pos: Vec<u8>,
+    pub neg: Vec<u8>,
 }
+
+/// Whether [`Q8Acts`] carries the activations' positive and negative parts.
+pub const SPLIT_SIGNS: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
 
 impl Q8Acts {
     /// Quantises `x` (length a multiple of 32) into `self`, reusing its buffers.
@@ -230,6 +239,12 @@ impl Q8Acts {
             self.d[b] = f16::from_f32(d).to_f32();
             self.s[b] = f16::from_f32(d * sum as f32).to_f32();
         }
+        if SPLIT_SIGNS {
+            self.pos.clear();
+            self.neg.clear();
+            self.pos.extend(self.qs.iter().map(|&q| q.max(0) as u8));
+            self.neg.extend(self.qs.iter().map(|&q| (q as i16).neg().max(0) as u8));
+        }
     }
 
     /// The `blocks` blocks of token row `t` (empty when nothing was quantised, as for float weights).
@@ -239,6 +254,8 @@ impl Q8Acts {
             d: self.d.get(b0..b1).unwrap_or(&[]),
             s: self.s.get(b0..b1).unwrap_or(&[]),
             qs: self.qs.get(b0 * 32..b1 * 32).unwrap_or(&[]),
+            pos: self.pos.get(b0 * 32..b1 * 32).unwrap_or(&[]),
+            neg: self.neg.get(b0 * 32..b1 * 32).unwrap_or(&[]),
         }
     }
 
@@ -269,6 +286,8 @@ pub struct Q8Row<'a> {
     pub d: &'a [f32],
     pub s: &'a [f32],
     pub qs: &'a [i8],
+    pub pos: &'a [u8],
+    pub neg: &'a [u8],
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ pub(super) fn vec_dot(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row) -> Opti
             GgmlType::F32 => dot_f32(row, x),
             GgmlType::Q4_0 => dot_q4::<false>(row, acts, 18, 2, true),
             GgmlType::Q4_1 => dot_q4::<false>(row, acts, 20, 4, false),
-            GgmlType::Q5_0 => dot_q5(row, acts, false),
-            GgmlType::Q5_1 => dot_q5(row, acts, true),
+            GgmlType::Q5_0 => dot_q5::<false>(row, acts),
+            GgmlType::Q5_1 => dot_q5::<true>(row, acts),
             GgmlType::Q8_0 => dot_q8_0::<false>(row, acts),
             GgmlType::Q4_1x4 => dot_q4::<true>(row, acts, 20, 4, false),
             GgmlType::Q8_0x4 => dot_q8_0::<true>(row, acts),
@@ -117,7 +117,7 @@ fn hsum_i32(v: v128) -> i32 {
 /// The f16 values at `p`, `p + stride`, `p + 2·stride`, `p + 3·stride` as an f32x4.
 #[inline(always)]
 unsafe fn f16x4_at(p: *const u8, stride: usize) -> v128 {
-    let h = |i: usize| u16::from_le_bytes([*p.add(i * stride), *p.add(i * stride + 1)]) as u32;
+    let h = |i: usize| u16::from_le((p.add(i * stride) as *const u16).read_unaligned()) as u32;
     f16x4_from_bits(u32x4(h(0), h(1), h(2), h(3)))
 }
 
@@ -130,34 +130,58 @@ fn f16x4_from_bits(v: v128) -> v128 {
     f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
 }
 
-unsafe fn dot_q5(row: &[u8], a: &Q8Row, with_min: bool) -> f32 {
-    let bb = if with_min { 24 } else { 22 };
-    let hoff = if with_min { 4 } else { 2 };
+/// Q5_0 / Q5_1 (`MIN`), four blocks at a time like [`dot_q4`]: each block's exact i32 sums from
+/// [`dot_q5_block`], gathered by a transpose-add and scaled four at a time, the scales read with one gather.
+unsafe fn dot_q5<const MIN: bool>(row: &[u8], a: &Q8Row) -> f32 {
+    let (bb, hoff) = if MIN { (24, 4) } else { (22, 2) };
+    let nb = row.len() / bb;
+    let p = row.as_ptr();
+    let mut acc = f32x4_splat(0.0);
+    let mut macc = f32x4_splat(0.0);
+    let mut b = 0;
+    while b + 4 <= nb {
+        let g = p.add(b * bb);
+        let mut sums = [i32x4_splat(0); 4];
+        for (j, s) in sums.iter_mut().enumerate() {
+            *s = dot_q5_block(g.add(j * bb), hoff, a.qs.as_ptr().add(32 * (b + j)));
+        }
+        let d = f16x4_at(g, bb);
+        acc = f32x4_add(
+            acc,
+            f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, load_f32x4(a.d.as_ptr().add(b)))),
+        );
+        // Q5_0 stores q + 16 and Q5_1 carries a min: both fold into a per-block term on sum(y).
+        let m = if MIN { f16x4_at(g.add(2), bb) } else { f32x4_mul(f32x4_splat(-16.0), d) };
+        macc = f32x4_add(macc, f32x4_mul(m, load_f32x4(a.s.as_ptr().add(b))));
+        b += 4;
+    }
+    let mut tail = 0f32;
+    while b < nb {
+        let isum = dot_q5_block(p.add(b * bb), hoff, a.qs.as_ptr().add(32 * b));
+        let d = f16_at(row, b * bb);
+        tail += hsum_i32(isum) as f32 * d * a.d[b];
+        tail += if MIN { f16_at(row, b * bb + 2) * a.s[b] } else { -16.0 * d * a.s[b] };
+        b += 1;
+    }
+    hsum_f32(acc) + hsum_f32(macc) + tail
+}
+
+/// The 5-bit quants of the Q5 block at `blk` (fifth bits at `hoff`, nibbles after them) dotted with the 32
+/// activations at `y`, as an i32x4 of partial sums.
+#[inline(always)]
+unsafe fn dot_q5_block(blk: *const u8, hoff: usize, y: *const i8) -> v128 {
     let m4 = u8x16_splat(0x0F);
     let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
     let h16 = u8x16_splat(0x10);
-    let zero = u8x16_splat(0);
-    let mut acc = f32x4_splat(0.0);
-    let mut macc = 0f32;
-    for b in 0..row.len() / bb {
-        let off = b * bb;
-        let blk = row.as_ptr().add(off);
-        let qh = u32::from_le_bytes(row[off + hoff..off + hoff + 4].try_into().unwrap());
-        let qhv = u32x4_splat(qh);
-        // Spread bit j of qh onto byte j: byte k of the u32 covers elements 8k..8k+8.
-        let sel0 = u8x16_swizzle(qhv, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-        let sel1 = u8x16_swizzle(qhv, u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-        let h0 = v128_and(v128_not(u8x16_eq(v128_and(sel0, bit), zero)), h16);
-        let h1 = v128_and(v128_not(u8x16_eq(v128_and(sel1, bit), zero)), h16);
-        let v = load(blk.add(hoff + 4));
-        let w0 = v128_or(v128_and(v, m4), h0);
-        let w1 = v128_or(u8x16_shr(v, 4), h1);
-        let isum = dot_u5_i8(w0, w1, a.qs.as_ptr().add(32 * b));
-        let d = f16_at(row, off);
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(d * a.d[b])));
-        macc += if with_min { f16_at(row, off + 2) * a.s[b] } else { -16.0 * d * a.s[b] };
-    }
-    hsum_f32(acc) + macc
+    let qh = v128_load32_splat(blk.add(hoff) as *const u32);
+    // Spread bit j of qh onto byte j (byte k of the u32 covers elements 8k..8k+8), as 0x10 where set.
+    // (Constant shuffles: one byte shuffle each, where a swizzle also clamps its indices.)
+    let sel0 = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
+    let sel1 = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
+    let h0 = v128_and(i8x16_eq(v128_and(sel0, bit), bit), h16);
+    let h1 = v128_and(i8x16_eq(v128_and(sel1, bit), bit), h16);
+    let v = load(blk.add(hoff + 4));
+    dot_u5_i8(v128_or(v128_and(v, m4), h0), v128_or(u8x16_shr(v, 4), h1), y)
 }
 
 /// Q8_0 in the file's layout (`REGROUPED` false) or regrouped ([`super::regroup`]): the same arithmetic in
@@ -196,8 +220,24 @@ unsafe fn dot_q8_0<const REGROUPED: bool>(row: &[u8], a: &Q8Row) -> f32 {
 }
 
 /// Sum of the 32 products of the i8 weights at `w` with activation block `b`, as an i32x4 of partial sums.
-/// |w·y| ≤ 128·127 needs i32 for pairs: sign-extend to i16 and use the pairwise i16 dot product. (A
-/// relaxed-SIMD form, w·y⁺ − w·y⁻ with 7-bit halves of the activations, measured no faster.)
+/// With relaxed SIMD: the 8-bit dot product against the activations' positive and negative parts (7-bit
+/// operands, [`super::Q8Acts::pos`]), `w·y⁺ − w·y⁻`. Neither dot saturates (|pair| ≤ 2·128·127 < 2¹⁵), and
+/// every element is in one part only, so each lane's difference is that pair's exact sum w₀y₀ + w₁y₁, which
+/// fits i16 although the subtraction may wrap on the way.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn dot_i8_32(w: *const u8, a: &Q8Row, b: usize) -> v128 {
+    let (p, n) = (a.pos.as_ptr().add(32 * b), a.neg.as_ptr().add(32 * b));
+    let half = |i: usize| {
+        let wi = load(w.add(i));
+        i16x8_sub(i16x8_relaxed_dot_i8x16_i7x16(wi, load(p.add(i))), i16x8_relaxed_dot_i8x16_i7x16(wi, load(n.add(i))))
+    };
+    i32x4_add(i32x4_extadd_pairwise_i16x8(half(0)), i32x4_extadd_pairwise_i16x8(half(16)))
+}
+
+/// Without relaxed SIMD: |w·y| ≤ 128·127 needs i32 for pairs: sign-extend to i16 and use the pairwise i16
+/// dot product.
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 unsafe fn dot_i8_32(w: *const u8, a: &Q8Row, b: usize) -> v128 {
     let y = a.qs.as_ptr().add(32 * b) as *const u8;

@@ -81,7 +81,7 @@ pub fn check_vec_dot_against_reference(seed: u64) {
 /// Checks that `vec_dot` (the SIMD kernels of this build) gives exactly what the portable kernels give, one
 /// 32-element activation block at a time: with the weights' f16 scales set to 1.0 and activations that
 /// quantise to `d = 1` (integers with a ±127 in the block) in just one block, every f32 step of both is
-/// exact, so any difference is a wrong integer sum. Random bytes and all-0x00 / all-0xFF blocks against
+/// exact, so any difference is a wrong integer sum. Random bytes and all-0x00 / 0xFF / 0x80 blocks against
 /// random and saturated (±127) activations cover the i16 headroom. Used natively and in wasm.
 pub fn check_vec_dot_exact_integer_sums(seed: u64) {
     let mut rng = Rng::new(seed);
@@ -94,10 +94,12 @@ pub fn check_vec_dot_exact_integer_sums(seed: u64) {
             GgmlType::Q6_K => &[208],
             _ => &[0, 2],
         };
-        for case in 0..6 {
+        for case in 0..7 {
             let mut row = match case {
                 0 => vec![0u8; ty.row_bytes(n)],
                 1 => vec![0xFFu8; ty.row_bytes(n)],
+                // Q8_0 quants of -128: with ±127 activations, pairs of products at the i16 limit.
+                2 => vec![0x80u8; ty.row_bytes(n)],
                 _ => random_row(file_ty, n, &mut rng),
             };
             for blk in row.chunks_exact_mut(ty.block_bytes()) {
