@@ -206,8 +206,11 @@ pub(crate) fn vec_dot_portable(ty: GgmlType, row: &[u8], x: &[f32], acts: &Q8Row
     // faster than the baseline x86-64 build (which has no byte multiply-add) without tying the binary to
     // one CPU.
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    if std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c")
+    {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked just above).
         unsafe {
             if !ty.is_float() {
                 if let Some(v) = super::avx2::vec_dot(ty, row, acts) {
