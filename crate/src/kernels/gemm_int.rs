@@ -19,7 +19,7 @@ const TILE_GROUPS: usize = 8;
 /// Tokens per kernel call: 4 × (f32 + i32 + i16 accumulators) stay within V8's 16 vector registers.
 const TOKENS: usize = 4;
 
-/// Whether this build (and CPU) has an integer GEMM kernel: relaxed SIMD in wasm, AVX2 natively.
+/// Whether this build (and CPU) has an integer GEMM kernel: relaxed SIMD in wasm, AVX2 natively (AVX-512 VNNI where the CPU has it).
 pub fn enabled() -> bool {
     #[cfg(target_arch = "x86_64")]
     let native = std::arch::is_x86_feature_detected!("avx2");
@@ -358,11 +358,38 @@ fn group_sums(g: &Group, a: &[i8], ad: &[f32], sa: &[f32], shape: Shape) -> [[f3
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     return unsafe { dispatch!(relaxed, key, &p, nbl, cols) };
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        return unsafe { dispatch!(avx2, key, &p, nbl, cols) };
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let cap = X86_KERNEL_CAP.load(std::sync::atomic::Ordering::Relaxed);
+        if cap >= X86Kernel::Vnni as u8 && has!("avx512vnni") && has!("avx512vl") {
+            return unsafe { dispatch!(vnni, key, &p, nbl, cols) };
+        }
+        if cap >= X86Kernel::Avx2 as u8 && has!("avx2") {
+            return unsafe { dispatch!(avx2, key, &p, nbl, cols) };
+        }
     }
     #[allow(unreachable_code)]
     portable_group_sums(g, a, ad, sa, shape)
+}
+
+/// The x86 kernels, each faster than the one before where the CPU has it.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub enum X86Kernel {
+    Portable = 0,
+    Avx2 = 1,
+    Vnni = 2,
+}
+
+#[cfg(target_arch = "x86_64")]
+static X86_KERNEL_CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(X86Kernel::Vnni as u8);
+
+/// Caps the x86 kernel the integer GEMM picks, so that tests check each one on a CPU that has a better
+/// one. Every kernel gives the same results to the bit, so other work running meanwhile is unaffected.
+#[cfg(target_arch = "x86_64")]
+#[doc(hidden)]
+pub fn cap_x86_kernel(k: X86Kernel) {
+    X86_KERNEL_CAP.store(k as u8, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// 16-bit partial sums are widened every this many 4-element steps, before they could overflow: a step adds
@@ -482,6 +509,54 @@ mod avx2 {
                     s32[t] = _mm256_add_epi32(s32[t], _mm256_madd_epi16(s16[t], ones));
                 }
                 j += per_flush;
+            }
+            let dv = _mm_loadu_ps(p.d.add(LANES * b));
+            let mv = _mm_loadu_ps(p.m.add(LANES * b));
+            for t in 0..T {
+                let s = _mm_add_epi32(_mm256_castsi256_si128(s32[t]), _mm256_extracti128_si256(s32[t], 1));
+                let scale = _mm_mul_ps(dv, _mm_set1_ps(*p.ad.add(t * nbl + b)));
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
+                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
+            }
+        }
+        let mut out = [[0f32; LANES]; TOKENS];
+        for (o, v) in out.iter_mut().zip(acc) {
+            _mm_storeu_ps(o.as_mut_ptr(), v);
+        }
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{Ptrs, LANES, TOKENS};
+    use core::arch::x86_64::*;
+
+    /// The AVX2 kernel where the CPU has AVX-512 VNNI (what llama.cpp's native build uses on such CPUs):
+    /// `vpdpbusd` multiplies, sums four products and adds into 32-bit lanes in one instruction, so there are no
+    /// 16-bit sums to widen and F does not matter. The integer sums, and so the results, are the same.
+    #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+    pub(super) unsafe fn kernel<const T: usize, const STEPS: usize, const F: usize>(
+        p: &Ptrs,
+        nbl: usize,
+        cols: usize,
+    ) -> [[f32; LANES]; TOKENS] {
+        let spread = _mm256_setr_epi8(
+            0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
+        );
+        let mut acc = [_mm_setzero_ps(); TOKENS];
+        for b in 0..nbl {
+            let mut s32 = [_mm256_setzero_si256(); T];
+            let mut j = 0;
+            while j < STEPS {
+                let s = b * STEPS + j;
+                let wv = _mm256_loadu_si256(p.q.add(16 * s) as *const __m256i);
+                for (t, acc32) in s32.iter_mut().enumerate() {
+                    let eight = core::ptr::read_unaligned(p.a.add(t * cols + 4 * s) as *const i64);
+                    let av = _mm256_shuffle_epi8(_mm256_set1_epi64x(eight), spread);
+                    *acc32 = _mm256_dpbusd_epi32(*acc32, wv, av);
+                }
+                j += 2;
             }
             let dv = _mm_loadu_ps(p.d.add(LANES * b));
             let mv = _mm_loadu_ps(p.m.add(LANES * b));

@@ -30,6 +30,20 @@ fn packed_gemm_matches_a_float64_product_and_its_portable_kernel() {
     super::tests_support::check_packed_gemm(31);
 }
 
+/// The tests above check the best kernel this CPU has (AVX-512 VNNI here); this one the AVX2 kernel too.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_avx2_integer_gemm_matches_its_portable_kernel_where_vnni_is_preferred() {
+    use crate::kernels::gemm_int::{cap_x86_kernel, X86Kernel};
+    cap_x86_kernel(X86Kernel::Avx2);
+    let r = std::panic::catch_unwind(|| {
+        super::tests_support::check_int_gemm(41);
+        super::tests_support::check_packed_gemm(43);
+    });
+    cap_x86_kernel(X86Kernel::Vnni);
+    r.unwrap();
+}
+
 #[test]
 fn gemm_paths_match_a_float64_product() {
     check_gemm_against_reference(3);
