@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::kernels::gemm_int;
-use crate::kernels::quant::{vec_dot, GgmlType, Q8Acts};
+use crate::kernels::quant::{vec_dot, GgmlType, Q8Acts, Q8Row};
 
 /// A weight matrix: `rows` rows of `cols` elements of type `ty`. The rows `first..first + held` are stored
 /// one after another from `offset` in the model bytes: all of them, unless the matrix is split by rows across
@@ -115,12 +115,12 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
         }
         return;
     }
-    let held = w.held_rows();
     #[cfg(not(target_arch = "wasm32"))]
     {
         // Below about a million multiply-adds the hand-off costs more than it saves.
         if w.held * w.cols * nt >= 1 << 20 && rayon::current_num_threads() > 1 {
             use rayon::prelude::*;
+            let held = w.held_rows();
             let parts = rayon::current_num_threads() * 4;
             let per = w.held.div_ceil(parts);
             let mut partial: Vec<Vec<f32>> = (0..parts).map(|_| Vec::new()).collect();
@@ -137,12 +137,16 @@ pub fn matmul_into(bytes: &[u8], w: &Weight, x: &[f32], acts: &Q8Acts, out: &mut
             return;
         }
     }
+    // Each token's activations are sliced once, not once per row: decode runs this loop over every row of
+    // the output layer (262,144 for Gemma 3), where that slicing was a tenth of the dot products' time.
     let blocks = w.cols / 32;
-    for r in held {
-        let row = w.row(bytes, r);
-        for t in 0..nt {
-            let a = acts.row(t, blocks);
-            out[t * o.stride + r - o.first] = vec_dot(w.ty, row, &x[t * w.cols..(t + 1) * w.cols], &a);
+    let tokens: Vec<(&[f32], Q8Row)> =
+        (0..nt).map(|t| (&x[t * w.cols..(t + 1) * w.cols], acts.row(t, blocks))).collect();
+    let rows = &bytes[w.offset..w.offset + w.held * w.row_bytes()];
+    for (i, row) in rows.chunks_exact(w.row_bytes()).enumerate() {
+        let at = w.first + i - o.first;
+        for (t, (xt, a)) in tokens.iter().enumerate() {
+            out[t * o.stride + at] = vec_dot(w.ty, row, xt, a);
         }
     }
 }
