@@ -149,6 +149,8 @@ type Sums = fn(&Group, &[i8], &[f32], &[f32], Shape) -> [[f32; LANES]; TOKENS];
 pub struct Shape {
     cols: usize,
     len: usize,
+    // Read by the SIMD kernels only (the portable kernel widens every product).
+    #[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
     flush: usize,
     tokens: usize,
 }
