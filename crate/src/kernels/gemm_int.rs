@@ -485,9 +485,7 @@ mod avx2 {
         nbl: usize,
         cols: usize,
     ) -> [[f32; LANES]; TOKENS] {
-        let spread = _mm256_setr_epi8(
-            0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
-        );
+        let spread = spread();
         let ones = _mm256_set1_epi16(1);
         let mut acc = [_mm_setzero_ps(); TOKENS];
         for b in 0..nbl {
@@ -501,8 +499,7 @@ mod avx2 {
                     let s = b * STEPS + j + jj;
                     let wv = _mm256_loadu_si256(p.q.add(16 * s) as *const __m256i);
                     for (t, acc16) in s16.iter_mut().enumerate() {
-                        let eight = core::ptr::read_unaligned(p.a.add(t * cols + 4 * s) as *const i64);
-                        let av = _mm256_shuffle_epi8(_mm256_set1_epi64x(eight), spread);
+                        let av = acts(p, t * cols + 4 * s, spread);
                         *acc16 = _mm256_add_epi16(*acc16, _mm256_maddubs_epi16(wv, av));
                     }
                     jj += 2;
@@ -512,15 +509,45 @@ mod avx2 {
                 }
                 j += per_flush;
             }
-            let dv = _mm_loadu_ps(p.d.add(LANES * b));
-            let mv = _mm_loadu_ps(p.m.add(LANES * b));
-            for t in 0..T {
-                let s = _mm_add_epi32(_mm256_castsi256_si128(s32[t]), _mm256_extracti128_si256(s32[t], 1));
-                let scale = _mm_mul_ps(dv, _mm_set1_ps(*p.ad.add(t * nbl + b)));
-                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
-                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
-            }
+            scale_block(p, &s32, &mut acc, b, nbl);
         }
+        store(acc)
+    }
+
+    /// Picks bytes 0..4 of an 8-byte broadcast into the low 128 bits and 4..8 into the high.
+    #[inline(always)]
+    pub(super) unsafe fn spread() -> __m256i {
+        _mm256_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7)
+    }
+
+    /// The four activation bytes at `at` repeated in the low 128 bits, the next four in the high.
+    #[inline(always)]
+    pub(super) unsafe fn acts(p: &Ptrs, at: usize, spread: __m256i) -> __m256i {
+        let eight = core::ptr::read_unaligned(p.a.add(at) as *const i64);
+        _mm256_shuffle_epi8(_mm256_set1_epi64x(eight), spread)
+    }
+
+    /// Adds block `b`'s integer sums of each token (both halves of `s32[t]`), scaled, to its accumulator.
+    #[inline(always)]
+    pub(super) unsafe fn scale_block<const T: usize>(
+        p: &Ptrs,
+        s32: &[__m256i; T],
+        acc: &mut [__m128; TOKENS],
+        b: usize,
+        nbl: usize,
+    ) {
+        let dv = _mm_loadu_ps(p.d.add(LANES * b));
+        let mv = _mm_loadu_ps(p.m.add(LANES * b));
+        for t in 0..T {
+            let s = _mm_add_epi32(_mm256_castsi256_si128(s32[t]), _mm256_extracti128_si256(s32[t], 1));
+            let scale = _mm_mul_ps(dv, _mm_set1_ps(*p.ad.add(t * nbl + b)));
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
+        }
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn store(acc: [__m128; TOKENS]) -> [[f32; LANES]; TOKENS] {
         let mut out = [[0f32; LANES]; TOKENS];
         for (o, v) in out.iter_mut().zip(acc) {
             _mm_storeu_ps(o.as_mut_ptr(), v);
@@ -531,6 +558,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
+    use super::avx2::{acts, scale_block, spread, store};
     use super::{Ptrs, LANES, TOKENS};
     use core::arch::x86_64::*;
 
@@ -543,9 +571,7 @@ mod vnni {
         nbl: usize,
         cols: usize,
     ) -> [[f32; LANES]; TOKENS] {
-        let spread = _mm256_setr_epi8(
-            0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
-        );
+        let spread = spread();
         let mut acc = [_mm_setzero_ps(); TOKENS];
         for b in 0..nbl {
             let mut s32 = [_mm256_setzero_si256(); T];
@@ -554,25 +580,13 @@ mod vnni {
                 let s = b * STEPS + j;
                 let wv = _mm256_loadu_si256(p.q.add(16 * s) as *const __m256i);
                 for (t, acc32) in s32.iter_mut().enumerate() {
-                    let eight = core::ptr::read_unaligned(p.a.add(t * cols + 4 * s) as *const i64);
-                    let av = _mm256_shuffle_epi8(_mm256_set1_epi64x(eight), spread);
+                    let av = acts(p, t * cols + 4 * s, spread);
                     *acc32 = _mm256_dpbusd_epi32(*acc32, wv, av);
                 }
                 j += 2;
             }
-            let dv = _mm_loadu_ps(p.d.add(LANES * b));
-            let mv = _mm_loadu_ps(p.m.add(LANES * b));
-            for t in 0..T {
-                let s = _mm_add_epi32(_mm256_castsi256_si128(s32[t]), _mm256_extracti128_si256(s32[t], 1));
-                let scale = _mm_mul_ps(dv, _mm_set1_ps(*p.ad.add(t * nbl + b)));
-                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
-                acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(mv, _mm_set1_ps(*p.sa.add(t * nbl + b))));
-            }
+            scale_block(p, &s32, &mut acc, b, nbl);
         }
-        let mut out = [[0f32; LANES]; TOKENS];
-        for (o, v) in out.iter_mut().zip(acc) {
-            _mm_storeu_ps(o.as_mut_ptr(), v);
-        }
-        out
+        store(acc)
     }
 }
