@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::kernels::matmul::{matmul, Weight, REGROUP_AT_LOAD};
+use crate::kernels::matmul::{matmul, quantize, Weight, REGROUP_AT_LOAD};
 use crate::kernels::quant::regroup::regrouped;
 use crate::kernels::quant::tests_support::random_row;
 use crate::kernels::quant::{GgmlType, Q8Acts};
@@ -55,7 +55,7 @@ pub fn run(ty: GgmlType, cols: usize, mbytes: usize, batch: usize, reps: usize) 
 
     let w = Weight::new(ty, rows, cols, 0);
     let mut acts = Q8Acts::default();
-    crate::kernels::matmul::quantize(&mut acts, &x[..cols], cols);
+    quantize(&mut acts, &x[..cols], cols);
     let mut out = vec![0f32; rows];
     let decode_ms = best(&mut || matmul(&bytes, &w, &x[..cols], &acts, &mut out));
     let mut sink = 0u32;
@@ -66,7 +66,7 @@ pub fn run(ty: GgmlType, cols: usize, mbytes: usize, batch: usize, reps: usize) 
     let prows = 256;
     let pw = Weight::new(ty, prows, cols, 0);
     let pbytes = &bytes[..prows * rb];
-    crate::kernels::matmul::quantize(&mut acts, &x, cols);
+    quantize(&mut acts, &x, cols);
     let mut pout = vec![0f32; prows * batch];
     let prefill_ms = best(&mut || matmul(pbytes, &pw, &x, &acts, &mut pout));
 

@@ -19,7 +19,8 @@ const TILE_GROUPS: usize = 8;
 /// Tokens per kernel call: 4 × (f32 + i32 + i16 accumulators) stay within V8's 16 vector registers.
 const TOKENS: usize = 4;
 
-/// Whether this build (and CPU) has an integer GEMM kernel: relaxed SIMD in wasm, AVX2 natively (AVX-512 VNNI where the CPU has it).
+/// Whether this build (and CPU) has an integer GEMM kernel: relaxed SIMD in wasm, AVX2 natively (AVX-512
+/// VNNI where the CPU has it).
 pub fn enabled() -> bool {
     #[cfg(target_arch = "x86_64")]
     let native = std::arch::is_x86_feature_detected!("avx2");

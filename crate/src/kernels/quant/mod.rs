@@ -15,8 +15,6 @@ pub mod unpack;
 
 pub use kernels::{dequantize_row, dot_f32, vec_dot};
 
-use std::ops::Neg;
-
 use half::f16;
 
 #[allow(non_camel_case_types)]
@@ -243,7 +241,7 @@ impl Q8Acts {
             self.pos.clear();
             self.neg.clear();
             self.pos.extend(self.qs.iter().map(|&q| q.max(0) as u8));
-            self.neg.extend(self.qs.iter().map(|&q| (q as i16).neg().max(0) as u8));
+            self.neg.extend(self.qs.iter().map(|&q| (-(q as i16)).max(0) as u8));
         }
     }
 
