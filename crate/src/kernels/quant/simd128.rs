@@ -65,26 +65,20 @@ unsafe fn dot_u5_i8(w0: v128, w1: v128, y: *const i8) -> v128 {
 /// layouts give the same result to the bit; only where scales, mins and quants are read from differs.
 unsafe fn dot_q4<const REGROUPED: bool>(row: &[u8], a: &Q8Row, bb: usize, qoff: usize, offset8: bool) -> f32 {
     let m4 = u8x16_splat(0x0F);
-    let nb = row.len() / bb;
     let p = row.as_ptr();
-    // Four blocks at a time: their exact i32 sums gathered into one vector, and the f16 scales (and Q4_1's
-    // mins) converted and applied four at a time, so no per-block scalar work is left.
-    let mut acc = f32x4_splat(0.0);
-    let mut macc4 = f32x4_splat(0.0);
-    let mut b = 0;
-    while b + 4 <= nb {
+    let sums = |q: *const u8, b: usize| {
+        let v = load(q);
+        dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b))
+    };
+    let group = |b: usize| {
         let g = p.add(b * bb);
-        let mut sums = [i32x4_splat(0); 4];
-        for (j, s) in sums.iter_mut().enumerate() {
-            let v = load(if REGROUPED { g.add(16 + 16 * j) } else { g.add(j * bb + qoff) });
-            *s = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * (b + j)));
+        let mut s = [i32x4_splat(0); 4];
+        for (j, s) in s.iter_mut().enumerate() {
+            *s = sums(if REGROUPED { g.add(16 + 16 * j) } else { g.add(j * bb + qoff) }, b + j);
         }
         // Regrouped, one load holds the group's four scales and then its four mins.
         let h = if REGROUPED { load(g) } else { i32x4_splat(0) };
         let d = if REGROUPED { f16x4_from_bits(u32x4_extend_low_u16x8(h)) } else { f16x4_at(g, bb) };
-        let ad = load_f32x4(a.d.as_ptr().add(b));
-        let as_ = load_f32x4(a.s.as_ptr().add(b));
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
         // Q4_0 stores q + 8 and Q4_1 carries a min: both fold into a per-block term on sum(y).
         let m = if offset8 {
             f32x4_mul(f32x4_splat(-8.0), d)
@@ -93,20 +87,45 @@ unsafe fn dot_q4<const REGROUPED: bool>(row: &[u8], a: &Q8Row, bb: usize, qoff: 
         } else {
             f16x4_at(g.add(2), bb)
         };
-        macc4 = f32x4_add(macc4, f32x4_mul(m, as_));
+        (s, d, m)
+    };
+    // The blocks after the last whole group keep the file's layout in both.
+    let block = |b: usize| {
+        let d = f16_at(row, b * bb);
+        (sums(p.add(b * bb + qoff), b), d, if offset8 { -8.0 * d } else { f16_at(row, b * bb + 2) })
+    };
+    dot_grouped(row.len() / bb, a, group, block)
+}
+
+/// A Q4 / Q5 row four blocks at a time: `group(b)` gives blocks b..b+4's exact i32 sums (a vector each),
+/// their scales and their offsets (the per-block term on sum(y): a min, or the stored bias times the scale),
+/// which are gathered by a transpose-add and applied four at a time, so no per-block scalar work is left;
+/// `block(b)` gives the same for one block after the last whole group.
+#[inline(always)]
+unsafe fn dot_grouped(
+    nb: usize,
+    a: &Q8Row,
+    group: impl Fn(usize) -> ([v128; 4], v128, v128),
+    block: impl Fn(usize) -> (v128, f32, f32),
+) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    let mut macc = f32x4_splat(0.0);
+    let mut b = 0;
+    while b + 4 <= nb {
+        let (sums, d, m) = group(b);
+        let ad = load_f32x4(a.d.as_ptr().add(b));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, ad)));
+        macc = f32x4_add(macc, f32x4_mul(m, load_f32x4(a.s.as_ptr().add(b))));
         b += 4;
     }
-    // The blocks after the last whole group keep the file's layout in both.
     let mut tail = 0f32;
     while b < nb {
-        let v = load(p.add(b * bb + qoff));
-        let isum = dot_u5_i8(v128_and(v, m4), u8x16_shr(v, 4), a.qs.as_ptr().add(32 * b));
-        let d = f16_at(row, b * bb);
+        let (isum, d, m) = block(b);
         tail += hsum_i32(isum) as f32 * d * a.d[b];
-        tail += if offset8 { -8.0 * d * a.s[b] } else { f16_at(row, b * bb + 2) * a.s[b] };
+        tail += m * a.s[b];
         b += 1;
     }
-    hsum_f32(acc) + hsum_f32(macc4) + tail
+    hsum_f32(acc) + hsum_f32(macc) + tail
 }
 
 #[inline(always)]
@@ -130,40 +149,27 @@ fn f16x4_from_bits(v: v128) -> v128 {
     f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
 }
 
-/// Q5_0 / Q5_1 (`MIN`), four blocks at a time like [`dot_q4`]: each block's exact i32 sums from
-/// [`dot_q5_block`], gathered by a transpose-add and scaled four at a time, the scales read with one gather.
+/// Q5_0 / Q5_1 (`MIN`), four blocks at a time like [`dot_q4`], each block's exact i32 sums from
+/// [`dot_q5_block`].
 unsafe fn dot_q5<const MIN: bool>(row: &[u8], a: &Q8Row) -> f32 {
     let (bb, hoff) = if MIN { (24, 4) } else { (22, 2) };
-    let nb = row.len() / bb;
     let p = row.as_ptr();
-    let mut acc = f32x4_splat(0.0);
-    let mut macc = f32x4_splat(0.0);
-    let mut b = 0;
-    while b + 4 <= nb {
+    let group = |b: usize| {
         let g = p.add(b * bb);
-        let mut sums = [i32x4_splat(0); 4];
-        for (j, s) in sums.iter_mut().enumerate() {
+        let mut s = [i32x4_splat(0); 4];
+        for (j, s) in s.iter_mut().enumerate() {
             *s = dot_q5_block(g.add(j * bb), hoff, a.qs.as_ptr().add(32 * (b + j)));
         }
         let d = f16x4_at(g, bb);
-        acc = f32x4_add(
-            acc,
-            f32x4_mul(f32x4_convert_i32x4(hsum4_i32(sums)), f32x4_mul(d, load_f32x4(a.d.as_ptr().add(b)))),
-        );
         // Q5_0 stores q + 16 and Q5_1 carries a min: both fold into a per-block term on sum(y).
-        let m = if MIN { f16x4_at(g.add(2), bb) } else { f32x4_mul(f32x4_splat(-16.0), d) };
-        macc = f32x4_add(macc, f32x4_mul(m, load_f32x4(a.s.as_ptr().add(b))));
-        b += 4;
-    }
-    let mut tail = 0f32;
-    while b < nb {
-        let isum = dot_q5_block(p.add(b * bb), hoff, a.qs.as_ptr().add(32 * b));
+        (s, d, if MIN { f16x4_at(g.add(2), bb) } else { f32x4_mul(f32x4_splat(-16.0), d) })
+    };
+    let block = |b: usize| {
         let d = f16_at(row, b * bb);
-        tail += hsum_i32(isum) as f32 * d * a.d[b];
-        tail += if MIN { f16_at(row, b * bb + 2) * a.s[b] } else { -16.0 * d * a.s[b] };
-        b += 1;
-    }
-    hsum_f32(acc) + hsum_f32(macc) + tail
+        let m = if MIN { f16_at(row, b * bb + 2) } else { -16.0 * d };
+        (dot_q5_block(p.add(b * bb), hoff, a.qs.as_ptr().add(32 * b)), d, m)
+    };
+    dot_grouped(row.len() / bb, a, group, block)
 }
 
 /// The 5-bit quants of the Q5 block at `blk` (fifth bits at `hoff`, nibbles after them) dotted with the 32
