@@ -156,10 +156,20 @@ def kernels(out):
           "bound); prefill is a 128-token batch through 256 rows, in G multiply-adds/s. Best of 5.\n")
     print("| runtime | build | type | decode GB/s | read GB/s | decode / read | prefill GMAC/s |")
     print("|---|---|---|---|---|---|---|")
+    build = lambda r: {"pkg-relaxed": "relaxed SIMD", "pkg": "SIMD128"}.get(r.get("build"), "CLI")
     for name, r in rows:
-        build = {"pkg-relaxed": "relaxed SIMD", "pkg": "SIMD128"}.get(r.get("build"), "CLI")
-        print(f"| {name} | {build} | {r['ty']} | {r['decode_gb_per_s']:.2f} | {r['read_gb_per_s']:.2f} | "
-              f"{r['of_read_bound']:.2f} | {r['prefill_gmac_per_s']:.1f} |")
+        if "ty" in r:
+            print(f"| {name} | {build(r)} | {r['ty']} | {r['decode_gb_per_s']:.2f} | {r['read_gb_per_s']:.2f} | "
+                  f"{r['of_read_bound']:.2f} | {r['prefill_gmac_per_s']:.1f} |")
+    attention = [(name, r) for name, r in rows if "heads" in r]
+    if attention:
+        print("\nAttention over the KV cache, one layer, one thread (scores and weighted values, G multiply-adds/s; "
+              "best of 5): one token over the cache (decode) and a batch of tokens ending there (prefill).\n")
+        print("| runtime | build | heads × size / KV heads | positions | decode GMAC/s | decode ms a layer | prefill GMAC/s |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in attention:
+            print(f"| {name} | {build(r)} | {r['heads']} × {r['hd']} / {r['kv_heads']} | {r['positions']} | "
+                  f"{r['decode_gmac_per_s']:.2f} | {r['decode_ms']:.3f} | {r['prefill_gmac_per_s']:.2f} |")
 
 
 def documents(out):

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::clock::now_ms;
+use crate::kernels::attention::{self, Heads};
 use crate::kernels::matmul::{matmul, quantize, Weight, REGROUP_AT_LOAD};
 use crate::kernels::quant::regroup::regrouped;
 use crate::kernels::quant::tests_support::random_row;
@@ -90,6 +91,65 @@ pub fn run_all(mbytes: usize, reps: usize) -> Vec<KernelRun> {
     MODEL_TYPES.iter().map(|&ty| run(ty, 640, mbytes, 128, reps)).collect()
 }
 
+/// Attention's figures for one head layout and context length.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+#[derive(Debug, Clone, Serialize)]
+pub struct AttentionRun {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub hd: usize,
+    /// Positions in the cache when the timed tokens come.
+    pub positions: usize,
+    /// Decode: one token over `positions` cached positions (best of the repetitions), in multiply-adds per
+    /// second (scores and weighted values) and milliseconds per layer.
+    pub decode_gmac_per_s: f64,
+    pub decode_ms: f64,
+    /// Prefill: a batch of `batch` tokens ending at `positions`, each over the positions up to its own.
+    pub batch: usize,
+    pub prefill_gmac_per_s: f64,
+}
+
+/// Times one layer's attention ([`attention::attend`]) with `h`'s heads over a cache of `positions`, for one
+/// token and for a batch of `batch` tokens, `reps` times each (the best is kept).
+pub fn attention_run(h: Heads, positions: usize, batch: usize, reps: usize) -> AttentionRun {
+    let mut rng = Rng::new(11);
+    let (qd, kvd) = (h.heads * h.hd, h.kv_heads * h.hd);
+    let mut r = |n: usize| (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect::<Vec<f32>>();
+    let (k, v, q) = (r(positions * kvd), r(positions * kvd), r(batch * qd));
+    let mut att = vec![0f32; positions * (h.heads / h.kv_heads)];
+    let mut out = vec![0f32; batch * qd];
+    let best = |f: &mut dyn FnMut()| (0..reps.max(1)).map(|_| timed(f)).fold(f64::INFINITY, f64::min);
+    let scale = 1.0 / (h.hd as f32).sqrt();
+    let pos0 = positions - batch;
+    // Untimed: wasm engines start on baseline code and optimise a function once it has run a while.
+    attention::attend(&q, &k, &v, h, pos0, None, scale, &mut att, &mut out);
+    let decode_ms =
+        best(&mut || attention::attend(&q[..qd], &k, &v, h, positions - 1, None, scale, &mut att, &mut out[..qd]));
+    let prefill_ms = best(&mut || attention::attend(&q, &k, &v, h, pos0, None, scale, &mut att, &mut out));
+    // Scores and weighted values: 2 · hd multiply-adds per (query head, position).
+    let macs = |n: usize| (2 * h.hd * h.heads * n) as f64;
+    let prefill_macs: f64 = (pos0 + 1..=positions).map(macs).sum();
+    AttentionRun {
+        heads: h.heads,
+        kv_heads: h.kv_heads,
+        hd: h.hd,
+        positions,
+        decode_gmac_per_s: macs(positions) / 1e9 / (decode_ms / 1e3),
+        decode_ms,
+        batch,
+        prefill_gmac_per_s: prefill_macs / 1e9 / (prefill_ms / 1e3),
+    }
+}
+
+/// Attention with the head layouts of SmolLM2 (9 heads of 64 over 3 KV heads) and Gemma 3 (4 of 256 over
+/// 1), over 512 positions (a cited answer's prompt and its tokens), with a 128-token prefill batch.
+pub fn attention_all(reps: usize) -> Vec<AttentionRun> {
+    [Heads { heads: 9, kv_heads: 3, hd: 64 }, Heads { heads: 4, kv_heads: 1, hd: 256 }]
+        .into_iter()
+        .map(|h| attention_run(h, 512, 128, reps))
+        .collect()
+}
+
 fn timed(f: &mut dyn FnMut()) -> f64 {
     let t0 = now_ms();
     f();
@@ -118,6 +178,13 @@ mod tests {
         assert_eq!(r.rows, (1 << 20) / GgmlType::Q8_0.row_bytes(256));
         assert!(r.decode_gb_per_s > 0.0 && r.read_gb_per_s > 0.0 && r.prefill_gmac_per_s > 0.0);
         assert!((r.of_read_bound - r.decode_gb_per_s / r.read_gb_per_s).abs() < 1e-12);
+    }
+
+    #[test]
+    fn attention_figures_are_consistent() {
+        let r = attention_run(Heads { heads: 4, kv_heads: 2, hd: 32 }, 64, 16, 1);
+        assert_eq!((r.positions, r.batch), (64, 16));
+        assert!(r.decode_gmac_per_s > 0.0 && r.prefill_gmac_per_s > 0.0 && r.decode_ms > 0.0);
     }
 
     #[test]

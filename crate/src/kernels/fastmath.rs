@@ -53,11 +53,6 @@ pub fn round(x: f32) -> f32 {
     }
 }
 
-/// In-place softmax.
-pub fn softmax(x: &mut [f32]) {
-    softmax_with(x, exp, simd::exp);
-}
-
 /// Softmax through the exp `e` (`e4` on four lanes, computing exactly `e`).
 #[inline(always)]
 fn softmax_with(x: &mut [f32], e: impl Fn(f32) -> f32, e4: impl Fn(simd::V) -> simd::V) {
@@ -105,8 +100,8 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// e^x in f32 arithmetic, within 2 ulp of libm's `expf` (x clamped to [-87, 88], so 1.6e-38 below): for the
-/// embedder, whose softmax and GELU do not need [`exp`]'s correct rounding and spend a fifth of its time in
-/// them at f64. NaN stays NaN.
+/// embedder's softmax and GELU and the language models' attention softmax, which do not need [`exp`]'s
+/// correct rounding and spent a fifth of their time in it at f64. NaN stays NaN.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
@@ -120,7 +115,7 @@ pub fn exp_f32(x: f32) -> f32 {
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// In-place softmax with [`exp_f32`] (the embedder's attention).
+/// In-place softmax with [`exp_f32`] (attention, in the embedder and the language models).
 pub fn softmax_f32(x: &mut [f32]) {
     softmax_with(x, exp_f32, simd::exp_f32);
 }

@@ -466,20 +466,23 @@ impl Matrices {
         Ok(())
     }
 
-    /// `outs[i] = mats[ids[i]] · x` for matrices sharing the input `x` (quantised in `acts`): this shard's
+    /// `outs[i] = mats[ids[i]] · x` for matrices sharing the input `x` (quantised into `acts`): this shard's
     /// rows here, while the peers (if any) compute theirs, which are then put in place.
     pub fn mm(
         &self,
         ids: &[u32],
         x: &[f32],
-        acts: &Q8Acts,
+        acts: &mut Q8Acts,
         outs: &mut [&mut [f32]],
         s: &mut PeerScratch,
     ) -> Result<()> {
-        let nt = x.len() / self.mats[ids[0] as usize].cols;
+        let cols = self.mats[ids[0] as usize].cols;
+        let nt = x.len() / cols;
         if let Some(p) = &self.peers {
             p.start(JOB_MATMUL, ids, nt, x)?;
         }
+        // Quantised once the peers have the input: they quantise their copy meanwhile, not after.
+        quantize(acts, x, cols);
         for (&id, out) in ids.iter().zip(outs.iter_mut()) {
             matmul(&self.bytes, &self.mats[id as usize], x, acts, out);
         }

@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kernels::attention;
 use crate::kernels::fastmath;
-use crate::kernels::matmul::quantize;
 use crate::kernels::quant::{dequantize_row, Q8Acts};
 use crate::llm::config::{Activation, Config};
 use crate::llm::kv_cache::KvCache;
@@ -72,7 +71,7 @@ impl Scratch {
         grow(&mut self.att, n_ctx * (c.n_heads / c.n_kv_heads));
         grow(&mut self.hb, t * c.ffn_dim);
         grow(&mut self.hb2, t * c.ffn_dim);
-        grow(&mut self.rope, c.rope_dim);
+        grow(&mut self.rope, 2 * t * c.rope_dim);
         grow(&mut self.logits, n_logits * c.n_vocab);
         self.cap = self.cap.max(t);
     }
@@ -229,16 +228,24 @@ impl Transformer {
             s.x[..nt * dim].iter_mut().for_each(|v| *v *= c.embed_scale);
         }
 
+        // RoPE's cos/sin per token and layer kind (global, sliding), shared by every layer of that kind.
+        let rd = c.rope_dim;
+        for (kind, inv_freq) in self.inv_freq.iter().enumerate() {
+            for t in 0..nt {
+                let at = (kind * nt + t) * rd;
+                rope_table(&mut s.rope[at..at + rd], (pos0 + t) as f32, inv_freq);
+            }
+        }
+
         for (l, ly) in self.layers.iter().enumerate() {
             let m = (l * PER_LAYER) as u32;
             rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.attn_norm, c.norm_eps);
             let xb = &s.xb[..nt * dim];
-            quantize(&mut s.acts, xb, dim);
             let qkv = [m + Q as u32, m + K as u32, m + V as u32];
             self.mats.mm(
                 &qkv,
                 xb,
-                &s.acts,
+                &mut s.acts,
                 &mut [&mut s.q[..nt * qd], &mut s.k[..nt * kvd], &mut s.v[..nt * kvd]],
                 &mut s.peer,
             )?;
@@ -252,36 +259,29 @@ impl Transformer {
                 rmsnorm_rows_inplace(&mut s.k[..nt * kvd], kn, c.norm_eps);
             }
             let sliding = c.is_sliding(l);
-            let inv_freq = &self.inv_freq[sliding as usize];
             for t in 0..nt {
-                let pos = (pos0 + t) as f32;
-                rope(&mut s.q[t * qd..(t + 1) * qd], hd, c.rope_dim, c.rope_neox, pos, inv_freq, &mut s.rope);
-                rope(&mut s.k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, c.rope_neox, pos, inv_freq, &mut s.rope);
+                let at = (sliding as usize * nt + t) * rd;
+                let cs = &s.rope[at..at + rd];
+                rope(&mut s.q[t * qd..(t + 1) * qd], hd, c.rope_neox, cs);
+                rope(&mut s.k[t * kvd..(t + 1) * kvd], hd, c.rope_neox, cs);
             }
             cache.append(l, &s.k[..nt * kvd], &s.v[..nt * kvd]);
             let (kc, vc) = cache.layer(l);
-            let group = c.n_heads / c.n_kv_heads;
-            for t in 0..nt {
-                let p = pos0 + t;
-                let start = match (sliding, c.sliding_window) {
-                    (true, Some(w)) => (p + 1).saturating_sub(w),
-                    _ => 0,
-                };
-                for kvh in 0..c.n_kv_heads {
-                    let span = attention::Span { k: kc, v: vc, stride: kvd, head: kvh, hd, start, end: p };
-                    let heads = t * qd + kvh * group * hd..t * qd + (kvh + 1) * group * hd;
-                    attention::attend_group(
-                        &s.q[heads.clone()],
-                        &span,
-                        c.attn_scale,
-                        &mut s.att,
-                        &mut s.attn_out[heads],
-                    );
-                }
-            }
+            let heads = attention::Heads { heads: c.n_heads, kv_heads: c.n_kv_heads, hd };
+            let window = if sliding { c.sliding_window } else { None };
+            attention::attend(
+                &s.q[..nt * qd],
+                kc,
+                vc,
+                heads,
+                pos0,
+                window,
+                c.attn_scale,
+                &mut s.att,
+                &mut s.attn_out[..nt * qd],
+            );
             let ao = &s.attn_out[..nt * qd];
-            quantize(&mut s.acts, ao, qd);
-            self.mats.mm(&[m + O as u32], ao, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
+            self.mats.mm(&[m + O as u32], ao, &mut s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
             if let Some(pn) = &ly.post_attn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
             }
@@ -289,17 +289,15 @@ impl Transformer {
 
             rmsnorm_rows(&mut s.xb[..nt * dim], &s.x[..nt * dim], &ly.ffn_norm, c.norm_eps);
             let xb = &s.xb[..nt * dim];
-            quantize(&mut s.acts, xb, dim);
             let fd = c.ffn_dim;
             let gate_up = [m + GATE as u32, m + UP as u32];
-            self.mats.mm(&gate_up, xb, &s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.peer)?;
+            self.mats.mm(&gate_up, xb, &mut s.acts, &mut [&mut s.hb[..nt * fd], &mut s.hb2[..nt * fd]], &mut s.peer)?;
             match c.activation {
                 Activation::Silu => fastmath::silu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
                 Activation::GeluTanh => fastmath::gelu_mul(&mut s.hb[..nt * fd], &s.hb2[..nt * fd]),
             }
             let hb = &s.hb[..nt * fd];
-            quantize(&mut s.acts, hb, fd);
-            self.mats.mm(&[m + DOWN as u32], hb, &s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
+            self.mats.mm(&[m + DOWN as u32], hb, &mut s.acts, &mut [&mut s.xb2[..nt * dim]], &mut s.peer)?;
             if let Some(pn) = &ly.post_ffn_norm {
                 rmsnorm_rows_inplace(&mut s.xb2[..nt * dim], pn, c.norm_eps);
             }
@@ -314,11 +312,10 @@ impl Transformer {
         let n = nt - first;
         rmsnorm_rows(&mut s.xb[..n * dim], &s.x[first * dim..nt * dim], &self.output_norm, c.norm_eps);
         let xb = &s.xb[..n * dim];
-        quantize(&mut s.acts, xb, dim);
         self.mats.mm(
             &[self.mats.output()],
             xb,
-            &s.acts,
+            &mut s.acts,
             &mut [&mut s.logits[at * c.n_vocab..(at + n) * c.n_vocab]],
             &mut s.peer,
         )
@@ -371,15 +368,20 @@ fn rmsnorm_rows_inplace(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
-/// Rotates each head of `x` (heads of `hd` values) by position `pos`.
-fn rope(x: &mut [f32], hd: usize, rope_dim: usize, neox: bool, pos: f32, inv_freq: &[f32], cs: &mut [f32]) {
-    let half = rope_dim / 2;
-    // cos/sin once per position, shared by all heads: cs[i] = cos, cs[half + i] = sin.
-    for i in 0..half {
-        let (sn, cn) = (pos * inv_freq[i]).sin_cos();
+/// RoPE's angles at position `pos` into `cs` (`rope_dim` floats): `cs[i]` the cosine, `cs[rope_dim / 2 + i]`
+/// the sine of frequency i.
+fn rope_table(cs: &mut [f32], pos: f32, inv_freq: &[f32]) {
+    let half = cs.len() / 2;
+    for (i, f) in inv_freq.iter().enumerate().take(half) {
+        let (sn, cn) = (pos * f).sin_cos();
         cs[i] = cn;
         cs[half + i] = sn;
     }
+}
+
+/// Rotates each head of `x` (heads of `hd` values) by the angles of one position ([`rope_table`]).
+fn rope(x: &mut [f32], hd: usize, neox: bool, cs: &[f32]) {
+    let half = cs.len() / 2;
     for head in x.chunks_exact_mut(hd) {
         for i in 0..half {
             let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };

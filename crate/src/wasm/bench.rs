@@ -26,6 +26,12 @@ pub fn kernel_bench(mbytes: usize, reps: usize) -> Result<JsValue, JsError> {
     to_js(&crate::eval::kernels::run_all(mbytes, reps))
 }
 
+/// Attention over the KV cache with our models' head layouts ([`crate::eval::kernels::attention_all`]).
+#[wasm_bindgen(js_name = attentionBench, unchecked_return_type = "AttentionRun[]")]
+pub fn attention_bench(reps: usize) -> Result<JsValue, JsError> {
+    to_js(&crate::eval::kernels::attention_all(reps))
+}
+
 /// The ANN scale benchmark's query measurement in wasm: loads a graph saved by `scale_bench --save`,
 /// regenerates its vectors and queries from `(clusters, seed)`, and returns `{recall_at_10, p50_ms, p95_ms,
 /// bytes_per_vector}` at beam width `ef` against `truth` (10 exact neighbour ids per query).

@@ -84,7 +84,8 @@ mod cli {
             json: bool,
             /// Instead of a model, time the matmul kernels of each weight type of our models against their
             /// bound: decode over a 64 MB matrix against a plain read of the same bytes, and a 128-token
-            /// prefill batch in multiply-adds per second. One JSON line per type with --json.
+            /// prefill batch in multiply-adds per second; then attention over a 512-position cache with the
+            /// head layouts of SmolLM2 and Gemma 3. One JSON line per type and layout with --json.
             #[arg(long)]
             kernels: bool,
         },
@@ -572,6 +573,16 @@ mod cli {
                         println!(
                             "{}: decode {:.2} GB/s = {:.2} of reading the bytes ({:.2} GB/s); prefill {:.1} GMAC/s",
                             r.ty, r.decode_gb_per_s, r.of_read_bound, r.read_gb_per_s, r.prefill_gmac_per_s
+                        );
+                    }
+                }
+                for r in hearth::eval::kernels::attention_all(runs.max(1)) {
+                    if json {
+                        println!("{}", serde_json::to_string(&r).unwrap());
+                    } else {
+                        println!(
+                            "attention {}×{} heads over {} KV heads, {} positions: decode {:.2} GMAC/s ({:.3} ms a layer); prefill of {} tokens {:.2} GMAC/s",
+                            r.heads, r.hd, r.kv_heads, r.positions, r.decode_gmac_per_s, r.decode_ms, r.batch, r.prefill_gmac_per_s
                         );
                     }
                 }
