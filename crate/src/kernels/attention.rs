@@ -1,9 +1,10 @@
-//! Attention of one token over the KV cache, one group of query heads (those sharing a KV head) at a time:
-//! each cached key and value row is read once for the whole group. The sums run in the same order as the
-//! plain loops they replace ([`crate::kernels::quant::dot_f32`]'s eight lanes, then one multiply-add per element),
-//! so results are bit-identical; in wasm they use SIMD128 explicitly. The softmax takes the f32 exp (within
-//! 2 ulp of libm): with the f64 one it was a fifth of attention's time in wasm (SmolLM2's heads, 512
-//! positions: 6.3 → 7.9 G multiply-adds per second), and llama.cpp's own softmax is no closer to libm.
+//! Attention of a batch of tokens over the KV cache, one group of query heads (those sharing a KV head) at a
+//! time. The sums run in the same order as the plain loops they replace (each score by [`dot`], then one
+//! multiply-add per value element in position order), so results are bit-identical; in wasm they use SIMD128
+//! explicitly, and each key row is loaded once for up to three heads of the group. The softmax takes the
+//! f32 exp (within 2 ulp of libm): with the f64 one it was a fifth of attention's time in wasm (SmolLM2's
+//! heads, 512 positions: 6.3 → 7.9 G multiply-adds per second), and llama.cpp's own softmax is no closer to
+//! libm.
 
 use crate::kernels::fastmath;
 
@@ -64,8 +65,21 @@ pub fn attend_group(q: &[f32], span: &Span, scale: f32, att: &mut [f32], out: &m
     let group = q.len() / hd;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if hd % 32 == 0 && span.stride.is_multiple_of(4) {
+        // Heads in threes (twos when that divides the group): each key row is loaded once for them all; more
+        // than three would not leave their sums in registers.
+        let chunk = if !group.is_multiple_of(3) && group.is_multiple_of(2) { 2 } else { 3 };
+        let mut g = 0;
+        while g < group {
+            let take = chunk.min(group - g);
+            let (qs, a) = (&q[g * hd..(g + take) * hd], &mut att[g * n..(g + take) * n]);
+            match take {
+                1 => simd::scores::<1>(qs, span, scale, a),
+                2 => simd::scores::<2>(qs, span, scale, a),
+                _ => simd::scores::<3>(qs, span, scale, a),
+            }
+            g += take;
+        }
         for g in 0..group {
-            simd::scores(&q[g * hd..(g + 1) * hd], span, scale, &mut att[g * n..(g + 1) * n]);
             fastmath::softmax_f32(&mut att[g * n..(g + 1) * n]);
             simd::weighted_values(&att[g * n..(g + 1) * n], span, &mut out[g * hd..(g + 1) * hd]);
         }
@@ -93,9 +107,10 @@ pub fn attend_group(q: &[f32], span: &Span, scale: f32, att: &mut [f32], out: &m
     }
 }
 
-/// The same sums as the plain loops, reorganised for SIMD128: scores for four positions at once (their
-/// lane sums by a 4×4 transpose, added in the same lane order), and the weighted values accumulated in
-/// registers 32 floats at a time over all positions (each element still summed in position order).
+/// The same sums as the plain loops, reorganised for SIMD128: scores for four positions and up to three heads
+/// at once (each position's lane sums by a 4×4 transpose, added in [`super::dot`]'s lane order), and the
+/// weighted values accumulated in registers 32 floats at a time over all positions (each element still
+/// summed in position order).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use super::Span;
@@ -121,39 +136,48 @@ mod simd {
         ]
     }
 
-    /// `att[i] = scale · q · k[start + i]`, each dot in [`super::dot`]'s order.
-    pub fn scores(q: &[f32], span: &Span, scale: f32, att: &mut [f32]) {
-        let (hd, n) = (span.hd, att.len());
-        assert!(q.len() == hd && span.k.len() >= (span.start + n) * span.stride && span.head * hd + hd <= span.stride);
+    /// `att[g·n + i] = scale · q_g · k[start + i]` for the `G` heads of `q` (n = `att.len() / G` positions), four
+    /// positions at a time, each key row loaded once for all the heads; each dot in [`super::dot`]'s order.
+    pub fn scores<const G: usize>(q: &[f32], span: &Span, scale: f32, att: &mut [f32]) {
+        let (hd, n) = (span.hd, att.len() / G);
+        assert!(
+            q.len() == G * hd
+                && hd % 4 == 0
+                && span.k.len() >= (span.start + n) * span.stride
+                && span.head * hd + hd <= span.stride
+        );
         let k0 = span.start * span.stride + span.head * hd;
         let (qp, kp) = (q.as_ptr(), span.k.as_ptr());
         let mut i = 0;
-        // SAFETY: every load reads 4 floats of `q` (hd of them) or of a key row inside `span.k` (asserted).
+        // SAFETY: every load reads 4 floats of `q` (G·hd of them) or of a key row inside `span.k` (asserted);
+        // the stores write 4 floats at g·n + i.. with i + 4 <= n.
         unsafe {
             while i + 4 <= n {
                 let rows = [0, 1, 2, 3].map(|j| kp.add(k0 + (i + j) * span.stride));
-                let mut lo = [f32x4_splat(0.0); 4];
-                let mut hi = [f32x4_splat(0.0); 4];
-                for c in 0..hd / 8 {
-                    let (x0, x1) = (ld(qp.add(8 * c)), ld(qp.add(8 * c + 4)));
-                    for j in 0..4 {
-                        lo[j] = f32x4_add(lo[j], f32x4_mul(x0, ld(rows[j].add(8 * c))));
-                        hi[j] = f32x4_add(hi[j], f32x4_mul(x1, ld(rows[j].add(8 * c + 4))));
+                let mut acc = [[f32x4_splat(0.0); 4]; G];
+                for c in 0..hd / 4 {
+                    let x: [v128; G] = core::array::from_fn(|g| ld(qp.add(g * hd + 4 * c)));
+                    for (j, row) in rows.iter().enumerate() {
+                        let k = ld(row.add(4 * c));
+                        for g in 0..G {
+                            acc[g][j] = f32x4_add(acc[g][j], f32x4_mul(x[g], k));
+                        }
                     }
                 }
-                let l = transpose(lo[0], lo[1], lo[2], lo[3]);
-                let h = transpose(hi[0], hi[1], hi[2], hi[3]);
-                let mut s = f32x4_splat(0.0);
-                for v in l.into_iter().chain(h) {
-                    s = f32x4_add(s, v);
+                for (g, a) in acc.iter().enumerate() {
+                    // Lane l of t[m] is position l's lane m: the sums come out lane by lane, as in `dot`.
+                    let t = transpose(a[0], a[1], a[2], a[3]);
+                    let s = f32x4_add(f32x4_add(f32x4_add(t[0], t[1]), t[2]), t[3]);
+                    v128_store(att.as_mut_ptr().add(g * n + i) as *mut v128, f32x4_mul(s, f32x4_splat(scale)));
                 }
-                v128_store(att.as_mut_ptr().add(i) as *mut v128, f32x4_mul(s, f32x4_splat(scale)));
                 i += 4;
             }
         }
-        for (i, a) in att.iter_mut().enumerate().skip(i) {
-            let o = k0 + i * span.stride;
-            *a = super::dot(q, &span.k[o..o + hd]) * scale;
+        for g in 0..G {
+            for p in i..n {
+                let o = k0 + p * span.stride;
+                att[g * n + p] = super::dot(&q[g * hd..(g + 1) * hd], &span.k[o..o + hd]) * scale;
+            }
         }
     }
 
@@ -188,32 +212,34 @@ mod simd {
     }
 }
 
-/// Σ a·b in [`crate::kernels::quant::dot_f32`]'s order: eight running lanes, summed in lane order, then the tail.
+/// Σ a·b: in wasm four running lanes (what one SIMD128 register holds), summed lane by lane, then the
+/// tail; natively [`crate::kernels::quant::dot_f32`]'s eight lanes.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if a.len().is_multiple_of(8) && b.len() == a.len() {
-        // SAFETY: simd128 is enabled; every load reads 4 floats inside `a` or `b` (length checked above).
-        unsafe {
-            use core::arch::wasm32::*;
-            let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
-            let (pa, pb) = (a.as_ptr() as *const v128, b.as_ptr() as *const v128);
-            for c in 0..a.len() / 8 {
-                let (x0, x1) = (pa.add(2 * c).read_unaligned(), pa.add(2 * c + 1).read_unaligned());
-                let (y0, y1) = (pb.add(2 * c).read_unaligned(), pb.add(2 * c + 1).read_unaligned());
-                lo = f32x4_add(lo, f32x4_mul(x0, y0));
-                hi = f32x4_add(hi, f32x4_mul(x1, y1));
+    {
+        let n = a.len().min(b.len()) / 4 * 4;
+        let mut s = 0.0f32;
+        if n > 0 {
+            // SAFETY: simd128 is enabled; every load reads 4 floats inside `a` or `b` (below n).
+            unsafe {
+                use core::arch::wasm32::*;
+                let mut acc = f32x4_splat(0.0);
+                let (pa, pb) = (a.as_ptr() as *const v128, b.as_ptr() as *const v128);
+                for c in 0..n / 4 {
+                    acc = f32x4_add(acc, f32x4_mul(pa.add(c).read_unaligned(), pb.add(c).read_unaligned()));
+                }
+                s = f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc);
+                s += f32x4_extract_lane::<2>(acc);
+                s += f32x4_extract_lane::<3>(acc);
             }
-            let mut s = 0.0f32;
-            for v in [lo, hi] {
-                s += f32x4_extract_lane::<0>(v);
-                s += f32x4_extract_lane::<1>(v);
-                s += f32x4_extract_lane::<2>(v);
-                s += f32x4_extract_lane::<3>(v);
-            }
-            return s;
         }
+        for (x, y) in a[n..].iter().zip(&b[n..]) {
+            s += x * y;
+        }
+        s
     }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     crate::kernels::quant::dot_f32(a, b)
 }
 
@@ -245,7 +271,7 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 #[doc(hidden)]
 pub fn check_matches_plain_loops(seed: u64) {
     let mut rng = crate::rng::Rng::new(seed);
-    for (hd, group, kv_heads) in [(64, 3, 3), (256, 4, 1), (32, 2, 2), (48, 2, 1)] {
+    for (hd, group, kv_heads) in [(64, 3, 3), (256, 4, 1), (32, 2, 2), (48, 2, 1), (64, 7, 2), (32, 1, 4)] {
         let stride = hd * kv_heads;
         let positions = 301;
         let mut r = |n: usize| (0..n).map(|_| rng.next_f32() * 4.0 - 2.0).collect::<Vec<f32>>();
