@@ -11,7 +11,8 @@
 #  - the retrieval scale benchmark (ANN vs exact; SCALE_N=0 skips it);
 #  - the matmul kernels of each weight type against their bound, natively (`hearth bench --kernels`) and in
 #    Chromium on both wasm builds (tests/bench/kernels.mjs): decode against a plain read of the same bytes,
-#    and prefill batches in multiply-adds per second (KERNELS=0 skips it).
+#    and prefill batches in multiply-adds per second; then attention over the KV cache with SmolLM2's and
+#    Gemma 3's heads (KERNELS=0 skips it).
 # Prints Markdown tables (the README's figures are pasted from them) and ends with one JSON line of ratios
 # (scripts/bench_report.py). Each timed step first waits for an idle CPU (tests/bench/wait-idle.mjs).
 set -euo pipefail
