@@ -151,6 +151,34 @@ fn check_chat_knows_the_capital_of_france(m: &Model) {
     assert_eq!(out.stats.stop_reason, Some(hearth::StopReason::Eos), "a short answer ends with the end-of-turn token");
 }
 
+/// The same question asked again in one session gets the same greedy answer: the second prompt is all in
+/// the cache, and recomputing its last token alone (the one-token matmuls) flipped SmolLM2's near tie
+/// between "The" and "La" (0.08 logits apart) into "La femme de France, le Grand Croix…".
+#[test]
+fn smollm2_asked_the_same_question_again_answers_the_same() {
+    let m = smollm();
+    let msgs = [
+        Message::new("system", "You are a helpful assistant."),
+        Message::new("user", "What is the capital of France?"),
+    ];
+    let prompt = m.chat_tokens(&msgs).unwrap();
+    let mut s = Session::new(m, 2048);
+    let mut ask = || {
+        let params = GenerateParams {
+            max_tokens: 24,
+            stop: vec![],
+            ignore_eos: false,
+            stop_repetition: false,
+            sampler: SamplerParams::greedy(),
+        };
+        s.generate(m, &prompt, params, |_| true).unwrap()
+    };
+    let (first, again) = (ask(), ask());
+    assert!(first.text.contains("Paris"), "first answer: {:?}", first.text);
+    assert_eq!(again.text, first.text, "the same question again");
+    assert_eq!(again.stats.cached_tokens, prompt.len(), "the whole prompt came from the cache");
+}
+
 #[test]
 fn smollm2_chat_knows_the_capital_of_france() {
     check_chat_knows_the_capital_of_france(smollm());

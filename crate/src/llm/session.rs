@@ -110,6 +110,9 @@ pub struct Session {
     stats: Stats,
     /// Tokens of the last finished generation (including one cut by a stop string).
     last_generated: Vec<u32>,
+    /// The next-token logits a prefill computed after the first `.0` tokens of `tokens`, kept while those
+    /// tokens stay: the same prompt again starts from them (see [`Session::begin`]).
+    prompt_logits: Option<(usize, Vec<f32>)>,
 }
 
 impl Session {
@@ -123,6 +126,7 @@ impl Session {
             active: None,
             stats: Stats::default(),
             last_generated: Vec::new(),
+            prompt_logits: None,
         }
     }
 
@@ -148,6 +152,7 @@ impl Session {
         self.cache.clear();
         self.tokens.clear();
         self.active = None;
+        self.prompt_logits = None;
     }
 
     /// Prefills `prompt` and prepares to generate. On error the session is left usable (its cache holds a
@@ -165,14 +170,26 @@ impl Session {
                 prompt.len()
             )));
         }
-        // Reuse the cached prefix; at least the last prompt token must run to give the next logits.
-        let common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+        let matched = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        // The same prompt again (a retry, a regenerated answer) starts from the logits its prefill gave, so
+        // a greedy answer repeats exactly: running its last token alone would take the one-token matmuls,
+        // whose rounding differs from a batch's and can flip a near tie (SmolLM2's "The" / "La" for the
+        // capital of France).
+        let same_prompt = matched == prompt.len() && matches!(&self.prompt_logits, Some((n, _)) if *n == prompt.len());
+        // Otherwise reuse the cached prefix; at least the last prompt token must run to give the next logits.
+        let common = if same_prompt { prompt.len() } else { matched.min(prompt.len() - 1) };
+        let mut logits = match (same_prompt, self.prompt_logits.take()) {
+            (true, Some((n, l))) => {
+                self.prompt_logits = Some((n, l.clone()));
+                l
+            }
+            _ => Vec::new(),
+        };
         self.cache.truncate(common);
         self.tokens.truncate(common);
         // Every generated token runs through the model, so this is all the cache will hold.
         self.cache.reserve(prompt.len().saturating_add(params.max_tokens))?;
         let t0 = now_ms();
-        let mut logits = Vec::new();
         for chunk in prompt[common..].chunks(PREFILL_BATCH) {
             match model.transformer.forward(&mut self.scratch, &mut self.cache, chunk, false) {
                 Ok(l) => {
@@ -182,9 +199,13 @@ impl Session {
                 }
                 Err(e) => {
                     self.cache.truncate(self.tokens.len());
+                    self.prompt_logits = None;
                     return Err(e);
                 }
             }
+        }
+        if !same_prompt {
+            self.prompt_logits = Some((prompt.len(), logits.clone()));
         }
         let prefill_ms = now_ms() - t0;
         let prefilled = prompt.len() - common;
