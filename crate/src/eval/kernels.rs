@@ -52,7 +52,7 @@ pub fn run(ty: GgmlType, cols: usize, mbytes: usize, batch: usize, reps: usize) 
         bytes.extend_from_slice(&distinct[r % distinct.len()]);
     }
     let x: Vec<f32> = (0..cols * batch).map(|_| rng.next_f32() - 0.5).collect();
-    let best = |f: &mut dyn FnMut()| (0..reps.max(1)).map(|_| timed(f)).fold(f64::INFINITY, f64::min);
+    let best = |f: &mut dyn FnMut()| best_of(reps, f);
 
     let w = Weight::new(ty, rows, cols, 0);
     let mut acts = Q8Acts::default();
@@ -118,7 +118,7 @@ pub fn attention_run(h: Heads, positions: usize, batch: usize, reps: usize) -> A
     let (k, v, q) = (r(positions * kvd), r(positions * kvd), r(batch * qd));
     let mut att = vec![0f32; positions * (h.heads / h.kv_heads)];
     let mut out = vec![0f32; batch * qd];
-    let best = |f: &mut dyn FnMut()| (0..reps.max(1)).map(|_| timed(f)).fold(f64::INFINITY, f64::min);
+    let best = |f: &mut dyn FnMut()| best_of(reps, f);
     let scale = 1.0 / (h.hd as f32).sqrt();
     let pos0 = positions - batch;
     // Untimed: wasm engines start on baseline code and optimise a function once it has run a while.
@@ -148,6 +148,11 @@ pub fn attention_all(reps: usize) -> Vec<AttentionRun> {
         .into_iter()
         .map(|h| attention_run(h, 512, 128, reps))
         .collect()
+}
+
+/// The shortest of `reps` (at least one) timings of `f`, in ms: noise only ever adds time.
+fn best_of(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    (0..reps.max(1)).map(|_| timed(f)).fold(f64::INFINITY, f64::min)
 }
 
 fn timed(f: &mut dyn FnMut()) -> f64 {

@@ -178,12 +178,13 @@ impl Session {
         let same_prompt = matched == prompt.len() && matches!(&self.prompt_logits, Some((n, _)) if *n == prompt.len());
         // Otherwise reuse the cached prefix; at least the last prompt token must run to give the next logits.
         let common = if same_prompt { prompt.len() } else { matched.min(prompt.len() - 1) };
-        let mut logits = match (same_prompt, self.prompt_logits.take()) {
-            (true, Some((n, l))) => {
-                self.prompt_logits = Some((n, l.clone()));
-                l
+        let mut logits = match &self.prompt_logits {
+            Some((_, l)) if same_prompt => l.clone(),
+            _ => {
+                // About to be overwritten by this prefill, or dropped if it fails.
+                self.prompt_logits = None;
+                Vec::new()
             }
-            _ => Vec::new(),
         };
         self.cache.truncate(common);
         self.tokens.truncate(common);

@@ -228,9 +228,11 @@ impl Transformer {
             s.x[..nt * dim].iter_mut().for_each(|v| *v *= c.embed_scale);
         }
 
-        // RoPE's cos/sin per token and layer kind (global, sliding), shared by every layer of that kind.
+        // RoPE's cos/sin per token and layer kind (global, sliding: only for models with sliding layers),
+        // shared by every layer of that kind.
         let rd = c.rope_dim;
-        for (kind, inv_freq) in self.inv_freq.iter().enumerate() {
+        let kinds = if c.sliding_window.is_some() { 2 } else { 1 };
+        for (kind, inv_freq) in self.inv_freq.iter().enumerate().take(kinds) {
             for t in 0..nt {
                 let at = (kind * nt + t) * rd;
                 rope_table(&mut s.rope[at..at + rd], (pos0 + t) as f32, inv_freq);
