@@ -1,8 +1,8 @@
 // More cores for adding documents, without a threaded wasm build: `threads - 1` helper workers (pool workers of
 // the same build, shard-worker.js) each hold a whole copy of the embedder, streamed to them as the library's
-// worker downloads it. While the library embeds one passage of a document, each helper embeds the next ones;
-// the library takes their vectors in order (Library.pushVectors). The helpers are an optimisation only: if
-// one fails, the pool is closed and the library embeds everything itself.
+// worker downloads it. A document's passages are handed out in order (PassageFeed, below): each helper keeps
+// two queued, the library embeds the next one nobody has, and takes the vectors in order (Library.pushVectors).
+// The helpers are an optimisation only: if one fails, the pool is closed and the library embeds the rest itself.
 
 import { compiledFamily, compiledModule } from './wasm-build.js';
 
@@ -92,5 +92,73 @@ export class EmbedPool {
     this.#failure = error;
     for (const w of this.#workers) w.terminate();
     for (const waiting of this.#waiting) for (const p of waiting.splice(0)) p.reject(error);
+  }
+}
+
+// Requests each helper has queued: with two, it starts its next passage the moment it answers one, without
+// waiting for this worker, which reads the answers only between passages of its own.
+const HELPER_DEPTH = 2;
+
+/**
+ * One document's passages embedded on this worker and the pool's helpers at once. Passages are handed out in
+ * order: each helper keeps HELPER_DEPTH queued, this worker embeds the next one nobody has, and vectors go into
+ * the library (`pushVectors`) as soon as every one before them is in. So nobody waits for anybody until the
+ * last passages. (One passage each at a time, in lockstep, went at the longer one's pace plus a round trip:
+ * two workers embedded 1.6× as fast as one.)
+ */
+export class PassageFeed {
+  #lib;
+  #pool;
+  #n;
+  #done; // passages in the library
+  #next; // the first passage not handed out yet
+  #ready = new Map(); // passage → its vector (Float32Array), or the promise of a helper's answer
+  #queued; // per helper: requests not answered yet
+  #failure = null;
+
+  /** For a library whose pending document has `n` passages, `done` of them embedded already. */
+  constructor(lib, pool, n, done) {
+    this.#lib = lib;
+    this.#pool = pool;
+    this.#n = n;
+    this.#done = this.#next = done;
+    this.#queued = new Array(pool.size).fill(0);
+  }
+
+  get pool() {
+    return this.#pool;
+  }
+
+  /** Tops up the helpers, embeds one passage here (or, with none left to hand out, waits for the next
+   * helper's answer), pushes what is in order; returns how many passages the library has. Throws if a helper
+   * failed or sent a bad vector: then the pool is done for and the caller embeds the rest alone. */
+  async step() {
+    this.#handOut();
+    if (this.#next < this.#n) {
+      const j = this.#next++;
+      this.#ready.set(j, this.#lib.embedFlat(this.#lib.pendingTexts(j, j + 1)));
+    } else {
+      await this.#ready.get(this.#done);
+    }
+    if (this.#failure) throw this.#failure;
+    for (let v; (v = this.#ready.get(this.#done)) instanceof Float32Array; ) {
+      this.#ready.delete(this.#done);
+      this.#done = this.#lib.pushVectors(v); // checked whole: a bad vector throws, keeping those before it
+    }
+    return this.#done;
+  }
+
+  #handOut() {
+    for (let i = 0; i < this.#queued.length; i++) {
+      while (this.#queued[i] < HELPER_DEPTH && this.#next < this.#n) {
+        const j = this.#next++;
+        this.#queued[i]++;
+        const answer = this.#pool.embed(i, this.#lib.pendingTexts(j, j + 1)).then(
+          (flat) => (this.#queued[i]--, this.#ready.set(j, flat)),
+          (e) => (this.#failure ??= e),
+        );
+        this.#ready.set(j, answer);
+      }
+    }
   }
 }

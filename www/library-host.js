@@ -10,7 +10,7 @@
 // idle tab searches and lists the new documents too.
 
 import { bufferSink, checkSameSite, download } from './download.js';
-import { EmbedPool } from './embed-pool.js';
+import { EmbedPool, PassageFeed } from './embed-pool.js';
 import { formatOf } from './formats.js';
 import { pdfText, preload as preloadPdf } from './pdf-text.js';
 import * as store from './storage.js';
@@ -280,11 +280,14 @@ export class LibraryHost {
         passages_per_s: Math.round((done * 10_000) / Math.max(1, performance.now() - t0)) / 10,
         threads: 1 + (this.#pool?.size ?? 0), // the workers embedding now
       });
+      let feed = null;
       for (let done = 0; done < n; ) {
         progress('embed', done, n, done ? rate(done) : {});
         await nextTask();
         if (cancelled()) throw new Error(`adding ${name} was cancelled`);
-        done = await this.#embedStep(done, n, id);
+        if (this.#pool && !feed) feed = new PassageFeed(this.#lib, this.#pool, n, done);
+        done = await this.#embedStep(feed, id);
+        if (feed && feed.pool !== this.#pool) feed = null; // the pool was closed (a helper failed)
       }
       progress('embed', n, n, rate(n));
     } catch (e) {
@@ -307,22 +310,16 @@ export class LibraryHost {
     return { document: documents.find((d) => d.id === name), documents, warning };
   }
 
-  // Embeds the pending document's next passage here and, at the same time, one more per helper; returns how
-  // many are embedded. A helper that fails closes the pool: its passages are embedded here at the next step.
-  async #embedStep(done, n, id) {
-    const pool = this.#pool;
-    if (!pool || n - done < 2) return this.#lib.embedNext(1);
-    const jobs = [];
+  // Embeds the pending document's next passage here, with the helpers embedding others meanwhile (`feed`, if
+  // there is a pool); returns how many are embedded. A helper that fails closes the pool: the passages it had
+  // are embedded here from then on.
+  async #embedStep(feed, id) {
+    if (!feed) return this.#lib.embedNext(1);
     try {
-      for (let i = 0; i < pool.size && done + 1 + i < n; i++) jobs.push(pool.embed(i, this.#lib.pendingTexts(done + 1 + i, done + 2 + i)));
-      let got = this.#lib.embedNext(1);
-      // Pushed in order; each push is checked whole, so a bad one keeps the count of those before it.
-      for (const flat of await Promise.all(jobs)) got = this.#lib.pushVectors(flat);
-      return got;
+      return await feed.step();
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e; // a trap: the worker is done for (worker.js)
-      jobs.forEach((j) => j.catch(() => {})); // those not awaited end with the pool
-      this.#dropPool(pool, e, id);
+      this.#dropPool(feed.pool, e, id);
       return this.#lib.embedNext(1); // the next passage here (and the count, whatever was pushed)
     }
   }
