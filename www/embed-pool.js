@@ -114,6 +114,7 @@ export class PassageFeed {
   #next; // the first passage not handed out yet
   #ready = new Map(); // passage → its vector (Float32Array), or the promise of a helper's answer
   #queued; // per helper: requests not answered yet
+  #dim = 0; // floats in a vector, from this worker's first
   #failure = null;
 
   /** For a library whose pending document has `n` passages, `done` of them embedded already. */
@@ -136,25 +137,34 @@ export class PassageFeed {
     this.#handOut();
     if (this.#next < this.#n) {
       const j = this.#next++;
-      this.#ready.set(j, this.#lib.embedFlat(this.#lib.pendingTexts(j, j + 1)));
+      const flat = this.#lib.embedFlat(this.#lib.pendingTexts(j, j + 1));
+      this.#dim = flat.length; // known before any helper's answer is read: those come in between steps
+      this.#ready.set(j, flat);
     } else {
       await this.#ready.get(this.#done);
     }
-    if (this.#failure) throw this.#failure;
     for (let v; (v = this.#ready.get(this.#done)) instanceof Float32Array; ) {
       this.#ready.delete(this.#done);
       this.#done = this.#lib.pushVectors(v); // checked whole: a bad vector throws, keeping those before it
     }
+    if (this.#failure) throw this.#failure; // after keeping what came in order before the failure
     return this.#done;
   }
 
+  // Fills the helpers' queues, always leaving one passage for this worker when any are left (so a short
+  // document is not all waiting on the helpers).
   #handOut() {
     for (let i = 0; i < this.#queued.length; i++) {
-      while (this.#queued[i] < HELPER_DEPTH && this.#next < this.#n) {
+      while (this.#queued[i] < HELPER_DEPTH && this.#next + 1 < this.#n) {
         const j = this.#next++;
         this.#queued[i]++;
         const answer = this.#pool.embed(i, this.#lib.pendingTexts(j, j + 1)).then(
-          (flat) => (this.#queued[i]--, this.#ready.set(j, flat)),
+          (flat) => {
+            this.#queued[i]--;
+            // One vector for one passage, or the count in the library would slip: anything else fails the feed.
+            if (flat instanceof Float32Array && flat.length === this.#dim) this.#ready.set(j, flat);
+            else this.#failure ??= new Error(`an embedding helper answered a passage with ${flat?.length ?? 'no'} floats, not ${this.#dim}`);
+          },
           (e) => (this.#failure ??= e),
         );
         this.#ready.set(j, answer);
