@@ -280,14 +280,13 @@ export class LibraryHost {
         passages_per_s: Math.round((done * 10_000) / Math.max(1, performance.now() - t0)) / 10,
         threads: 1 + (this.#pool?.size ?? 0), // the workers embedding now
       });
-      let feed = null;
+      let feed = this.#pool ? new PassageFeed(this.#lib, this.#pool, n, 0) : null;
       for (let done = 0; done < n; ) {
         progress('embed', done, n, done ? rate(done) : {});
         await nextTask();
         if (cancelled()) throw new Error(`adding ${name} was cancelled`);
-        if (this.#pool && !feed) feed = new PassageFeed(this.#lib, this.#pool, n, done);
         done = await this.#embedStep(feed, id);
-        if (feed && feed.pool !== this.#pool) feed = null; // the pool was closed (a helper failed)
+        if (feed?.pool !== this.#pool) feed = null; // a helper failed and closed the pool
       }
       progress('embed', n, n, rate(n));
     } catch (e) {
